@@ -1,0 +1,191 @@
+"""Run one workload as an OS process and say how it ended.
+
+Shared by every worker that runs tasks on its own machine (the LocalExecutor's
+workers, the SequentialExecutor, Celery workers). The task process:
+
+- runs in its own session and process group, so a kill or timeout reaches
+  every grandchild it started;
+- reads stdin from /dev/null and writes stdout and stderr to the try's log
+  file, never to the terminal the console is drawing on;
+- is claimed before it starts (``ClaimBook``), so no try ever runs twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pendulum
+import psutil
+
+from executors.claims import ClaimBook
+from executors.reasons import reason_for_exit
+from executors.workload import TaskReport, Workload
+
+TERMINATE_GRACE_SECONDS = 5.0
+
+HOSTNAME = socket.gethostname()
+
+
+def now_iso() -> str:
+    return pendulum.now("UTC").to_iso8601_string()
+
+
+class NotClaimed(Exception):
+    """The try's token was claimed or revoked elsewhere: it must not run here."""
+
+
+def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
+    """SIGTERM a task's process group and every descendant, then SIGKILL what is left.
+
+    Descendants that left the group (``setsid``) are found through psutil
+    before the first signal, so a timeout kills grandchildren too.
+    """
+    try:
+        leader = psutil.Process(pid)
+        members = [leader, *leader.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
+    _signal_group(pid, signal.SIGTERM)
+    for member in members:
+        _signal_quietly(member, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(members, timeout=grace)
+    _signal_group(pid, signal.SIGKILL)
+    for member in alive:
+        _signal_quietly(member, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_quietly(process: psutil.Process, signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
+def _open_log(path: str) -> int:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+
+def run_workload(
+    workload: Workload,
+    claims: ClaimBook | None,
+    *,
+    worker: str,
+    on_started: Callable[[TaskReport], None] | None = None,
+    terminate_grace: float = TERMINATE_GRACE_SECONDS,
+) -> TaskReport:
+    """Run ``workload`` to the end and return its report.
+
+    Raises:
+        NotClaimed: the token was claimed or revoked already; nothing was started.
+    """
+    if claims is not None and not claims.claim(
+        workload.token, worker=worker, worker_pid=os.getpid()
+    ):
+        raise NotClaimed(str(workload.key))
+
+    log_fd = _open_log(workload.log_path)
+    started_at = now_iso()
+    env = {**os.environ, **workload.env}
+    argv: str | list[str] = workload.command[0] if workload.shell else workload.command
+    try:
+        process = subprocess.Popen(
+            argv,
+            shell=workload.shell,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            cwd=workload.cwd or None,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as error:
+        os.write(
+            log_fd, f"execconsole: could not start {workload.command[0]!r}: {error}\n".encode()
+        )
+        os.close(log_fd)
+        report = TaskReport(
+            hostname=HOSTNAME,
+            worker=worker,
+            started_at=started_at,
+            ended_at=now_iso(),
+            exit_code=127 if isinstance(error, FileNotFoundError) else 126,
+            reason=f"could not start {workload.command[0]!r}: {error.strerror or error}",
+        )
+        if claims is not None:
+            claims.record_finished(workload.token, **report.to_json())
+        return report
+    os.close(log_fd)
+
+    try:
+        create_time = psutil.Process(process.pid).create_time()
+    except psutil.NoSuchProcess:
+        create_time = None
+    running = TaskReport(
+        pid=process.pid,
+        pid_create_time=create_time,
+        hostname=HOSTNAME,
+        worker=worker,
+        started_at=started_at,
+    )
+    if claims is not None:
+        claims.record_started(workload.token, **running.to_json())
+    if on_started is not None:
+        on_started(running)
+
+    timed_out = False
+    try:
+        returncode = process.wait(timeout=workload.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_process_tree(process.pid, terminate_grace)
+        returncode = process.wait()
+    # Grandchildren left in the group after the leader exited are part of the
+    # try; leaving them would leave processes behind.
+    _signal_group(process.pid, signal.SIGKILL)
+
+    report = TaskReport(
+        pid=process.pid,
+        pid_create_time=create_time,
+        hostname=HOSTNAME,
+        worker=worker,
+        started_at=started_at,
+        ended_at=now_iso(),
+        exit_code=returncode if returncode >= 0 else None,
+        signal=-returncode if returncode < 0 else None,
+        reason=(
+            f"timed out after {workload.timeout:g}s" if timed_out else reason_for_exit(returncode)
+        ),
+    )
+    if claims is not None:
+        claims.record_finished(workload.token, **report.to_json())
+    return report
+
+
+def wait_for_exit(pid: int, create_time: float | None, poll: float = 0.2) -> None:
+    """Block until a process that is not our child has gone (for adopted tries)."""
+    while True:
+        try:
+            process = psutil.Process(pid)
+            if create_time is not None and abs(process.create_time() - create_time) > 0.01:
+                return
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(poll)
