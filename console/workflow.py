@@ -1,0 +1,659 @@
+"""Workflow files: TOML in, a validated WorkflowSpec out.
+
+A workflow file names the workflow and lists its tasks as ``[[task]]`` tables,
+one per task, in the order an operator reads them::
+
+    id = "nightly"                        # required; letters, digits, _ . - : + @
+    description = "Nightly ETL"           # optional
+
+    [[task]]
+    id = "extract"
+    command = ["python3", "extract.py", "--day", "today"]   # argv list: no shell
+    priority = 5                          # higher runs first when slots are short
+    retries = 2                           # extra tries after the first fails
+    retry_delay = "30s"                   # seconds, or "500ms" / "30s" / "2m" / "1h"
+    timeout = 600                         # seconds (or a duration); absent = none
+    env = { REGION = "eu" }               # added to the task's environment
+    cwd = "data"                          # relative to the workflow file's folder
+    executor = "local"                    # absent = the configured default
+    queue = "default"
+
+    [[task]]
+    id = "report"
+    upstream = ["extract"]                # runs after these succeed
+    shell = true                          # only then may command be one string
+    command = "du -sh data | tee report.txt"
+
+Every problem becomes a ``WorkflowError`` whose message is one line naming the
+file, the task and the key at fault, and what to write instead. All problems
+are collected first; the message shows the first and counts the rest, and
+``WorkflowError.errors`` holds them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import shlex
+import tomllib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from executors.task_key import is_valid_id
+
+TOP_LEVEL_KEYS = ("id", "description", "task")
+TASK_KEYS = (
+    "id",
+    "command",
+    "shell",
+    "upstream",
+    "priority",
+    "retries",
+    "retry_delay",
+    "timeout",
+    "env",
+    "cwd",
+    "executor",
+    "queue",
+)
+DEFAULT_QUEUE = "default"
+STRING_SOURCE = "<string>"
+
+_ID_RULE = "letters, digits and _ . - : + @ only"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+class WorkflowError(ValueError):
+    """A workflow file that cannot be used; ``str()`` is one line for operators.
+
+    Attributes:
+        errors: every problem found, each a one-line message.
+    """
+
+    def __init__(self, errors: str | list[str]) -> None:
+        self.errors: list[str] = [errors] if isinstance(errors, str) else list(errors)
+        message = self.errors[0]
+        if len(self.errors) > 1:
+            message += f" (and {len(self.errors) - 1} more)"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a workflow, as written in the file, with defaults filled in.
+
+    ``command`` is an argv list; with ``shell`` true it is a one-element list
+    holding the shell string (the same convention as ``Workload.command``).
+    """
+
+    id: str
+    command: list[str]
+    shell: bool = False
+    upstream: list[str] = field(default_factory=list)
+    priority: int = 1
+    retries: int = 0
+    retry_delay: float = 0.0
+    timeout: float | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    executor: str | None = None
+    queue: str = DEFAULT_QUEUE
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """A validated workflow: its id (the dag id), description and tasks in file order."""
+
+    dag_id: str
+    tasks: list[TaskSpec]
+    description: str = ""
+    source: str = STRING_SOURCE
+
+    @property
+    def task_ids(self) -> list[str]:
+        """Task ids in file order."""
+        return [task.id for task in self.tasks]
+
+    def task(self, task_id: str) -> TaskSpec:
+        """The task with this id; KeyError if there is none."""
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
+
+    def downstream(self, task_id: str) -> list[str]:
+        """Ids of the tasks that list ``task_id`` as upstream, in file order."""
+        return [task.id for task in self.tasks if task_id in task.upstream]
+
+
+# ---- public entry points ---------------------------------------------------
+
+
+def load_workflow(path: str | Path, known_executors: Collection[str] | None = None) -> WorkflowSpec:
+    """Read and validate the workflow file at ``path``.
+
+    Relative ``cwd`` values are taken relative to the file's folder, so a
+    workflow runs the same from wherever it is started.
+
+    Raises:
+        WorkflowError: the file is missing, unreadable, not TOML or not valid.
+    """
+    path = Path(path)
+    source = str(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.toml"))[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise WorkflowError(
+            f"{source}: is a directory{hint}; give the path of a .toml workflow file"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkflowError(f"{source}: no such workflow file; check the path") from None
+    except OSError as error:
+        raise WorkflowError(f"{source}: cannot read it: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise WorkflowError(
+            f"{source}: not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
+        ) from None
+    return parse_workflow(
+        text, source=source, known_executors=known_executors, base_dir=path.parent.absolute()
+    )
+
+
+def parse_workflow(
+    text: str,
+    source: str = STRING_SOURCE,
+    known_executors: Collection[str] | None = None,
+    base_dir: str | Path | None = None,
+) -> WorkflowSpec:
+    """Parse and validate workflow TOML held in a string.
+
+    Args:
+        text: the TOML document.
+        source: how messages name the document (usually its path).
+        known_executors: executor names a task may use; None accepts any name.
+        base_dir: folder that relative ``cwd`` values are joined to; None keeps them as written.
+
+    Raises:
+        WorkflowError: the text is not TOML or not a valid workflow.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise WorkflowError(_toml_error_line(source, str(error))) from None
+    return validate_workflow(document, source, known_executors, base_dir)
+
+
+def validate_workflow(
+    document: dict[str, Any],
+    source: str = STRING_SOURCE,
+    known_executors: Collection[str] | None = None,
+    base_dir: str | Path | None = None,
+) -> WorkflowSpec:
+    """Validate an already-parsed TOML document (see ``parse_workflow``)."""
+    errors: list[str] = []
+
+    def report(message: str) -> None:
+        errors.append(f"{source}: {message}")
+
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            report(_unknown_key(key, TOP_LEVEL_KEYS, "at the top level") + _tasks_hint(key))
+
+    dag_id = document.get("id")
+    if dag_id is None:
+        report("'id' is missing; add id = \"my_workflow\" at the top of the file")
+    elif not isinstance(dag_id, str):
+        report(f"'id' must be a string, got {_show(dag_id)}")
+    elif not is_valid_id(dag_id):
+        report(f"'id' {_show(dag_id)} is not a valid id; use {_ID_RULE}")
+
+    description = document.get("description", "")
+    if not isinstance(description, str):
+        report(f"'description' must be a string, got {_show(description)}")
+        description = ""
+
+    raw_tasks = document.get("task")
+    tables: list[dict[str, Any]] = []
+    if raw_tasks is None:
+        if "tasks" not in document:
+            report("no tasks; add at least one [[task]] table with an id and a command")
+    elif isinstance(raw_tasks, dict):
+        report("'task' is a single table; write each task as [[task]] (double brackets)")
+    elif not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
+        report(f"'task' must be written as [[task]] tables, got {_show(raw_tasks)}")
+    else:
+        tables = raw_tasks
+
+    tasks, all_ids = _parse_tasks(tables, source, known_executors, base_dir, errors)
+    _check_graph(tasks, all_ids, source, errors)
+
+    if errors:
+        raise WorkflowError(errors)
+    assert isinstance(dag_id, str)
+    return WorkflowSpec(dag_id=dag_id, tasks=tasks, description=description, source=source)
+
+
+def topological_order(spec: WorkflowSpec) -> list[TaskSpec]:
+    """Tasks ordered so each comes after all its upstreams; ties keep file order.
+
+    Raises:
+        WorkflowError: the tasks form a cycle (possible only for hand-built specs).
+    """
+    position = {task.id: index for index, task in enumerate(spec.tasks)}
+    waiting = {task.id: len(set(task.upstream)) for task in spec.tasks}
+    downstream: dict[str, list[str]] = {task.id: [] for task in spec.tasks}
+    for task in spec.tasks:
+        for upstream_id in set(task.upstream):
+            downstream[upstream_id].append(task.id)
+    # A sorted "ready" list keyed by file position keeps the order stable and
+    # readable; workflows are small enough that re-sorting costs nothing.
+    ready = sorted((tid for tid, count in waiting.items() if count == 0), key=position.__getitem__)
+    ordered: list[TaskSpec] = []
+    while ready:
+        task_id = ready.pop(0)
+        ordered.append(spec.tasks[position[task_id]])
+        for child in downstream[task_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+        ready.sort(key=position.__getitem__)
+    if len(ordered) != len(spec.tasks):
+        cycle = _find_cycle(spec.tasks)
+        path = " → ".join(cycle) if cycle else "?"
+        raise WorkflowError(f"{spec.source}: dependency cycle: {path}")
+    return ordered
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a TOML number or a duration string such as "500ms", "30s", "2m", "1h30m".
+
+    Raises:
+        ValueError: the value is neither; the message is short and lower case.
+    """
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if text and _DURATION_PART.sub("", text) == "":
+            return sum(
+                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
+            )
+    raise ValueError("not a duration")
+
+
+# ---- tasks -----------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """One key's problem; the message is the part after ``task '...':``."""
+
+
+def _parse_tasks(
+    tables: list[dict[str, Any]],
+    source: str,
+    known_executors: Collection[str] | None,
+    base_dir: str | Path | None,
+    errors: list[str],
+) -> tuple[list[TaskSpec], set[str]]:
+    """Valid TaskSpecs, plus every well-formed id (so one bad key in a task
+    does not also turn every reference to that task into an error)."""
+    tasks: list[TaskSpec] = []
+    first_seen: dict[str, int] = {}
+    for number, table in enumerate(tables, start=1):
+        raw_id = table.get("id")
+        label = f"task {raw_id!r}" if isinstance(raw_id, str) and raw_id else f"task #{number}"
+        task_errors: list[str] = []
+
+        def report(message: str, label: str = label, task_errors: list[str] = task_errors) -> None:
+            task_errors.append(f"{source}: {label}: {message}")
+
+        for key in table:
+            if key not in TASK_KEYS:
+                report(_unknown_key(key, TASK_KEYS, "in a task"))
+
+        task_id: str | None = None
+        if raw_id is None:
+            report("'id' is missing; give every [[task]] an id = \"...\"")
+        elif not isinstance(raw_id, str):
+            report(f"'id' must be a string, got {_show(raw_id)}")
+        elif not is_valid_id(raw_id):
+            report(f"'id' {_show(raw_id)} is not a valid id; use {_ID_RULE}")
+        elif raw_id in first_seen:
+            report(f"duplicate id; task #{first_seen[raw_id]} already uses it, ids must be unique")
+        else:
+            task_id = raw_id
+            first_seen[raw_id] = number
+
+        values: dict[str, Any] = {}
+        for key, check in _FIELD_CHECKS.items():
+            if key not in table:
+                continue
+            try:
+                values[key] = check(table[key])
+            except _Invalid as problem:
+                report(str(problem))
+
+        shell = values.get("shell", False)
+        if "shell" in table and "shell" not in values:
+            shell = None  # unknown: do not guess which command form was meant
+        try:
+            values["command"] = _check_command(table.get("command"), shell)
+        except _Invalid as problem:
+            report(str(problem))
+
+        executor = values.get("executor")
+        if executor is not None and known_executors is not None and executor not in known_executors:
+            report(_unknown_executor(executor, known_executors))
+
+        if "cwd" in values and base_dir is not None:
+            values["cwd"] = str(Path(base_dir, values["cwd"]))
+
+        errors.extend(task_errors)
+        if task_id is not None and not task_errors:
+            values.pop("id", None)
+            tasks.append(TaskSpec(id=task_id, **values))
+    return tasks, set(first_seen)
+
+
+def _check_command(value: object, shell: bool | None) -> list[str]:
+    """The command as an argv list (one element when shell is true)."""
+    if value is None:
+        raise _Invalid(
+            '\'command\' is missing; give an argv list such as ["echo", "hi"], '
+            "or a string together with shell = true"
+        )
+    if isinstance(value, str):
+        if shell is None:
+            raise _Invalid("'command' is a string; that needs shell = true")
+        if not shell:
+            raise _Invalid(
+                f"'command' is a string but shell is not true; write it as an argv list{_argv_hint(value)}"
+                ", or set shell = true to run it through /bin/sh"
+            )
+        if not value.strip():
+            raise _Invalid("'command' is an empty shell string; give the shell command to run")
+        if "\0" in value:
+            raise _Invalid("'command' contains a NUL character, which no process can receive")
+        return [value]
+    if not isinstance(value, list):
+        raise _Invalid(
+            f"'command' must be an argv list of strings (or a string with shell = true), got {_show(value)}"
+        )
+    if shell:
+        raise _Invalid(
+            "'command' must be one string when shell = true, got an array; "
+            'write command = "..." or drop shell = true'
+        )
+    if not value:
+        raise _Invalid("'command' is empty; give at least the program to run")
+    for position, element in enumerate(value, start=1):
+        if not isinstance(element, str):
+            raise _Invalid(
+                f"'command' element {position} must be a string, got {_show(element)}"
+                + _quote_hint(element, "")
+            )
+        if "\0" in element:
+            raise _Invalid(
+                f"'command' element {position} contains a NUL character, which no process can receive"
+            )
+    # Empty arguments after the program are legitimate (printf "", grep ""),
+    # but an empty program name can never start.
+    if not value[0].strip():
+        raise _Invalid("'command' starts with an empty program name; give the program to run first")
+    return list(value)
+
+
+def _argv_hint(text: str) -> str:
+    """` such as ["sleep", "1"]` built from the string, when it splits cleanly."""
+    try:
+        argv = shlex.split(text)
+    except ValueError:
+        return ""
+    hint = json.dumps(argv, ensure_ascii=False)
+    return f" such as {hint}" if argv and len(hint) <= 80 else ""
+
+
+def _check_shell(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"'shell' must be true or false, got {_show(value)}")
+    return value
+
+
+def _check_upstream(value: object) -> list[str]:
+    if isinstance(value, str):
+        raise _Invalid(f"'upstream' must be a list of task ids; write upstream = [{_show(value)}]")
+    if not isinstance(value, list):
+        raise _Invalid(f"'upstream' must be a list of task ids, got {_show(value)}")
+    ids: list[str] = []
+    for element in value:
+        if not isinstance(element, str):
+            raise _Invalid(f"'upstream' must hold task id strings, got {_show(element)}")
+        if element not in ids:  # listing a task twice means nothing more than once
+            ids.append(element)
+    return ids
+
+
+def _integer_check(key: str, minimum: int | None) -> Any:
+    def check(value: object) -> int:
+        bound = f" ≥ {minimum}" if minimum is not None else ""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"'{key}' must be an integer{bound}, got {_show(value)}")
+        if minimum is not None and value < minimum:
+            raise _Invalid(f"'{key}' must be an integer{bound}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _check_retry_delay(value: object) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise _Invalid(
+            f'\'retry_delay\' must be seconds ≥ 0 (a number, or a duration such as "30s" or "2m"), got {_show(value)}'
+        )
+    return seconds
+
+
+def _check_timeout(value: object) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise _Invalid(
+            f"'timeout' must be seconds > 0 (a number, or a duration such as \"90s\"), got {_show(value)}; "
+            "leave it out for no timeout"
+        )
+    return seconds
+
+
+def _check_env(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Invalid(
+            f"'env' must be a table of strings such as {{ REGION = \"eu\" }}, got {_show(value)}"
+        )
+    env: dict[str, str] = {}
+    for name, setting in value.items():
+        if not name or "=" in name or "\0" in name:
+            raise _Invalid(f"'env' name {_show(name)} is not a usable variable name")
+        if not isinstance(setting, str):
+            raise _Invalid(
+                f"'env' value of {name} must be a string, got {_show(setting)}"
+                + _quote_hint(setting, f"{name} = ")
+            )
+        if "\0" in setting:
+            raise _Invalid(f"'env' value of {name} contains a NUL character")
+        env[name] = setting
+    return env
+
+
+def _string_check(key: str) -> Any:
+    def check(value: object) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"'{key}' must be a string, got {_show(value)}")
+        if not value.strip():
+            raise _Invalid(f"'{key}' is empty; give a value or leave the key out")
+        return value
+
+    return check
+
+
+def _check_cwd(value: object) -> str:
+    text: str = _string_check("cwd")(value)
+    return str(Path(text).expanduser())
+
+
+# The per-key checks, in file-format order. Each returns the converted value or
+# raises _Invalid with the message that follows "task '<id>': ".
+_FIELD_CHECKS: dict[str, Any] = {
+    "shell": _check_shell,
+    "upstream": _check_upstream,
+    "priority": _integer_check("priority", None),
+    "retries": _integer_check("retries", 0),
+    "retry_delay": _check_retry_delay,
+    "timeout": _check_timeout,
+    "env": _check_env,
+    "cwd": _check_cwd,
+    "executor": _string_check("executor"),
+    "queue": _string_check("queue"),
+}
+
+
+# ---- the dependency graph --------------------------------------------------
+
+
+def _check_graph(tasks: list[TaskSpec], all_ids: set[str], source: str, errors: list[str]) -> None:
+    """Unknown upstream ids and cycles, reported against the task that names them."""
+    for task in tasks:
+        for upstream_id in task.upstream:
+            if upstream_id not in all_ids:
+                errors.append(
+                    f"{source}: task {task.id!r}: 'upstream' names unknown task {upstream_id!r}"
+                    + _did_you_mean(upstream_id, sorted(all_ids), quote="'")
+                )
+    # Only edges between tasks that parsed: a cycle through a broken task
+    # will show up once that task is fixed.
+    usable = {task.id for task in tasks}
+    graph = [
+        TaskSpec(
+            id=task.id, command=task.command, upstream=[u for u in task.upstream if u in usable]
+        )
+        for task in tasks
+    ]
+    cycle = _find_cycle(graph)
+    if cycle:
+        errors.append(
+            f"{source}: dependency cycle: {' → '.join(cycle)}; remove one of these upstream links"
+        )
+
+
+def _find_cycle(tasks: Iterable[TaskSpec]) -> list[str] | None:
+    """One cycle as ids in run order (a → b means b lists a as upstream), or None."""
+    upstream_of = {task.id: task.upstream for task in tasks}
+    done: set[str] = set()
+    for start in upstream_of:
+        if start in done:
+            continue
+        # Iterative depth-first walk along upstream links; `path` is the
+        # current chain, `on_path` makes the back-edge test O(1).
+        path: list[str] = [start]
+        on_path = {start}
+        pending = [iter(upstream_of[start])]
+        while pending:
+            following = next(pending[-1], None)
+            if following is None:
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                pending.pop()
+                continue
+            if following in on_path:
+                loop = path[path.index(following) :] + [following]
+                return list(reversed(loop))
+            if following in done or following not in upstream_of:
+                continue
+            path.append(following)
+            on_path.add(following)
+            pending.append(iter(upstream_of[following]))
+    return None
+
+
+# ---- messages --------------------------------------------------------------
+
+
+def _toml_error_line(source: str, message: str) -> str:
+    """``file:line:col: invalid TOML: ...`` from tomllib's message, which ends with the position."""
+    match = _TOML_POSITION.search(message)
+    if match:
+        detail = message[: match.start()]
+        return f"{source}:{match[1]}:{match[2]}: invalid TOML: {detail}"
+    return f"{source}: invalid TOML: {message}"
+
+
+def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
+    known = list(known)
+    suggestion = _did_you_mean(key, known, quote="'")
+    if suggestion:
+        return f"unknown key {key!r} {where}{suggestion}"
+    return f"unknown key {key!r} {where}; known keys: {', '.join(known)}"
+
+
+def _tasks_hint(key: str) -> str:
+    if key == "tasks":
+        return " (write each task as a [[task]] table)"
+    return ""
+
+
+def _unknown_executor(name: str, known: Collection[str]) -> str:
+    names = sorted(known)
+    listed = ", ".join(names) if names else "none"
+    return (
+        f"'executor' {name!r} is not a known executor{_did_you_mean(name, names, quote=chr(39))}"
+        f"; known executors: {listed}"
+    )
+
+
+def _quote_hint(value: object, prefix: str) -> str:
+    """`; quote it: "1"` for numbers and booleans, which TOML would otherwise not make strings."""
+    if isinstance(value, bool | int | float):
+        return f"; quote it: {prefix}{json.dumps(_show(value))}"
+    return ""
+
+
+def _did_you_mean(word: str, candidates: Iterable[str], quote: str) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {quote}{close[0]}{quote}?" if close else ""
+
+
+def _show(value: object) -> str:
+    """A value as it would look in TOML, short and on one line."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, int | float):
+        text = repr(value)
+    elif isinstance(value, dict):
+        text = "a table"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_show(element) for element in value) + "]"
+    else:
+        text = str(value)  # dates and times print as TOML writes them
+    return text if len(text) <= 60 else text[:57] + "..."

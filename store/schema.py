@@ -1,0 +1,131 @@
+"""The store's schema, as sqlite-utils migrations (applied in order, each once).
+
+Tables:
+    dag_runs        one row per submitted workflow run
+    task_instances  one row per try of a task; the key is
+                    (dag_id, task_id, run_id, map_index, try_number)
+    dependencies    task-level edges within a run (upstream -> task)
+    events          the audit log: every state change of every try
+    requests        operator requests from other processes, carried out by the engine
+    settings        engine settings that operators change live (pause, parallelism)
+    lease           which engine owns the store
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("execconsole")
+
+
+@migrations()
+def create_tables(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE dag_runs (
+            dag_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            source TEXT,
+            submitted_at TEXT NOT NULL,
+            PRIMARY KEY (dag_id, run_id)
+        );
+        CREATE TABLE task_instances (
+            id INTEGER PRIMARY KEY,
+            dag_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            map_index INTEGER NOT NULL DEFAULT -1,
+            try_number INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL,
+            command TEXT NOT NULL,
+            shell INTEGER NOT NULL DEFAULT 0,
+            env TEXT NOT NULL DEFAULT '{}',
+            cwd TEXT,
+            priority INTEGER NOT NULL DEFAULT 1,
+            queue TEXT NOT NULL DEFAULT 'default',
+            executor TEXT NOT NULL,
+            retries INTEGER NOT NULL DEFAULT 0,
+            retry_delay REAL NOT NULL DEFAULT 0,
+            timeout REAL,
+            pending_upstreams INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT,
+            token TEXT,
+            pid INTEGER,
+            pid_create_time REAL,
+            hostname TEXT,
+            worker TEXT,
+            submitted_at TEXT NOT NULL,
+            queued_at TEXT,
+            start_date TEXT,
+            end_date TEXT,
+            duration REAL,
+            exit_code INTEGER,
+            signal INTEGER,
+            reason TEXT,
+            log_path TEXT,
+            requeues INTEGER NOT NULL DEFAULT 0,
+            no_retry INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (dag_id, task_id, run_id, map_index, try_number)
+        );
+        CREATE INDEX ti_ready ON task_instances (state, executor, priority DESC, id);
+        CREATE INDEX ti_instance ON task_instances (dag_id, run_id, task_id, map_index, try_number);
+        CREATE INDEX ti_dag_state ON task_instances (dag_id, state);
+        CREATE TABLE dependencies (
+            dag_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            upstream_task_id TEXT NOT NULL,
+            PRIMARY KEY (dag_id, run_id, task_id, upstream_task_id)
+        );
+        CREATE INDEX dependencies_downstream ON dependencies (dag_id, run_id, upstream_task_id);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ti_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT
+        );
+        CREATE INDEX events_ti ON events (ti_id, id);
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending',
+            result TEXT,
+            done_at TEXT,
+            requested_by TEXT
+        );
+        CREATE INDEX requests_pending ON requests (status, id);
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE lease (
+            name TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            hostname TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            heartbeat REAL NOT NULL
+        );
+        """
+    )
+
+
+def apply_migrations(db: sqlite_utils.Database) -> None:
+    """Bring the schema up to date; safe to call from several processes at once."""
+    if not migrations.pending(db):
+        return
+    # Serialise concurrent first opens: only one process creates the tables.
+    # Inside our BEGIN IMMEDIATE, sqlite-utils runs each migration in a savepoint.
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise

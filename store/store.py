@@ -1,0 +1,734 @@
+"""Store: the SQLite file that is the single source of truth.
+
+Who writes what:
+- other processes (``submit``, ``tasks kill`` ...) write only submissions and
+  operator requests, each in one ``BEGIN IMMEDIATE`` transaction;
+- the engine that holds the lease writes everything else, batched: one
+  transaction per tick (``Batch`` + ``commit``), never one per task.
+
+Every state change of a try is appended to ``events`` in the same transaction
+that makes it, so the audit log and the task rows can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import psutil
+
+from executors.state import FINISHED_STATES, TaskState
+from executors.task_key import PartialKey, TaskKey, parse_key
+from store.connection import immediate, open_database
+from store.errors import StoreError, StoreOwned, UnknownTask
+from store.records import TASK_COLUMNS, TASK_SELECT, EventRecord, RequestRecord, TaskRecord
+from store.schema import apply_migrations
+
+Clock = Callable[[], pendulum.DateTime]
+
+ENGINE_LEASE = "engine"
+LEASE_STALE_SECONDS = 15.0
+# Columns the engine may set through Batch.transition.
+_WRITABLE = frozenset(TASK_COLUMNS) - {
+    "id",
+    "dag_id",
+    "task_id",
+    "run_id",
+    "map_index",
+    "try_number",
+    "state",
+}
+_INSERT_COLUMNS = [c for c in TASK_COLUMNS if c != "id"]
+
+
+def utc_now() -> pendulum.DateTime:
+    return pendulum.now("UTC")
+
+
+def iso(moment: pendulum.DateTime) -> str:
+    return moment.to_iso8601_string()
+
+
+@dataclass(slots=True)
+class TaskSubmission:
+    """One task of a submission: what the workflow file or ``submit`` said."""
+
+    task_id: str
+    command: list[str]
+    executor: str
+    shell: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    priority: int = 1
+    queue: str = "default"
+    retries: int = 0
+    retry_delay: float = 0.0
+    timeout: float | None = None
+    upstream: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Transition:
+    record: TaskRecord
+    to_state: TaskState
+    actor: str
+    reason: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Batch:
+    """The engine's writes for one tick, committed together by ``Store.commit``."""
+
+    transitions: list[_Transition] = field(default_factory=list)
+    new_tries: list[tuple[TaskRecord, str | None, str, str | None]] = field(default_factory=list)
+    revive: list[TaskRecord] = field(default_factory=list)
+    requests_done: list[tuple[int, str, str | None]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[tuple[TaskRecord, str, str]] = field(default_factory=list)
+    renew_lease: bool = False
+
+    def transition(
+        self,
+        record: TaskRecord,
+        to_state: TaskState,
+        *,
+        actor: str,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move a try to ``to_state``, setting ``fields`` on its row and logging an event."""
+        unknown = set(fields) - _WRITABLE
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)} on a task instance")
+        if reason is not None:
+            fields.setdefault("reason", reason)
+        self.transitions.append(_Transition(record, to_state, actor, reason, fields))
+
+    def update(self, record: TaskRecord, **fields: Any) -> None:
+        """Set fields without a state change (no event)."""
+        self.transition(record, record.state, actor="", **fields)
+
+    def new_try(
+        self,
+        record: TaskRecord,
+        *,
+        actor: str,
+        not_before: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Schedule the next try of ``record``'s task instance."""
+        self.new_tries.append((record, not_before, actor, reason))
+
+    def revive_downstream(self, record: TaskRecord) -> None:
+        """Give tasks that failed only because of ``record``'s task another chance."""
+        self.revive.append(record)
+
+    def note(self, record: TaskRecord, actor: str, message: str) -> None:
+        """An audit line that changes nothing (e.g. the executor gave up on a stuck key)."""
+        self.notes.append((record, actor, message))
+
+    def finish_request(self, request_id: int, status: str, result: str | None) -> None:
+        self.requests_done.append((request_id, status, result))
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.settings[key] = value
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.transitions
+            or self.new_tries
+            or self.revive
+            or self.requests_done
+            or self.settings
+            or self.notes
+            or self.renew_lease
+        )
+
+
+class Store:
+    """The store file at ``path``; created (mode 0600) and migrated on first open."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = utc_now) -> None:
+        self.path = Path(path).expanduser()
+        self.clock = clock
+        self.db = open_database(self.path)
+        try:
+            apply_migrations(self.db)
+        except sqlite3.DatabaseError as error:
+            self.db.close()
+            raise StoreError(
+                f"store {self.path} is not an execconsole store ({error}): use another --store"
+            ) from None
+        self.conn = self.db.conn
+        self.hostname = socket.gethostname()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    # ---- submissions (any process) ----------------------------------------
+    def submit(
+        self,
+        dag_id: str,
+        run_id: str,
+        tasks: Sequence[TaskSubmission],
+        *,
+        source: str | None = None,
+        actor: str = "submit",
+    ) -> list[TaskKey]:
+        """Store a run's tasks (try 1, state scheduled) in one transaction.
+
+        Raises:
+            StoreError: the run exists already.
+        """
+        now = self.now()
+        upstream_count = {task.task_id: len(set(task.upstream)) for task in tasks}
+        rows = []
+        for task in tasks:
+            rows.append(
+                (
+                    dag_id,
+                    task.task_id,
+                    run_id,
+                    -1,
+                    1,
+                    str(TaskState.SCHEDULED),
+                    json.dumps(task.command),
+                    int(task.shell),
+                    json.dumps(task.env),
+                    task.cwd,
+                    task.priority,
+                    task.queue,
+                    task.executor,
+                    task.retries,
+                    task.retry_delay,
+                    task.timeout,
+                    upstream_count[task.task_id],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    now,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                    0,
+                )
+            )
+        placeholders = ", ".join("?" for _ in _INSERT_COLUMNS)
+        with immediate(self.db) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM dag_runs WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)
+            ).fetchone()
+            if exists:
+                raise StoreError(f"run {dag_id}/{run_id} exists already: choose another run id")
+            conn.execute(
+                "INSERT INTO dag_runs (dag_id, run_id, source, submitted_at) VALUES (?, ?, ?, ?)",
+                (dag_id, run_id, source, now),
+            )
+            first_id = conn.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM task_instances"
+            ).fetchone()[0]
+            conn.executemany(
+                f"INSERT INTO task_instances ({', '.join(_INSERT_COLUMNS)}) VALUES ({placeholders})",
+                rows,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO dependencies (dag_id, run_id, task_id, upstream_task_id) VALUES (?, ?, ?, ?)",
+                [(dag_id, run_id, task.task_id, up) for task in tasks for up in task.upstream],
+            )
+            conn.execute(
+                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) "
+                "SELECT id, ?, NULL, state, ?, NULL FROM task_instances WHERE id >= ? AND dag_id = ? AND run_id = ?",
+                (now, actor, first_id, dag_id, run_id),
+            )
+        return [TaskKey(dag_id, task.task_id, run_id) for task in tasks]
+
+    # ---- reads -------------------------------------------------------------
+    def _records(self, sql: str, params: Sequence[Any] = ()) -> list[TaskRecord]:
+        return [TaskRecord.from_row(row) for row in self.conn.execute(sql, params)]
+
+    def get_by_id(self, ti_id: int) -> TaskRecord | None:
+        found = self._records(f"{TASK_SELECT} WHERE id = ?", (ti_id,))
+        return found[0] if found else None
+
+    def get(self, key: TaskKey) -> TaskRecord | None:
+        found = self._records(
+            f"{TASK_SELECT} WHERE dag_id = ? AND task_id = ? AND run_id = ? AND map_index = ? AND try_number = ?",
+            tuple(key),
+        )
+        return found[0] if found else None
+
+    def resolve(self, key: str | PartialKey | TaskKey) -> TaskRecord:
+        """Find the try an operator means; a partial key means the latest run and try.
+
+        Raises:
+            UnknownTask: nothing matches (the message says what was looked for).
+        """
+        if isinstance(key, TaskKey):
+            record = self.get(key)
+            if record is None:
+                raise UnknownTask(f"no task instance {key}: see `execconsole tasks list`")
+            return record
+        partial = parse_key(key) if isinstance(key, str) else key
+        sql = f"{TASK_SELECT} WHERE dag_id = ? AND task_id = ? AND map_index = ?"
+        params: list[Any] = [partial.dag_id, partial.task_id, partial.map_index]
+        if partial.run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(partial.run_id)
+        if partial.try_number is not None:
+            sql += " AND try_number = ?"
+            params.append(partial.try_number)
+        found = self._records(sql + " ORDER BY id DESC LIMIT 1", params)
+        if not found:
+            raise UnknownTask(f"no task instance matches {key}: see `execconsole tasks list`")
+        return found[0]
+
+    def tries(self, record: TaskRecord) -> list[TaskRecord]:
+        """Every try of the record's task instance, oldest first."""
+        return self._records(
+            f"{TASK_SELECT} WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ? ORDER BY try_number",
+            (record.dag_id, record.run_id, record.task_id, record.map_index),
+        )
+
+    def list_tasks(
+        self,
+        *,
+        states: Iterable[TaskState | str] | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[TaskRecord]:
+        clauses, params = self._filters(states, dag_id, run_id)
+        sql = TASK_SELECT + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return self._records(sql, params)
+
+    @staticmethod
+    def _filters(
+        states: Iterable[TaskState | str] | None, dag_id: str | None, run_id: str | None
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            wanted = [str(TaskState(s)) for s in states]
+            clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params += wanted
+        if dag_id is not None:
+            clauses.append("dag_id = ?")
+            params.append(dag_id)
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            params.append(run_id)
+        return clauses, params
+
+    def count_by_state(
+        self, *, dag_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, int]:
+        clauses, params = self._filters(None, dag_id, run_id)
+        sql = "SELECT state, count(*) FROM task_instances"
+        sql += f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        counts = {str(state): 0 for state in TaskState}
+        for state, count in self.conn.execute(sql + " GROUP BY state", params):
+            counts[state] = count
+        return counts
+
+    def ready(self, executor: str, limit: int, now: str | None = None) -> list[TaskRecord]:
+        """Scheduled tries of ``executor`` whose upstreams succeeded, best first."""
+        if limit <= 0:
+            return []
+        return self._records(
+            f"{TASK_SELECT} WHERE state = 'scheduled' AND executor = ? AND pending_upstreams = 0 "
+            "AND (not_before IS NULL OR not_before <= ?) ORDER BY priority DESC, id LIMIT ?",
+            (executor, now or self.now(), limit),
+        )
+
+    def waiting(self, limit: int, executor: str | None = None) -> list[TaskRecord]:
+        """Scheduled tries in dispatch order (ready first), for the Queued panel."""
+        sql = f"{TASK_SELECT} WHERE state = 'scheduled'"
+        params: list[Any] = []
+        if executor is not None:
+            sql += " AND executor = ?"
+            params.append(executor)
+        sql += " ORDER BY pending_upstreams > 0, priority DESC, id LIMIT ?"
+        return self._records(sql, [*params, limit])
+
+    def in_flight(self, executor: str | None = None) -> list[TaskRecord]:
+        """Tries handed to an executor and not yet finished (queued or running)."""
+        sql = f"{TASK_SELECT} WHERE state IN ('queued', 'running')"
+        params: list[Any] = []
+        if executor is not None:
+            sql += " AND executor = ?"
+            params.append(executor)
+        return self._records(sql + " ORDER BY id", params)
+
+    def unfinished_count(self, *, dag_id: str | None = None, run_id: str | None = None) -> int:
+        clauses, params = self._filters(["scheduled", "queued", "running"], dag_id, run_id)
+        row = self.conn.execute(
+            f"SELECT count(*) FROM task_instances WHERE {' AND '.join(clauses)}", params
+        ).fetchone()
+        return int(row[0])
+
+    def events(
+        self,
+        *,
+        ti_id: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
+    ) -> list[EventRecord]:
+        """Audit-log lines, newest first (or oldest first after ``after_id``)."""
+        sql = (
+            "SELECT e.id, e.ti_id, t.dag_id, t.task_id, t.run_id, t.map_index, t.try_number, e.at, "
+            "e.from_state, e.to_state, e.actor, e.reason, t.duration, t.exit_code "
+            "FROM events e JOIN task_instances t ON t.id = e.ti_id"
+        )
+        clauses: list[str] = []
+        params: list[Any] = []
+        if ti_id is not None:
+            clauses.append("e.ti_id = ?")
+            params.append(ti_id)
+        if before_id is not None:
+            clauses.append("e.id < ?")
+            params.append(before_id)
+        if after_id is not None:
+            clauses.append("e.id > ?")
+            params.append(after_id)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY e.id " + ("ASC" if after_id is not None else "DESC") + " LIMIT ?"
+        params.append(limit)
+        result = []
+        for row in self.conn.execute(sql, params):
+            finished = row[9] in {str(s) for s in FINISHED_STATES}
+            result.append(
+                EventRecord(
+                    id=row[0],
+                    ti_id=row[1],
+                    key=TaskKey(row[2], row[3], row[4], row[5], row[6]),
+                    at=row[7],
+                    from_state=row[8],
+                    to_state=row[9],
+                    actor=row[10],
+                    reason=row[11],
+                    duration=row[12] if finished else None,
+                    exit_code=row[13] if finished else None,
+                )
+            )
+        return result
+
+    def finished_since(self, since_iso: str) -> list[str]:
+        """End times of tries finished since ``since_iso`` (for throughput)."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT end_date FROM task_instances WHERE end_date >= ? AND state IN "
+                "('success', 'failed', 'up_for_retry') ORDER BY end_date",
+                (since_iso,),
+            )
+        ]
+
+    def recently_started(self, limit: int) -> list[TaskRecord]:
+        """The latest tries that started (for the timeline)."""
+        return self._records(
+            f"{TASK_SELECT} WHERE start_date IS NOT NULL ORDER BY start_date DESC LIMIT ?", (limit,)
+        )
+
+    # ---- engine writes -------------------------------------------------------
+    def commit(self, batch: Batch) -> None:
+        """Apply one tick's writes in one transaction."""
+        if not batch:
+            return
+        now = self.now()
+        with immediate(self.db) as conn:
+            for transition in batch.transitions:
+                self._apply_transition(conn, transition, now)
+            for record, not_before, actor, reason in batch.new_tries:
+                self._insert_next_try(conn, record, not_before, actor, reason, now)
+            for record in batch.revive:
+                self._revive_downstream(conn, record, now)
+            for record, actor, message in batch.notes:
+                conn.execute(
+                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.id, now, str(record.state), str(record.state), actor, message),
+                )
+            for request_id, status, result in batch.requests_done:
+                conn.execute(
+                    "UPDATE requests SET status = ?, result = ?, done_at = ? WHERE id = ?",
+                    (status, result, now, request_id),
+                )
+            for key, value in batch.settings.items():
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, json.dumps(value)),
+                )
+            if batch.renew_lease:
+                conn.execute(
+                    "UPDATE lease SET heartbeat = ? WHERE name = ? AND pid = ? AND hostname = ?",
+                    (self.clock().timestamp(), ENGINE_LEASE, os.getpid(), self.hostname),
+                )
+
+    def _apply_transition(
+        self, conn: sqlite3.Connection, transition: _Transition, now: str
+    ) -> None:
+        record, to_state, fields = transition.record, transition.to_state, transition.fields
+        assignments = ["state = ?"] + [f"{name} = ?" for name in fields]
+        values: list[Any] = [str(to_state)]
+        for name, value in fields.items():
+            if name in ("command", "env"):
+                value = json.dumps(value)
+            values.append(value)
+        conn.execute(
+            f"UPDATE task_instances SET {', '.join(assignments)} WHERE id = ?", [*values, record.id]
+        )
+        if to_state == record.state and not transition.reason:
+            return
+        conn.execute(
+            "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (record.id, now, str(record.state), str(to_state), transition.actor, transition.reason),
+        )
+        if to_state == TaskState.SUCCESS and record.state != TaskState.SUCCESS:
+            conn.execute(
+                "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
+                "WHERE state = 'scheduled' AND dag_id = ? AND run_id = ? AND pending_upstreams > 0 AND task_id IN "
+                "(SELECT task_id FROM dependencies WHERE dag_id = ? AND run_id = ? AND upstream_task_id = ?)",
+                (record.dag_id, record.run_id, record.dag_id, record.run_id, record.task_id),
+            )
+        elif to_state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
+            self._fail_downstream(conn, record, now)
+
+    def _downstream_rows(
+        self, conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str, state: str
+    ) -> list[TaskRecord]:
+        return [
+            TaskRecord.from_row(row)
+            for row in conn.execute(
+                f"{TASK_SELECT} WHERE state = ? AND dag_id = ? AND run_id = ? AND task_id IN "
+                "(SELECT task_id FROM dependencies WHERE dag_id = ? AND run_id = ? AND upstream_task_id = ?)",
+                (state, dag_id, run_id, dag_id, run_id, task_id),
+            )
+        ]
+
+    def _fail_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
+        """Mark every scheduled task downstream of ``record`` upstream_failed, transitively."""
+        frontier = [record]
+        while frontier:
+            upstream = frontier.pop()
+            for row in self._downstream_rows(
+                conn, upstream.dag_id, upstream.run_id, upstream.task_id, "scheduled"
+            ):
+                reason = f"upstream {upstream.task_id} failed"
+                conn.execute(
+                    "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
+                    (reason, now, row.id),
+                )
+                conn.execute(
+                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
+                    (row.id, now, reason),
+                )
+                frontier.append(row)
+
+    def _revive_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
+        """Put upstream_failed tasks downstream of ``record`` back to scheduled, transitively."""
+        frontier = [record]
+        while frontier:
+            upstream = frontier.pop()
+            for row in self._downstream_rows(
+                conn, upstream.dag_id, upstream.run_id, upstream.task_id, "upstream_failed"
+            ):
+                pending = conn.execute(
+                    "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
+                    "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
+                    (row.dag_id, row.run_id, row.task_id),
+                ).fetchone()[0]
+                conn.execute(
+                    "UPDATE task_instances SET state = 'scheduled', reason = NULL, end_date = NULL, pending_upstreams = ? WHERE id = ?",
+                    (pending, row.id),
+                )
+                conn.execute(
+                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'upstream_failed', 'scheduled', 'operator', ?)",
+                    (row.id, now, f"upstream {upstream.task_id} given another chance"),
+                )
+                frontier.append(row)
+
+    def _insert_next_try(
+        self,
+        conn: sqlite3.Connection,
+        record: TaskRecord,
+        not_before: str | None,
+        actor: str,
+        reason: str | None,
+        now: str,
+    ) -> None:
+        latest = conn.execute(
+            "SELECT max(try_number) FROM task_instances WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?",
+            (record.dag_id, record.run_id, record.task_id, record.map_index),
+        ).fetchone()[0]
+        pending = conn.execute(
+            "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
+            "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
+            (record.dag_id, record.run_id, record.task_id),
+        ).fetchone()[0]
+        cursor = conn.execute(
+            "INSERT INTO task_instances (dag_id, task_id, run_id, map_index, try_number, state, command, shell, env, "
+            "cwd, priority, queue, executor, retries, retry_delay, timeout, pending_upstreams, not_before, submitted_at) "
+            "VALUES (?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.dag_id,
+                record.task_id,
+                record.run_id,
+                record.map_index,
+                latest + 1,
+                json.dumps(record.command),
+                int(record.shell),
+                json.dumps(record.env),
+                record.cwd,
+                record.priority,
+                record.queue,
+                record.executor,
+                record.retries,
+                record.retry_delay,
+                record.timeout,
+                pending,
+                not_before,
+                now,
+            ),
+        )
+        conn.execute(
+            "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, NULL, 'scheduled', ?, ?)",
+            (
+                cursor.lastrowid,
+                now,
+                actor,
+                reason or f"try {latest + 1} after try {record.try_number}",
+            ),
+        )
+
+    # ---- operator requests (any process) -------------------------------------
+    def add_request(self, kind: str, payload: dict[str, Any]) -> int:
+        with immediate(self.db) as conn:
+            cursor = conn.execute(
+                "INSERT INTO requests (at, kind, payload, requested_by) VALUES (?, ?, ?, ?)",
+                (self.now(), kind, json.dumps(payload), f"pid {os.getpid()} on {self.hostname}"),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def pending_requests(self, limit: int = 100) -> list[RequestRecord]:
+        return self._requests("WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
+
+    def get_request(self, request_id: int) -> RequestRecord | None:
+        found = self._requests("WHERE id = ?", (request_id,))
+        return found[0] if found else None
+
+    def _requests(self, where: str, params: Sequence[Any]) -> list[RequestRecord]:
+        rows = self.conn.execute(
+            f"SELECT id, at, kind, payload, status, result, done_at, requested_by FROM requests {where}",
+            params,
+        )
+        return [
+            RequestRecord(
+                row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7]
+            )
+            for row in rows
+        ]
+
+    # ---- settings ----------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {
+            key: json.loads(value)
+            for key, value in self.conn.execute("SELECT key, value FROM settings")
+        }
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    # ---- the engine lease ----------------------------------------------------
+    def lease_owner(self) -> dict[str, Any] | None:
+        """The live engine holding the store, or None when the lease is free or stale."""
+        row = self.conn.execute(
+            "SELECT pid, hostname, acquired_at, heartbeat FROM lease WHERE name = ?",
+            (ENGINE_LEASE,),
+        ).fetchone()
+        if row is None:
+            return None
+        owner = {"pid": row[0], "hostname": row[1], "acquired_at": row[2], "heartbeat": row[3]}
+        return None if self._lease_is_stale(owner) else owner
+
+    def _lease_is_stale(self, owner: dict[str, Any]) -> bool:
+        if owner["hostname"] == self.hostname:
+            # Same machine: the pid tells for sure whether the owner lives.
+            # A heartbeat far older than the stale limit means the pid was reused.
+            if not psutil.pid_exists(owner["pid"]):
+                return True
+            return self.clock().timestamp() - owner["heartbeat"] > LEASE_STALE_SECONDS * 8
+        return self.clock().timestamp() - owner["heartbeat"] > LEASE_STALE_SECONDS
+
+    def acquire_lease(self) -> None:
+        """Become the store's engine.
+
+        Raises:
+            StoreOwned: another live engine holds the lease (the message names it).
+        """
+        with immediate(self.db) as conn:
+            row = conn.execute(
+                "SELECT pid, hostname, acquired_at, heartbeat FROM lease WHERE name = ?",
+                (ENGINE_LEASE,),
+            ).fetchone()
+            if row is not None:
+                owner = {
+                    "pid": row[0],
+                    "hostname": row[1],
+                    "acquired_at": row[2],
+                    "heartbeat": row[3],
+                }
+                mine = owner["pid"] == os.getpid() and owner["hostname"] == self.hostname
+                if not mine and not self._lease_is_stale(owner):
+                    raise StoreOwned(
+                        f"store {self.path} is owned by the engine with pid {owner['pid']} on {owner['hostname']} "
+                        f"(since {owner['acquired_at']}): stop it first, or attach with `execconsole console`"
+                    )
+            conn.execute(
+                "INSERT INTO lease (name, pid, hostname, acquired_at, heartbeat) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET pid = excluded.pid, hostname = excluded.hostname, "
+                "acquired_at = excluded.acquired_at, heartbeat = excluded.heartbeat",
+                (ENGINE_LEASE, os.getpid(), self.hostname, self.now(), self.clock().timestamp()),
+            )
+
+    def release_lease(self) -> None:
+        with immediate(self.db) as conn:
+            conn.execute(
+                "DELETE FROM lease WHERE name = ? AND pid = ? AND hostname = ?",
+                (ENGINE_LEASE, os.getpid(), self.hostname),
+            )
