@@ -338,7 +338,20 @@ def _parse_tasks(
             task_id = raw_id
             first_seen[raw_id] = number
 
+        # shell decides which command form is right, so it is checked first;
+        # the command comes next because it is the key most often wrong.
         values: dict[str, Any] = {}
+        shell: bool | None = False
+        if "shell" in table:
+            try:
+                shell = values["shell"] = _check_shell(table["shell"])
+            except _Invalid as problem:
+                report(str(problem))
+                shell = None  # unknown: do not guess which command form was meant
+        try:
+            values["command"] = _check_command(table.get("command"), shell)
+        except _Invalid as problem:
+            report(str(problem))
         for key, check in _FIELD_CHECKS.items():
             if key not in table:
                 continue
@@ -346,14 +359,6 @@ def _parse_tasks(
                 values[key] = check(table[key])
             except _Invalid as problem:
                 report(str(problem))
-
-        shell = values.get("shell", False)
-        if "shell" in table and "shell" not in values:
-            shell = None  # unknown: do not guess which command form was meant
-        try:
-            values["command"] = _check_command(table.get("command"), shell)
-        except _Invalid as problem:
-            report(str(problem))
 
         executor = values.get("executor")
         if executor is not None and known_executors is not None and executor not in known_executors:
@@ -523,7 +528,6 @@ def _check_cwd(value: object) -> str:
 # The per-key checks, in file-format order. Each returns the converted value or
 # raises _Invalid with the message that follows "task '<id>': ".
 _FIELD_CHECKS: dict[str, Any] = {
-    "shell": _check_shell,
     "upstream": _check_upstream,
     "priority": _integer_check("priority", None),
     "retries": _integer_check("retries", 0),
@@ -546,7 +550,7 @@ def _check_graph(tasks: list[TaskSpec], all_ids: set[str], source: str, errors: 
             if upstream_id not in all_ids:
                 errors.append(
                     f"{source}: task {task.id!r}: 'upstream' names unknown task {upstream_id!r}"
-                    + _did_you_mean(upstream_id, sorted(all_ids), quote="'")
+                    + _did_you_mean(upstream_id, sorted(all_ids))
                 )
     # Only edges between tasks that parsed: a cycle through a broken task
     # will show up once that task is fixed.
@@ -609,7 +613,7 @@ def _toml_error_line(source: str, message: str) -> str:
 
 def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
     known = list(known)
-    suggestion = _did_you_mean(key, known, quote="'")
+    suggestion = _did_you_mean(key, known)
     if suggestion:
         return f"unknown key {key!r} {where}{suggestion}"
     return f"unknown key {key!r} {where}; known keys: {', '.join(known)}"
@@ -617,17 +621,14 @@ def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
 
 def _tasks_hint(key: str) -> str:
     if key == "tasks":
-        return " (write each task as a [[task]] table)"
+        return "; write each task as a [[task]] table"
     return ""
 
 
 def _unknown_executor(name: str, known: Collection[str]) -> str:
     names = sorted(known)
     listed = ", ".join(names) if names else "none"
-    return (
-        f"'executor' {name!r} is not a known executor{_did_you_mean(name, names, quote=chr(39))}"
-        f"; known executors: {listed}"
-    )
+    return f"unknown executor {name!r}{_did_you_mean(name, names)}; known executors: {listed}"
 
 
 def _quote_hint(value: object, prefix: str) -> str:
@@ -637,9 +638,9 @@ def _quote_hint(value: object, prefix: str) -> str:
     return ""
 
 
-def _did_you_mean(word: str, candidates: Iterable[str], quote: str) -> str:
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {quote}{close[0]}{quote}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _show(value: object) -> str:

@@ -434,6 +434,15 @@ class BaseExecutor:
             truncated=size > max_bytes,
         )
 
+    def wait_handles(self) -> list[Any]:
+        """Objects the engine may block on until this executor has news.
+
+        Anything ``multiprocessing.connection.wait`` accepts (a Connection, a
+        socket, a file descriptor). With none, the engine simply sleeps until its
+        next tick; returning the result pipe lets it react within microseconds.
+        """
+        return []
+
     def worker_processes(self) -> list[WorkerInfo]:
         """Worker processes on this machine (meaningful when ``is_local``)."""
         return []

@@ -216,10 +216,10 @@ def load_executor_class(spec: ExecutorSpec | str) -> type[BaseExecutor]:
             raise ExecutorConfigError(
                 f"executor {spec.name!r}: {module_name} has no {attribute!r}"
             ) from None
-    if not (isinstance(found, type) and issubclass(found, BaseExecutor)):
+    if not (isinstance(found, type) and issubclass(found, BaseExecutor)) or found is BaseExecutor:
         raise ExecutorConfigError(
             f"executor {spec.name!r}: {spec.import_path} is not an executor class "
-            "(it must subclass executors.base.BaseExecutor)"
+            "(it must be a subclass of executors.base.BaseExecutor)"
         )
     return found
 

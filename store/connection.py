@@ -14,8 +14,6 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
-
 from store.errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -52,7 +50,7 @@ def check_store_path(path: Path) -> None:
         raise StoreError(f"cannot create store {path}: folder {parent} is not writable")
 
 
-def open_database(path: str | os.PathLike[str]) -> sqlite_utils.Database:
+def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open (creating with mode 0600 if needed) and configure the store file."""
     store_path = Path(path).expanduser()
     check_store_path(store_path)
@@ -81,13 +79,12 @@ def open_database(path: str | os.PathLike[str]) -> sqlite_utils.Database:
         raise StoreError(
             f"store {store_path} cannot be opened as SQLite ({error}): use another --store"
         ) from None
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    return conn
 
 
 @contextlib.contextmanager
-def immediate(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
-    conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -13,13 +13,15 @@ Tables:
 
 from __future__ import annotations
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
-migrations = Migrations("execconsole")
+if TYPE_CHECKING:
+    import sqlite_utils
+
+MIGRATION_SET = "execconsole"
 
 
-@migrations()
 def create_tables(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
@@ -115,17 +117,50 @@ def create_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-def apply_migrations(db: sqlite_utils.Database) -> None:
-    """Bring the schema up to date; safe to call from several processes at once."""
-    if not migrations.pending(db):
+# In order; each runs once. Add new migrations at the end, never edit old ones.
+MIGRATIONS = [create_tables]
+
+
+def _applied_names(conn: sqlite3.Connection) -> set[str]:
+    try:
+        rows = conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,)
+        )
+        return {row[0] for row in rows}
+    except sqlite3.OperationalError:  # no migrations table yet: a new store
+        return set()
+
+
+def build_migrations() -> Any:
+    """The sqlite-utils migration set (imported only when something is pending)."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for function in MIGRATIONS:
+        migrations()(function)
+    return migrations
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to date; safe to call from several processes at once.
+
+    The common case (nothing pending) is one cheap query, so commands that
+    only read stay fast; sqlite-utils is imported only to migrate.
+    """
+    wanted = {function.__name__ for function in MIGRATIONS}
+    if wanted <= _applied_names(conn):
         return
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    migrations = build_migrations()
     # Serialise concurrent first opens: only one process creates the tables.
     # Inside our BEGIN IMMEDIATE, sqlite-utils runs each migration in a savepoint.
-    db.conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         migrations.apply(db)
-        db.conn.execute("COMMIT")
+        conn.execute("COMMIT")
     except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise

@@ -26,7 +26,7 @@ import psutil
 
 from executors.state import FINISHED_STATES, TaskState
 from executors.task_key import PartialKey, TaskKey, parse_key
-from store.connection import immediate, open_database
+from store.connection import immediate, open_connection
 from store.errors import StoreError, StoreOwned, UnknownTask
 from store.records import TASK_COLUMNS, TASK_SELECT, EventRecord, RequestRecord, TaskRecord
 from store.schema import apply_migrations
@@ -159,19 +159,18 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], clock: Clock = utc_now) -> None:
         self.path = Path(path).expanduser()
         self.clock = clock
-        self.db = open_database(self.path)
+        self.conn = open_connection(self.path)
         try:
-            apply_migrations(self.db)
+            apply_migrations(self.conn)
         except sqlite3.DatabaseError as error:
-            self.db.close()
+            self.conn.close()
             raise StoreError(
                 f"store {self.path} is not an execconsole store ({error}): use another --store"
             ) from None
-        self.conn = self.db.conn
         self.hostname = socket.gethostname()
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -240,7 +239,7 @@ class Store:
                 )
             )
         placeholders = ", ".join("?" for _ in _INSERT_COLUMNS)
-        with immediate(self.db) as conn:
+        with immediate(self.conn) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM dag_runs WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)
             ).fetchone()
@@ -469,7 +468,7 @@ class Store:
         if not batch:
             return
         now = self.now()
-        with immediate(self.db) as conn:
+        with immediate(self.conn) as conn:
             for transition in batch.transitions:
                 self._apply_transition(conn, transition, now)
             for record, not_before, actor, reason in batch.new_tries:
@@ -637,7 +636,7 @@ class Store:
 
     # ---- operator requests (any process) -------------------------------------
     def add_request(self, kind: str, payload: dict[str, Any]) -> int:
-        with immediate(self.db) as conn:
+        with immediate(self.conn) as conn:
             cursor = conn.execute(
                 "INSERT INTO requests (at, kind, payload, requested_by) VALUES (?, ?, ?, ?)",
                 (self.now(), kind, json.dumps(payload), f"pid {os.getpid()} on {self.hostname}"),
@@ -701,7 +700,7 @@ class Store:
         Raises:
             StoreOwned: another live engine holds the lease (the message names it).
         """
-        with immediate(self.db) as conn:
+        with immediate(self.conn) as conn:
             row = conn.execute(
                 "SELECT pid, hostname, acquired_at, heartbeat FROM lease WHERE name = ?",
                 (ENGINE_LEASE,),
@@ -727,7 +726,7 @@ class Store:
             )
 
     def release_lease(self) -> None:
-        with immediate(self.db) as conn:
+        with immediate(self.conn) as conn:
             conn.execute(
                 "DELETE FROM lease WHERE name = ? AND pid = ? AND hostname = ?",
                 (ENGINE_LEASE, os.getpid(), self.hostname),

@@ -1,0 +1,221 @@
+"""Operator actions, shared by the headless commands and the console's keys.
+
+Each action checks its input against the store first, so bad input fails at
+once with one line (and nothing written), then writes one request that the
+engine owning the store carries out on its next tick.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pendulum
+
+from executors.state import TaskState
+from executors.task_key import TaskKey, is_valid_id
+from store import InvalidRequest, Store, TaskRecord, TaskSubmission
+from store.records import RequestRecord
+
+KILLABLE = {TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING}
+RETRYABLE = {TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SUCCESS}
+MARKABLE = {
+    TaskState.SCHEDULED,
+    TaskState.FAILED,
+    TaskState.UPSTREAM_FAILED,
+    TaskState.SUCCESS,
+    TaskState.UP_FOR_RETRY,
+}
+
+
+@dataclass(frozen=True)
+class Requested:
+    """A request written to the store."""
+
+    request_id: int
+    kind: str
+    keys: list[str]
+
+
+def resolve_all(store: Store, keys: Sequence[str | TaskKey]) -> list[TaskRecord]:
+    """Every key resolved to its try, or UnknownTask for the first that matches nothing."""
+    if not keys:
+        raise InvalidRequest("name at least one task key (dag/task[/run][#try])")
+    return [store.resolve(key) for key in keys]
+
+
+def _request(store: Store, kind: str, records: list[TaskRecord], **payload: object) -> Requested:
+    request_id = store.add_request(kind, {"ids": [r.id for r in records], **payload})
+    return Requested(request_id, kind, [str(r.key) for r in records])
+
+
+def kill(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
+    records = resolve_all(store, keys)
+    for record in records:
+        if record.state not in KILLABLE:
+            raise InvalidRequest(
+                f"{record.key} is {record.state}: only scheduled, queued or running tasks can be killed"
+            )
+    return _request(store, "kill", records)
+
+
+def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
+    records = resolve_all(store, keys)
+    for record in records:
+        if record.state not in RETRYABLE:
+            raise InvalidRequest(
+                f"{record.key} is {record.state}: only failed, upstream_failed or success tasks can be retried"
+                + (" (kill it first)" if record.state in KILLABLE else "")
+            )
+    return _request(store, "retry", records)
+
+
+def mark(store: Store, keys: Sequence[str | TaskKey], state: str) -> Requested:
+    try:
+        wanted = TaskState(state)
+    except ValueError:
+        wanted = None
+    if wanted not in (TaskState.SUCCESS, TaskState.FAILED):
+        raise InvalidRequest(f"--state must be success or failed, not {state!r}")
+    records = resolve_all(store, keys)
+    for record in records:
+        if record.state not in MARKABLE:
+            raise InvalidRequest(
+                f"{record.key} is {record.state}: kill it before marking it {state}"
+            )
+    return _request(store, "mark", records, state=str(wanted))
+
+
+def set_priority(store: Store, keys: Sequence[str | TaskKey], priority: int) -> Requested:
+    records = resolve_all(store, keys)
+    for record in records:
+        if record.state not in (TaskState.SCHEDULED, TaskState.QUEUED):
+            raise InvalidRequest(
+                f"{record.key} is {record.state}: only waiting tasks can be reprioritised"
+            )
+    return _request(store, "priority", records, priority=priority)
+
+
+def pause(store: Store) -> Requested:
+    return Requested(store.add_request("pause", {}), "pause", [])
+
+
+def resume(store: Store) -> Requested:
+    return Requested(store.add_request("resume", {}), "resume", [])
+
+
+def set_parallelism(store: Store, value: int, executor: str | None = None) -> Requested:
+    if value < 0:
+        raise InvalidRequest(f"parallelism must be 0 (unlimited) or more, not {value}")
+    return Requested(
+        store.add_request("parallelism", {"value": value, "executor": executor}), "parallelism", []
+    )
+
+
+def wait_for(store: Store, request_id: int, timeout: float) -> RequestRecord | None:
+    """The request once carried out or rejected; None if still pending after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request = store.get_request(request_id)
+        if request is not None and request.status != "pending":
+            return request
+        if time.monotonic() >= deadline:
+            return request if request and request.status != "pending" else None
+        time.sleep(0.05)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def new_run_id(prefix: str = "manual") -> str:
+    """A run id that sorts by time and does not collide: manual__20261121T183000_ab12."""
+    stamp = pendulum.now("UTC").format("YYYYMMDD[T]HHmmss")
+    return f"{prefix}__{stamp}_{secrets.token_hex(3)}"
+
+
+def default_task_id(command: Sequence[str]) -> str:
+    """A task id from the command's program name, e.g. ``sleep``."""
+    program = command[0].rsplit("/", 1)[-1] if command else "task"
+    cleaned = _UNSAFE.sub("_", program).strip("_.-") or "task"
+    return cleaned[:40]
+
+
+def submit_command(
+    store: Store,
+    command: list[str],
+    *,
+    executor: str,
+    configured_executors: Sequence[str],
+    dag_id: str = "adhoc",
+    task_id: str | None = None,
+    priority: int = 1,
+    queue: str = "default",
+    retries: int = 0,
+    timeout: float | None = None,
+    shell: bool = False,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> TaskKey:
+    """Store one ad-hoc task as its own run; checks everything before writing."""
+    if not command or not all(part for part in command):
+        raise InvalidRequest(
+            "the command is empty: give it after --, e.g. `execconsole submit -- sleep 1`"
+        )
+    if executor not in configured_executors:
+        raise InvalidRequest(
+            f"executor {executor!r} is not configured: choose one of {', '.join(configured_executors)}"
+        )
+    task_id = task_id or default_task_id(command)
+    for label, value in (("--dag", dag_id), ("--task", task_id), ("--queue", queue)):
+        if not is_valid_id(value):
+            raise InvalidRequest(f"{label} {value!r} may hold only letters, digits and _ . - : + @")
+    if retries < 0:
+        raise InvalidRequest(f"--retries must be 0 or more, not {retries}")
+    if timeout is not None and timeout <= 0:
+        raise InvalidRequest(f"--timeout must be more than 0 seconds, not {timeout:g}")
+    submission = TaskSubmission(
+        task_id=task_id,
+        command=[" ".join(command)] if shell else list(command),
+        executor=executor,
+        shell=shell,
+        env=env or {},
+        cwd=cwd,
+        priority=priority,
+        queue=queue,
+        retries=retries,
+        timeout=timeout,
+    )
+    (key,) = store.submit(dag_id, new_run_id(), [submission], source="submit")
+    return key
+
+
+def submit_workflow(
+    store: Store, spec: object, *, default_executor: str, run_id: str | None = None
+) -> tuple[str, list[TaskKey]]:
+    """Store every task of a validated workflow as one run; returns (run_id, keys)."""
+    from console.workflow import WorkflowSpec, topological_order
+
+    assert isinstance(spec, WorkflowSpec)
+    run_id = run_id or new_run_id()
+    submissions = [
+        TaskSubmission(
+            task_id=task.id,
+            command=list(task.command),
+            executor=task.executor or default_executor,
+            shell=task.shell,
+            env=dict(task.env),
+            cwd=task.cwd,
+            priority=task.priority,
+            queue=task.queue,
+            retries=task.retries,
+            retry_delay=task.retry_delay,
+            timeout=task.timeout,
+            upstream=list(task.upstream),
+        )
+        for task in topological_order(spec)
+    ]
+    keys = store.submit(spec.dag_id, run_id, submissions, source=spec.source)
+    return run_id, keys

@@ -1,0 +1,1 @@
+"""The headless command line (Typer). Never imports textual."""

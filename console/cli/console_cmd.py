@@ -1,0 +1,50 @@
+"""``execconsole console`` (and ``execconsole`` alone): the terminal UI."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Annotated, Any
+
+import typer
+
+from console.cli.main import GlobalOptions
+
+
+def register(app: typer.Typer) -> None:
+    app.command("console")(console)
+
+
+def console_available() -> bool:
+    """True once the console package is installed (it is imported only when opened)."""
+    return importlib.util.find_spec("console.tui") is not None
+
+
+def open_console(options: GlobalOptions, **kwargs: Any) -> None:
+    if not console_available():
+        from console.cli.output import say
+
+        say(
+            "the console is not built yet: use `execconsole run FILE --headless` or `execconsole --help`"
+        )
+        raise typer.Exit(0)
+    from console.tui.launch import launch
+
+    raise typer.Exit(launch(options, **kwargs))
+
+
+def console(
+    ctx: typer.Context,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="Executor(s) to host, e.g. local or local,celery."),
+    ] = None,
+    parallelism: Annotated[
+        int | None, typer.Option("--parallelism", help="Tries per executor at once (0: no limit).")
+    ] = None,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Watch only: every key that changes something is hidden."),
+    ] = False,
+) -> None:
+    """Open the console on the store (attaches if another engine owns it)."""
+    open_console(ctx.obj, executor=executor, parallelism=parallelism, read_only=read_only)

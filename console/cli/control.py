@@ -1,0 +1,77 @@
+"""``pause``, ``resume`` and ``parallelism``: requests to the engine that owns the store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from console.cli.main import GlobalOptions
+from console.cli.output import say
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("parallelism")(parallelism)
+
+
+def report_request(store, requested, wait: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Say what became of a request: done, rejected (exit 2), or waiting for an engine."""
+    from console import actions
+    from console.cli.errors import fail
+
+    if store.lease_owner() is None:
+        say(
+            f"request {requested.request_id} ({requested.kind}) stored; the next engine on this store carries it out"
+        )
+        return
+    outcome = actions.wait_for(store, requested.request_id, wait)
+    if outcome is None:
+        say(
+            f"request {requested.request_id} ({requested.kind}) sent; the engine has not picked it up yet"
+        )
+    elif outcome.status == "rejected":
+        fail(outcome.result or "rejected by the engine")
+    else:
+        say(outcome.result or "done")
+
+
+def pause(ctx: typer.Context) -> None:
+    """Stop starting new tasks; running tasks go on."""
+    from console import actions
+
+    store = ctx.obj.runtime().store()
+    report_request(store, actions.pause(store))
+
+
+def resume(ctx: typer.Context) -> None:
+    """Start dispatching tasks again."""
+    from console import actions
+
+    store = ctx.obj.runtime().store()
+    report_request(store, actions.resume(store))
+
+
+def parallelism(
+    ctx: typer.Context,
+    value: Annotated[
+        int, typer.Argument(help="Tries at once; 0 means no limit.", show_default=False)
+    ],
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="Which executor (default: the first).")
+    ] = None,
+) -> None:
+    """Change an executor's parallelism live (executors that support live scaling)."""
+    from console import actions
+
+    options: GlobalOptions = ctx.obj
+    runtime = options.runtime()
+    if executor is not None and executor not in runtime.executor_names:
+        from console.cli.errors import fail
+
+        fail(
+            f"executor {executor!r} is not configured: choose one of {', '.join(runtime.executor_names)}"
+        )
+    store = runtime.store()
+    report_request(store, actions.set_parallelism(store, value, executor))

@@ -1,0 +1,170 @@
+"""``execconsole``: the entry point and its global options.
+
+Executors vend their own command groups (``execconsole celery ...``); they
+are mounted here lazily: listed from the configured executors' classes, and
+their modules imported only when one of their commands runs (or for --help).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from console.cli.errors import EXIT_BAD_INPUT, operator_errors
+
+
+@dataclass
+class GlobalOptions:
+    home: Path | None = None
+    store: Path | None = None
+
+    def runtime(self, *, executor: str | None = None, parallelism: int | None = None) -> Any:
+        from console.runtime import Runtime
+
+        try:
+            return Runtime.load(
+                home=self.home, store=self.store, executor=executor, parallelism=parallelism
+            )
+        except ValueError as error:
+            # Runtime.load's own checks (e.g. negative --parallelism) are operator errors.
+            if type(error) is ValueError:
+                from console.cli.errors import BadInput
+
+                raise BadInput(str(error)) from None
+            raise
+
+
+class ExecutorCommandGroup(TyperGroup):
+    """The top-level group: built-in commands plus groups vended by configured executors."""
+
+    def _vended(self) -> dict[str, Any]:
+        cached = getattr(self, "_vended_groups", None)
+        if cached is not None:
+            return cached
+        groups: dict[str, Any] = {}
+        try:
+            from console.runtime import Runtime
+
+            runtime = Runtime.load()
+            from executors.loader import load_executor_class
+
+            for spec in runtime.executor_specs():
+                for group in load_executor_class(spec).cli_groups():
+                    groups.setdefault(group.name, group)
+        except operator_errors():
+            # A broken config must not break `execconsole --help`; commands that
+            # need the config report the problem themselves.
+            pass
+        self._vended_groups = groups
+        return groups
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *sorted(set(self._vended()) - set(self.commands))]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        group = self._vended().get(cmd_name)
+        if group is None:
+            return None
+        vended = group.load()
+        command = typer.main.get_command(vended)
+        command.name = cmd_name
+        if not command.help:
+            command.help = group.help
+        self.commands[cmd_name] = command
+        return command
+
+
+app = typer.Typer(
+    cls=ExecutorCommandGroup,
+    rich_markup_mode=None,
+    help="Run commands as tasks through pluggable executors, and watch and steer them live.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="The store file (default: $EXECCONSOLE_HOME/execconsole.db)."),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Where store, logs and config live (default: $EXECCONSOLE_HOME or ~/.execconsole).",
+        ),
+    ] = None,
+) -> None:
+    """Run commands as tasks through pluggable executors, and watch and steer them live."""
+    ctx.obj = GlobalOptions(home=home, store=store)
+    if ctx.invoked_subcommand is None:
+        from console.cli.console_cmd import open_console
+
+        open_console(ctx.obj)
+
+
+def _register() -> None:
+    from console.cli import console_cmd, control, executors_cmd, run_cmd, submit_cmd, tasks_cmd
+
+    for module in (run_cmd, submit_cmd, control, console_cmd):
+        module.register(app)
+    app.add_typer(tasks_cmd.tasks_app, name="tasks")
+    app.add_typer(executors_cmd.executors_app, name="executors")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: operator errors become one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="execconsole")
+    except typer.Exit as done:
+        return int(done.exit_code or 0)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        # The operator-facing error classes are imported only on this path, so
+        # a command that succeeds never pays for importing all of them.
+        if isinstance(error, operator_errors()):
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        usage = _usage_error(error)
+        if usage is None:
+            raise
+        return usage
+    return 0
+
+
+def _usage_error(error: Exception) -> int | None:
+    """Typer/Click usage errors (unknown option, missing argument): one line, exit 2."""
+    from typer import _click
+
+    if isinstance(error, _click.exceptions.ClickException):
+        message = error.format_message()
+        context = getattr(error, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        print(f"error: {message}{hint}", file=sys.stderr)
+        return error.exit_code if error.exit_code else EXIT_BAD_INPUT
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""``execconsole tasks ...``: list, inspect and steer task instances."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from console.cli.control import report_request
+from console.cli.errors import fail
+from console.cli.main import GlobalOptions
+from console.cli.output import emit_json, say, seconds, table
+
+tasks_app = typer.Typer(
+    help="List, inspect, kill, retry and mark task instances.", no_args_is_help=True
+)
+
+KEY_HELP = "Task key: dag/task[/run][#try]; without run and try, the latest."
+
+
+def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    options: GlobalOptions = ctx.obj
+    return options.runtime().store()
+
+
+@tasks_app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Only this state (repeatable).")
+    ] = None,
+    dag: Annotated[str | None, typer.Option("--dag", help="Only this workflow.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="At most this many, newest first (0: all).")
+    ] = 500,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Task instances, newest first."""
+    from executors.state import TaskState
+
+    states = None
+    if state:
+        known = {str(s) for s in TaskState}
+        for value in state:
+            if value not in known:
+                fail(f"--state {value!r} is not a state: choose from {', '.join(sorted(known))}")
+        states = state
+    store = _store(ctx)
+    records = store.list_tasks(
+        states=states, dag_id=dag, run_id=run, limit=limit or None, newest_first=True
+    )
+    if json_output:
+        emit_json([record.to_json() for record in records])
+        return
+    if not records:
+        say("no task instances match")
+        return
+    rows = [
+        (
+            str(r.key),
+            r.state,
+            r.executor,
+            r.priority,
+            r.pid or "",
+            seconds(r.duration),
+            r.exit_code if r.exit_code is not None else "",
+            r.reason or "",
+        )
+        for r in records
+    ]
+    say(table(["key", "state", "executor", "prio", "pid", "duration", "exit", "reason"], rows))
+    if limit and len(records) == limit:
+        say(f"(showing the newest {limit}; use --limit 0 for all)")
+
+
+@tasks_app.command("show")
+def show(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Every field of one try, its other tries and its state history."""
+    store = _store(ctx)
+    record = store.resolve(key)
+    events = list(reversed(store.events(ti_id=record.id, limit=1000)))
+    tries = store.tries(record)
+    if json_output:
+        emit_json(
+            {
+                **record.to_json(),
+                "tries": [
+                    {"key": str(t.key), "state": str(t.state), "reason": t.reason} for t in tries
+                ],
+                "history": [event.to_json() for event in events],
+            }
+        )
+        return
+    data = record.to_json()
+    width = max(len(name) for name in data)
+    for name, value in data.items():
+        say(f"{name.rjust(width)}  {value}")
+    say("")
+    say("tries: " + ", ".join(f"#{t.try_number} {t.state}" for t in tries))
+    say("history:")
+    for event in events:
+        say(
+            f"  {event.at}  {event.from_state or '-':>15} -> {event.to_state:<15} {event.actor:<22} {event.reason or ''}"
+        )
+
+
+@tasks_app.command("logs")
+def logs(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing as the log grows, until the try ends."),
+    ] = False,
+    max_bytes: Annotated[
+        int, typer.Option("--bytes", help="How much of the end of the log to show.")
+    ] = 1_000_000,
+) -> None:
+    """A try's output (stdout and stderr), on stdout."""
+    options: GlobalOptions = ctx.obj
+    runtime = options.runtime()
+    store = runtime.store()
+    record = store.resolve(key)
+    executor_class = _executor_class(runtime, record.executor)
+    if executor_class is not None and not executor_class.serve_logs:
+        # Logs live elsewhere (e.g. remote workers): ask the executor for them.
+        executor = runtime.build_executors().get(record.executor)
+        if executor is None:
+            fail(f"executor {record.executor!r} of {record.key} is not configured here")
+        found = executor.get_task_log(record.key, record.log_path, max_bytes)
+        sys.stdout.write(found.text)
+        if found.truncated:
+            say(f"(last {len(found.text)} bytes of {found.size}, from {found.source})")
+        return
+    _print_local_log(store, record, follow, max_bytes)
+
+
+def _executor_class(runtime, name: str):  # type: ignore[no-untyped-def]
+    from executors.loader import load_executor_class
+
+    for spec in runtime.executor_specs():
+        if spec.name == name:
+            return load_executor_class(spec)
+    return None
+
+
+def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
+    """Print the log file; with ``follow``, keep going until the try ends and the file stops growing."""
+    import os
+
+    position = 0
+    while True:
+        path = record.log_path
+        size = os.path.getsize(path) if path and os.path.exists(path) else 0
+        if position == 0 and size > max_bytes:
+            position = size - max_bytes
+            say(f"(showing the last {max_bytes} bytes of {size})")
+        if size > position:
+            with open(path, "rb") as handle:
+                handle.seek(position)
+                chunk = handle.read(size - position)
+            position = size
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if not follow:
+            if size == 0:
+                say(f"{record.key}: no output yet")
+            return
+        if record.state.is_finished and size == position:
+            return
+        time.sleep(0.2)
+        record = store.get_by_id(record.id) or record
+
+
+@tasks_app.command("kill")
+def kill(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help=KEY_HELP, show_default=False)],
+) -> None:
+    """Kill running tries (their whole process tree) or cancel waiting ones; no retry follows."""
+    from console import actions
+
+    store = _store(ctx)
+    report_request(store, actions.kill(store, keys))
+
+
+@tasks_app.command("retry")
+def retry(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help=KEY_HELP, show_default=False)],
+) -> None:
+    """Run finished tasks again as a new try (tasks that failed because of them too)."""
+    from console import actions
+
+    store = _store(ctx)
+    report_request(store, actions.retry(store, keys))
+
+
+@tasks_app.command("mark")
+def mark(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    state: Annotated[str, typer.Option("--state", help="success or failed.")],
+) -> None:
+    """Set a task that is not running to success or failed."""
+    from console import actions
+
+    store = _store(ctx)
+    report_request(store, actions.mark(store, [key], state))
+
+
+@tasks_app.command("priority")
+def priority(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    value: Annotated[
+        int, typer.Argument(help="New priority; higher runs first.", show_default=False)
+    ],
+) -> None:
+    """Change the priority of a waiting task."""
+    from console import actions
+
+    store = _store(ctx)
+    report_request(store, actions.set_priority(store, [key], value))

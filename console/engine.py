@@ -1,0 +1,558 @@
+"""The engine: the loop between the store and the executors. No UI code.
+
+::
+
+    store (scheduled) --ready()--> Engine --queue_workload--> executor.queued_tasks
+         ^                           |                              | heartbeat: trigger + sync
+         |                           |<---- get_event_buffer -------+
+         +---- one commit per tick --+  (states, retries, timeouts, operator requests)
+
+Two cadences:
+
+- the **executor loop** heartbeats every executor as soon as one of them has
+  news (``wait_handles``) or every ``tick_interval``: starting the next task
+  never waits for the store;
+- the **store tick** drains event buffers, applies retries, timeouts and
+  operator requests, picks newly ready tries, and writes all of it in ONE
+  transaction. Only after that commit are the new tries handed to their
+  executors, so a try is never running without the store knowing its token.
+
+Each executor keeps a small backlog of queued tries (its ``queued_tasks``),
+sized from its recent throughput, so fast tasks never starve between store
+ticks and slow ones are not hoarded where the operator cannot reorder them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait as wait_for_handles
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+from console.operator_requests import RequestHandler
+from console.recovery import recover_in_flight
+from executors.base import BaseExecutor
+from executors.state import TaskState
+from executors.task_key import TaskKey
+from executors.workload import TaskReport, Workload
+from store import Batch, Store, TaskRecord
+
+log = logging.getLogger(__name__)
+
+MAX_HANDOFF_PER_TICK = 1024
+SETTING_PAUSED = "paused"
+LEASE_RENEW_SECONDS = 2.0
+# An executor that still has a try running this long past its timeout is
+# asked to kill it; the supervisor normally does it first.
+TIMEOUT_BACKSTOP_SECONDS = 10.0
+
+
+def parallelism_setting(executor_name: str) -> str:
+    return f"parallelism.{executor_name}"
+
+
+@dataclass
+class InFlight:
+    """What the engine remembers of a try it handed to an executor."""
+
+    record: TaskRecord
+    executor: BaseExecutor
+    handed_at: float  # monotonic
+    started_at: float | None = None  # monotonic
+    no_retry: bool = False  # an operator killed it: do not retry
+    kill_reason: str | None = None
+
+
+@dataclass
+class EngineStats:
+    ticks: int = 0
+    dispatched: int = 0
+    finished: int = 0
+    finished_times: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+
+
+class Engine:
+    """Hosts executors in-process and keeps the store and them in step.
+
+    Args:
+        store: the store this engine owns (it takes the lease in ``start``).
+        executors: configured executors by name; the first is the default.
+        logs_dir: where each try's log file goes.
+        tick_interval: seconds between store ticks when nothing else prompts one.
+        queued_timeout: seconds a try may wait in an executor before it is revoked.
+        queued_retry_limit: how many times a revoked try is handed out again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        executors: dict[str, BaseExecutor],
+        *,
+        logs_dir: str | os.PathLike[str],
+        tick_interval: float = 0.05,
+        queued_timeout: float = 600.0,
+        queued_retry_limit: int = 2,
+        clock: Callable[[], pendulum.DateTime] | None = None,
+    ) -> None:
+        if not executors:
+            raise ValueError("an engine needs at least one executor")
+        self.store = store
+        self.executors = executors
+        self.logs_dir = Path(logs_dir)
+        self.tick_interval = tick_interval
+        self.queued_timeout = queued_timeout
+        self.queued_retry_limit = queued_retry_limit
+        self.clock = clock or (lambda: pendulum.now("UTC"))
+        self.in_flight: dict[TaskKey, InFlight] = {}
+        self.paused = False
+        self.draining = False
+        self.stats = EngineStats()
+        self.messages: deque[str] = deque(maxlen=200)
+        self._requests = RequestHandler(self)
+        self._calls: deque[Callable[[], None]] = deque()
+        self._stop = threading.Event()
+        self._dump_requested = False
+        self._last_lease_renewal = 0.0
+        self._last_store_tick = 0.0
+        self._started = False
+
+    # ---- lifecycle ---------------------------------------------------------
+    @property
+    def default_executor(self) -> BaseExecutor:
+        return next(iter(self.executors.values()))
+
+    def start(self) -> None:
+        """Take the store's lease, start executors, recover what a dead engine left."""
+        self.store.acquire_lease()
+        try:
+            settings = self.store.get_setting
+            self.paused = bool(settings(SETTING_PAUSED, False))
+            for name, executor in self.executors.items():
+                wanted = settings(parallelism_setting(name))
+                if wanted is not None and executor.supports_live_scaling:
+                    executor.parallelism = int(wanted)
+                executor.start()
+            batch = Batch()
+            recover_in_flight(self, batch)
+            self.store.commit(batch)
+        except BaseException:
+            self.store.release_lease()
+            raise
+        self._started = True
+        self._install_debug_signal()
+
+    def _install_debug_signal(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            signal.signal(signal.SIGUSR2, lambda *_: setattr(self, "_dump_requested", True))
+        except (ValueError, OSError):  # not the main interpreter thread
+            pass
+
+    def request_stop(self) -> None:
+        """Ask ``run`` to return after the current iteration (thread- and signal-safe)."""
+        self._stop.set()
+
+    def call_soon(self, function: Callable[[], None]) -> None:
+        """Run ``function`` on the engine's thread at the start of the next iteration."""
+        self._calls.append(function)
+
+    def shutdown(self, mode: str = "finish", timeout: float = 10.0) -> None:
+        """Stop the executors and give up the lease.
+
+        mode "finish": let running tries end (bounded by ``timeout``) and record them;
+        mode "kill": kill running tries (they fail, without retry) and stop at once;
+        mode "detach": leave running tries alone for the next engine to adopt.
+        """
+        if not self._started:
+            return
+        try:
+            batch = Batch()
+            for executor in self.executors.values():
+                self.return_backlog(executor, batch)
+            self.store.commit(batch)
+            if mode == "kill":
+                for flight in list(self.in_flight.values()):
+                    flight.no_retry = True
+                    flight.kill_reason = "killed: the engine was told to stop and kill"
+                for executor in self.executors.values():
+                    executor.terminate()
+            elif mode == "finish":
+                for executor in self.executors.values():
+                    executor.end(timeout=timeout)
+                    # Whatever outlived the grace period is killed: shutdown is bounded.
+                    executor.terminate()
+            else:
+                for executor in self.executors.values():
+                    executor.end(timeout=0)
+            if mode != "detach":
+                self.store_tick(dispatch=False)
+        finally:
+            self.store.release_lease()
+            self._started = False
+
+    def return_backlog(self, executor: BaseExecutor, batch: Batch) -> None:
+        """Give back tries the executor holds but never started, so they stay scheduled."""
+        for key in list(executor.queued_tasks):
+            flight = self.in_flight.pop(key, None)
+            executor.dequeue(key)
+            if flight is not None:
+                batch.transition(
+                    flight.record,
+                    TaskState.SCHEDULED,
+                    actor="engine",
+                    reason="given back before it started",
+                    token=None,
+                    queued_at=None,
+                )
+
+    # ---- the loop ------------------------------------------------------------
+    def run(
+        self, *, until_idle: bool = False, on_tick: Callable[[Engine], None] | None = None
+    ) -> None:
+        """Run until ``request_stop`` (or, with ``until_idle``, until no try is unfinished)."""
+        while not self._stop.is_set():
+            self.iterate()
+            if on_tick is not None:
+                on_tick(self)
+            if until_idle and not self.in_flight and self.store.unfinished_count() == 0:
+                break
+            if self.draining and not self.in_flight:
+                break
+
+    def iterate(self) -> None:
+        """One pass: run queued calls, heartbeat executors, a store tick when due, then wait."""
+        while self._calls:
+            self._calls.popleft()()
+        for executor in self.executors.values():
+            executor.heartbeat()
+        now = time.monotonic()
+        if self._store_tick_due(now):
+            self.store_tick()
+            for executor in self.executors.values():
+                executor.heartbeat()
+        self._wait(now)
+
+    def _backlog_low(self) -> bool:
+        """Some executor has finished work to record and little left to start."""
+        return any(
+            executor.event_buffer and len(executor.queued_tasks) < max(1, executor.parallelism)
+            for executor in self.executors.values()
+        )
+
+    def _store_tick_due(self, now: float) -> bool:
+        since = now - self._last_store_tick
+        if since >= self.tick_interval:
+            return True
+        # Fast tasks: refill a running-dry backlog without waiting a whole tick,
+        # but never more often than every 2 ms, so the store is not hammered.
+        return since >= 0.002 and not self.paused and not self.draining and self._backlog_low()
+
+    def _wait(self, since: float) -> None:
+        """Sleep until an executor has news or the next store tick is due."""
+        timeout = max(0.0, self._last_store_tick + self.tick_interval - time.monotonic())
+        if self._backlog_low():
+            timeout = min(timeout, 0.002)
+        if timeout <= 0:
+            return
+        handles = [
+            handle for executor in self.executors.values() for handle in executor.wait_handles()
+        ]
+        if handles:
+            wait_for_handles(handles, timeout=timeout)
+        else:
+            self._stop.wait(timeout)
+
+    # ---- the store tick --------------------------------------------------------
+    def store_tick(self, *, dispatch: bool = True) -> None:
+        """Everything that touches the store, committed as one transaction."""
+        now_mono = time.monotonic()
+        self._last_store_tick = now_mono
+        self.stats.ticks += 1
+        batch = Batch()
+        now = self.clock()
+        for executor in self.executors.values():
+            for key, (state, report) in executor.get_event_buffer().items():
+                self._record_event(batch, key, state, report, now)
+            for key, message in executor.get_task_event_logs():
+                flight = self.in_flight.get(key)
+                if flight is not None:
+                    batch.note(flight.record, f"executor:{executor.executor_name}", message)
+        self._requests.handle_pending(batch)
+        self._enforce_timeouts(batch, now_mono)
+        if now_mono - self._last_lease_renewal >= LEASE_RENEW_SECONDS:
+            batch.renew_lease = True
+            self._last_lease_renewal = now_mono
+        handoffs: list[tuple[BaseExecutor, Workload]] = []
+        if dispatch and not self.paused and not self.draining:
+            handoffs = self._pick_ready(batch, now)
+        self.store.commit(batch)
+        # Only now, with each token durable in the store, may executors see them.
+        for executor, workload in handoffs:
+            executor.queue_workload(workload)
+        self.stats.dispatched += len(handoffs)
+        if self._dump_requested:
+            self._dump_requested = False
+            log.warning("%s", self.debug_dump())
+
+    def _backlog_target(self, executor: BaseExecutor) -> int:
+        """How many handed-out, not-yet-started tries to keep at an executor.
+
+        Enough to cover a store tick at the recent completion rate (so fast tasks
+        never wait for the store), at least twice the parallelism, and never so
+        many that slow tasks sit where the operator cannot reorder them.
+        """
+        if not executor.parallelism:
+            return MAX_HANDOFF_PER_TICK
+        cutoff = time.monotonic() - 1.0
+        recent_per_second = sum(1 for t in self.stats.finished_times if t >= cutoff)
+        per_tick = int(recent_per_second * self.tick_interval * 3)
+        return min(max(executor.parallelism * 2, per_tick), MAX_HANDOFF_PER_TICK)
+
+    def _pick_ready(
+        self, batch: Batch, now: pendulum.DateTime
+    ) -> list[tuple[BaseExecutor, Workload]]:
+        handoffs = []
+        now_iso = now.to_iso8601_string()
+        for name, executor in self.executors.items():
+            room = self._backlog_target(executor) - len(executor.queued_tasks)
+            if room <= 0:
+                continue
+            for record in self.store.ready(name, room, now_iso):
+                token = uuid.uuid4().hex
+                log_path = self.log_path_for(record)
+                batch.transition(
+                    record,
+                    TaskState.QUEUED,
+                    actor="engine",
+                    token=token,
+                    queued_at=now_iso,
+                    log_path=log_path,
+                )
+                queued = replace(
+                    record,
+                    state=TaskState.QUEUED,
+                    token=token,
+                    queued_at=now_iso,
+                    log_path=log_path,
+                )
+                self.in_flight[queued.key] = InFlight(queued, executor, time.monotonic())
+                handoffs.append((executor, self.workload_for(queued)))
+        return handoffs
+
+    def log_path_for(self, record: TaskRecord) -> str:
+        task = record.task_id if record.map_index < 0 else f"{record.task_id}.{record.map_index}"
+        return str(
+            self.logs_dir / record.dag_id / record.run_id / task / f"try-{record.try_number}.log"
+        )
+
+    @staticmethod
+    def workload_for(record: TaskRecord) -> Workload:
+        env = dict(record.env)
+        env.update(
+            EXECCONSOLE_DAG_ID=record.dag_id,
+            EXECCONSOLE_TASK_ID=record.task_id,
+            EXECCONSOLE_RUN_ID=record.run_id,
+            EXECCONSOLE_MAP_INDEX=str(record.map_index),
+            EXECCONSOLE_TRY_NUMBER=str(record.try_number),
+        )
+        return Workload(
+            key=record.key,
+            command=list(record.command),
+            log_path=record.log_path or "",
+            token=record.token or "",
+            env=env,
+            cwd=record.cwd,
+            timeout=record.timeout,
+            shell=record.shell,
+            priority=record.priority,
+            queue=record.queue,
+        )
+
+    # ---- events from executors ---------------------------------------------------
+    def _record_event(
+        self,
+        batch: Batch,
+        key: TaskKey,
+        state: TaskState,
+        report: TaskReport | None,
+        now: pendulum.DateTime,
+    ) -> None:
+        flight = self.in_flight.get(key)
+        record = flight.record if flight is not None else self.store.get(key)
+        if record is None:
+            log.error("event for unknown try %s (%s) ignored", key, state)
+            return
+        if record.state.is_finished:
+            log.info("late event %s for %s, already %s; ignored", state, key, record.state)
+            self.in_flight.pop(key, None)
+            return
+        actor = f"executor:{flight.executor.executor_name}" if flight else "executor"
+        if state == TaskState.RUNNING:
+            fields = self._running_fields(report, now)
+            batch.transition(record, TaskState.RUNNING, actor=actor, **fields)
+            if flight is not None:
+                flight.record = replace(record, state=TaskState.RUNNING, **fields)
+                flight.started_at = time.monotonic()
+            return
+        if record.state == TaskState.QUEUED:
+            # Started and finished within one tick: keep the audit trail whole.
+            fields = self._running_fields(report, now)
+            batch.transition(record, TaskState.RUNNING, actor=actor, **fields)
+            record = replace(record, state=TaskState.RUNNING, **fields)
+        self.finish(batch, record, state, report, now, actor=actor, flight=flight)
+
+    @staticmethod
+    def _running_fields(report: TaskReport | None, now: pendulum.DateTime) -> dict[str, Any]:
+        report = report or TaskReport()
+        return {
+            "pid": report.pid,
+            "pid_create_time": report.pid_create_time,
+            "hostname": report.hostname,
+            "worker": report.worker,
+            "start_date": report.started_at or now.to_iso8601_string(),
+        }
+
+    def finish(
+        self,
+        batch: Batch,
+        record: TaskRecord,
+        state: TaskState,
+        report: TaskReport | None,
+        now: pendulum.DateTime,
+        *,
+        actor: str,
+        flight: InFlight | None = None,
+    ) -> None:
+        """Record how a try ended and apply the retry policy."""
+        report = report or TaskReport()
+        ended = report.ended_at or now.to_iso8601_string()
+        started = report.started_at or record.start_date
+        duration = None
+        if started:
+            duration = max(0.0, (pendulum.parse(ended) - pendulum.parse(started)).total_seconds())  # type: ignore[operator,union-attr]
+        reason = report.reason
+        no_retry = record.no_retry
+        if flight is not None and flight.kill_reason and state != TaskState.SUCCESS:
+            reason = flight.kill_reason
+            no_retry = no_retry or flight.no_retry
+        fields: dict[str, Any] = {
+            "end_date": ended,
+            "duration": duration,
+            "exit_code": report.exit_code,
+            "signal": report.signal,
+            "no_retry": int(no_retry),
+        }
+        if report.pid is not None:
+            fields["pid"] = report.pid
+        if state == TaskState.SUCCESS:
+            batch.transition(record, TaskState.SUCCESS, actor=actor, reason=reason, **fields)
+        elif not no_retry and record.try_number <= record.retries:
+            delay = record.retry_delay
+            not_before = now.add(seconds=delay).to_iso8601_string() if delay else None
+            batch.transition(record, TaskState.UP_FOR_RETRY, actor=actor, reason=reason, **fields)
+            batch.new_try(
+                record,
+                actor="engine",
+                not_before=not_before,
+                reason=f"retry {record.try_number} of {record.retries}"
+                + (f" in {delay:g}s" if delay else ""),
+            )
+        else:
+            batch.transition(record, TaskState.FAILED, actor=actor, reason=reason, **fields)
+        self.in_flight.pop(record.key, None)
+        self.stats.finished += 1
+        self.stats.finished_times.append(time.monotonic())
+
+    # ---- timeouts ------------------------------------------------------------------
+    def _enforce_timeouts(self, batch: Batch, now_mono: float) -> None:
+        now = self.clock()
+        for key, flight in list(self.in_flight.items()):
+            record = flight.record
+            executor = flight.executor
+            if (
+                record.state == TaskState.RUNNING
+                and record.timeout
+                and flight.started_at is not None
+            ):
+                overdue = now_mono - flight.started_at - record.timeout
+                if (
+                    overdue > TIMEOUT_BACKSTOP_SECONDS
+                    and executor.supports_kill
+                    and not flight.kill_reason
+                ):
+                    flight.kill_reason = f"timed out after {record.timeout:g}s"
+                    try:
+                        executor.kill(key)
+                    except Exception as error:  # an executor bug must not stop the engine
+                        log.error("could not kill %s on timeout: %s", key, error)
+            elif (
+                record.state == TaskState.QUEUED
+                and now_mono - flight.handed_at > self.queued_timeout
+            ):
+                self._revoke_stuck_queued(batch, flight, now)
+
+    def _revoke_stuck_queued(self, batch: Batch, flight: InFlight, now: pendulum.DateTime) -> None:
+        record, executor = flight.record, flight.executor
+        if executor.dequeue(record.key):
+            self.in_flight.pop(record.key, None)
+            if record.requeues < self.queued_retry_limit:
+                batch.transition(
+                    record,
+                    TaskState.SCHEDULED,
+                    actor="engine",
+                    token=None,
+                    queued_at=None,
+                    requeues=record.requeues + 1,
+                    reason=f"queued for over {self.queued_timeout:g}s; handed out again ({record.requeues + 1} of {self.queued_retry_limit})",
+                )
+            else:
+                batch.transition(
+                    record,
+                    TaskState.FAILED,
+                    actor="engine",
+                    end_date=now.to_iso8601_string(),
+                    reason=f"stuck in queued: revoked {record.requeues} times, giving up",
+                )
+        elif executor.supports_kill and not flight.kill_reason:
+            # Started by the executor but never reported running: revoke it there;
+            # its FAILED event then takes the normal retry path.
+            flight.kill_reason = (
+                f"revoked: queued for over {self.queued_timeout:g}s without starting"
+            )
+            try:
+                executor.kill(record.key)
+            except Exception as error:
+                log.error("could not revoke %s: %s", record.key, error)
+            flight.handed_at = time.monotonic()
+
+    # ---- views ------------------------------------------------------------------------
+    def gauges(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for executor in self.executors.values():
+            result.update(executor.gauges())
+        return result
+
+    def debug_dump(self) -> str:
+        lines = [
+            f"engine pid {os.getpid()} store {self.store.path}: paused={self.paused} draining={self.draining} "
+            f"in flight {len(self.in_flight)}, ticks {self.stats.ticks}, dispatched {self.stats.dispatched}, "
+            f"finished {self.stats.finished}"
+        ]
+        lines += [executor.debug_dump() for executor in self.executors.values()]
+        return "\n".join(lines)
+
+    def note(self, message: str) -> None:
+        """A message for the operator (shown by the console, logged by the scheduler)."""
+        log.info("%s", message)
+        self.messages.append(message)

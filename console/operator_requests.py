@@ -1,0 +1,193 @@
+"""Carry out operator requests that other processes wrote to the store.
+
+``execconsole tasks kill`` (or a key in an attached console) validates its
+input and writes a request row; the engine owning the store picks it up on its
+next tick and carries it out here, inside that tick's transaction. The state
+may have moved on since the request was checked, so everything is checked
+again: a request that no longer applies is marked rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from executors.state import TaskState
+from store import Batch, TaskRecord
+from store.records import RequestRecord
+
+if TYPE_CHECKING:
+    from console.engine import Engine
+
+log = logging.getLogger(__name__)
+
+OPERATOR = "operator"
+RETRYABLE = {TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SUCCESS, TaskState.UP_FOR_RETRY}
+MARKABLE = {
+    TaskState.SCHEDULED,
+    TaskState.FAILED,
+    TaskState.UPSTREAM_FAILED,
+    TaskState.SUCCESS,
+    TaskState.UP_FOR_RETRY,
+}
+
+
+class Rejected(Exception):
+    """The request cannot apply now; the message says why."""
+
+
+class RequestHandler:
+    """Applies pending requests to the engine and the store batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def handle_pending(self, batch: Batch) -> None:
+        for request in self.engine.store.pending_requests():
+            try:
+                result = self.apply(batch, request)
+            except Rejected as why:
+                batch.finish_request(request.id, "rejected", str(why))
+                self.engine.note(f"request {request.id} ({request.kind}) rejected: {why}")
+            except Exception as error:  # a bad request row must not stop the engine
+                log.exception("request %s failed", request.id)
+                batch.finish_request(request.id, "rejected", f"internal error: {error}")
+            else:
+                batch.finish_request(request.id, "done", result)
+                self.engine.note(result)
+
+    def apply(self, batch: Batch, request: RequestRecord) -> str:
+        handler = getattr(self, f"_do_{request.kind}", None)
+        if handler is None:
+            raise Rejected(f"unknown request kind {request.kind!r}")
+        return str(handler(batch, request.payload))
+
+    # ---- helpers -----------------------------------------------------------
+    def _current(self, ti_id: int) -> TaskRecord:
+        for flight in self.engine.in_flight.values():
+            if flight.record.id == ti_id:
+                return flight.record
+        record = self.engine.store.get_by_id(ti_id)
+        if record is None:
+            raise Rejected(f"task instance {ti_id} no longer exists")
+        return record
+
+    def _each(self, payload: dict[str, Any]) -> list[TaskRecord]:
+        return [self._current(int(ti_id)) for ti_id in payload.get("ids", [])]
+
+    # ---- request kinds -------------------------------------------------------
+    def _do_kill(self, batch: Batch, payload: dict[str, Any]) -> str:
+        done = []
+        for record in self._each(payload):
+            flight = self.engine.in_flight.get(record.key)
+            if record.state == TaskState.SCHEDULED:
+                batch.transition(
+                    record,
+                    TaskState.FAILED,
+                    actor=OPERATOR,
+                    reason="killed by operator before it started",
+                    no_retry=1,
+                    end_date=self.engine.clock().to_iso8601_string(),
+                )
+            elif flight is None:
+                raise Rejected(
+                    f"{record.key} is {record.state}; only scheduled, queued or running tasks can be killed"
+                )
+            elif flight.executor.dequeue(record.key):
+                self.engine.in_flight.pop(record.key, None)
+                batch.transition(
+                    record,
+                    TaskState.FAILED,
+                    actor=OPERATOR,
+                    reason="killed by operator before it started",
+                    no_retry=1,
+                    end_date=self.engine.clock().to_iso8601_string(),
+                )
+            elif flight.executor.supports_kill:
+                flight.no_retry = True
+                flight.kill_reason = "killed by operator"
+                flight.executor.kill(record.key)
+            else:
+                raise Rejected(f"executor {flight.executor.executor_name!r} cannot kill tasks")
+            done.append(str(record.key))
+        return f"killed {', '.join(done)}"
+
+    def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> str:
+        done = []
+        for record in self._each(payload):
+            if record.state not in RETRYABLE:
+                raise Rejected(
+                    f"{record.key} is {record.state}; only finished tasks can be retried"
+                )
+            if record.state == TaskState.UP_FOR_RETRY:
+                continue  # its next try is scheduled already
+            batch.new_try(record, actor=OPERATOR, reason="retried by operator")
+            batch.revive_downstream(record)
+            done.append(str(record.key))
+        return f"retrying {', '.join(done) or 'nothing (next tries already scheduled)'}"
+
+    def _do_mark(self, batch: Batch, payload: dict[str, Any]) -> str:
+        state = TaskState(payload["state"])
+        if state not in (TaskState.SUCCESS, TaskState.FAILED):
+            raise Rejected(f"tasks can be marked success or failed, not {state}")
+        done = []
+        for record in self._each(payload):
+            if record.state not in MARKABLE:
+                raise Rejected(f"{record.key} is {record.state}; kill it before marking it")
+            if record.state == state:
+                continue
+            batch.transition(
+                record,
+                state,
+                actor=OPERATOR,
+                reason=f"marked {state} by operator",
+                no_retry=1,
+                end_date=record.end_date or self.engine.clock().to_iso8601_string(),
+            )
+            if state == TaskState.SUCCESS:
+                batch.revive_downstream(record)
+            done.append(str(record.key))
+        return f"marked {state}: {', '.join(done) or 'nothing to change'}"
+
+    def _do_priority(self, batch: Batch, payload: dict[str, Any]) -> str:
+        priority = int(payload["priority"])
+        done = []
+        for record in self._each(payload):
+            if record.state.is_finished or record.state == TaskState.RUNNING:
+                raise Rejected(
+                    f"{record.key} is {record.state}; only waiting tasks can be reprioritised"
+                )
+            batch.update(record, priority=priority)
+            flight = self.engine.in_flight.get(record.key)
+            if flight is not None:
+                flight.executor.change_priority(record.key, priority)
+                flight.record = replace(flight.record, priority=priority)
+            done.append(str(record.key))
+        return f"priority {priority} for {', '.join(done)}"
+
+    def _do_pause(self, batch: Batch, payload: dict[str, Any]) -> str:
+        self.engine.paused = True
+        batch.set_setting("paused", True)
+        for executor in self.engine.executors.values():
+            self.engine.return_backlog(executor, batch)
+        return "dispatch paused: running tasks go on, nothing new starts"
+
+    def _do_resume(self, batch: Batch, payload: dict[str, Any]) -> str:
+        self.engine.paused = False
+        batch.set_setting("paused", False)
+        return "dispatch resumed"
+
+    def _do_parallelism(self, batch: Batch, payload: dict[str, Any]) -> str:
+        value = int(payload["value"])
+        if value < 0:
+            raise Rejected(f"parallelism must be 0 (unlimited) or more, not {value}")
+        name = payload.get("executor") or next(iter(self.engine.executors))
+        executor = self.engine.executors.get(name)
+        if executor is None:
+            raise Rejected(f"no executor named {name!r} is configured here")
+        if not executor.supports_live_scaling:
+            raise Rejected(f"executor {name!r} cannot change parallelism while running")
+        executor.set_parallelism(value)
+        batch.set_setting(f"parallelism.{name}", value)
+        return f"parallelism of {name} set to {value or 'unlimited'}"

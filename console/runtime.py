@@ -1,0 +1,99 @@
+"""One construction path for config, store, executors and engine.
+
+The CLI, the console and the tests all build the product through here, so
+what runs under a test is what an operator runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from console.config import Config, load_config
+
+if TYPE_CHECKING:
+    from console.engine import Engine
+    from executors.base import BaseExecutor
+    from executors.loader import ExecutorSpec
+    from store import Store
+
+
+@dataclass
+class Runtime:
+    """What every command needs: the config and the choices made on the command line."""
+
+    config: Config
+    executor_override: str | None = None
+    parallelism_override: int | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        home: str | Path | None = None,
+        store: str | Path | None = None,
+        executor: str | None = None,
+        parallelism: int | None = None,
+    ) -> Runtime:
+        if parallelism is not None and parallelism < 0:
+            raise ValueError(f"--parallelism must be 0 (unlimited) or more, not {parallelism}")
+        return cls(load_config(home, store=store), executor, parallelism)
+
+    @property
+    def executor_list(self) -> str:
+        return self.executor_override or self.config.core.executor
+
+    def executor_specs(self) -> list[ExecutorSpec]:
+        from executors.loader import parse_executor_list
+
+        return parse_executor_list(self.executor_list)
+
+    @property
+    def executor_names(self) -> list[str]:
+        return [spec.name for spec in self.executor_specs()]
+
+    @property
+    def default_executor(self) -> str:
+        return self.executor_names[0]
+
+    @property
+    def parallelism(self) -> int:
+        if self.parallelism_override is not None:
+            return self.parallelism_override
+        return self.config.core.parallelism
+
+    def store(self) -> Store:
+        """The store (opened once, created and migrated on first use)."""
+        if self._store is None:
+            from store import Store
+
+            self._store = Store(self.config.store_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def build_executors(self) -> dict[str, BaseExecutor]:
+        from executors.loader import build_executors
+
+        self.config.ensure_dirs()
+        specs = self.executor_specs()
+        options = {spec.name: self.config.options_for(spec.name) for spec in specs}
+        return build_executors(specs, self.parallelism, self.config.home, options)
+
+    def build_engine(self, executors: dict[str, BaseExecutor] | None = None) -> Engine:
+        from console.engine import Engine
+
+        core = self.config.core
+        return Engine(
+            self.store(),
+            executors if executors is not None else self.build_executors(),
+            logs_dir=self.config.logs_dir,
+            tick_interval=core.tick_interval,
+            queued_timeout=core.queued_timeout,
+            queued_retry_limit=core.queued_retry_limit,
+        )

@@ -1,0 +1,96 @@
+"""CelerySettings: where the broker is and how tries are guarded, from options or the environment.
+
+The console passes the executor's options from its config file; a worker
+started with ``execconsole celery worker`` on another machine has only its
+environment. Both read the same names, so one ``EXECCONSOLE__CELERY__BROKER_URL``
+points a console and its workers at the same Redis. Explicit options win
+over the environment, which wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "EXECCONSOLE__CELERY__"
+
+
+class SettingsError(ValueError):
+    """An option that cannot be used; the message names it and says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class CelerySettings:
+    """Everything the Celery app, its workers and the executor agree on."""
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = ""  # empty: the broker's Redis
+    key_prefix: str = "execconsole"
+    default_queue: str = "default"
+    lease_seconds: float = 15.0
+    """A running try's lease lives this long unless its worker renews it."""
+    visibility_timeout: float = 3600.0
+    """Seconds before Redis hands an unacknowledged message to another worker."""
+    claim_ttl_seconds: int = 7 * 24 * 3600
+    result_expires_seconds: int = 24 * 3600
+    log_tail_bytes: int = 64 * 1024
+    log_push_seconds: float = 2.0
+    """How often a worker copies the end of a running try's log to Redis."""
+    log_dir: str = ""
+    """Worker side: write task logs here instead of the path the console chose."""
+    inspect_interval: float = 5.0
+    inspect_timeout: float = 1.0
+    connect_timeout: float = 3.0
+
+    @property
+    def backend_url(self) -> str:
+        return self.result_backend or self.broker_url
+
+    @classmethod
+    def load(
+        cls, options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> CelerySettings:
+        """Build settings from ``options``, then ``EXECCONSOLE__CELERY__*`` variables, then defaults.
+
+        Raises:
+            SettingsError: a value has the wrong type or is out of range.
+        """
+        options = options or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name in options and options[field.name] is not None:
+                raw, origin = options[field.name], f"celery option {field.name!r}"
+            elif ENV_PREFIX + field.name.upper() in environ:
+                name = ENV_PREFIX + field.name.upper()
+                raw, origin = environ[name], f"environment variable {name}"
+            else:
+                continue
+            values[field.name] = _convert(raw, field.type, origin)
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        # Unknown option names are tolerated: the console's config section may
+        # hold keys meant for the engine (parallelism, for one).
+        for name in ("lease_seconds", "visibility_timeout", "inspect_interval", "inspect_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"celery option {name!r} must be more than 0")
+        if self.log_tail_bytes < 1024:
+            raise SettingsError("celery option 'log_tail_bytes' must be at least 1024")
+        if not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"celery broker_url {self.broker_url!r} must be a redis://, rediss:// or unix:// URL"
+            )
+
+
+def _convert(raw: Any, annotation: Any, origin: str) -> Any:
+    kind = {"str": str, "float": float, "int": int}[str(annotation)]
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{origin}: {raw!r} is not a valid {kind.__name__}") from None

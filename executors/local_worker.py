@@ -1,0 +1,202 @@
+"""The loop each LocalExecutor worker process runs, and the messages it exchanges.
+
+A worker takes one message at a time from the shared activity queue, runs the
+workload through ``executors.supervisor.run_workload`` and reports on the result
+queue. Both queues are ``SOCK_SEQPACKET`` socket pairs (see executors/local.py
+for why), so every message is one pickled record and no lock is ever shared
+between processes.
+
+This module is preloaded by the forkserver, so it imports only what a worker
+needs: no Textual, no store.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+from typing import Any, NamedTuple
+
+from setproctitle import setproctitle
+
+from executors.claims import ClaimBook
+from executors.supervisor import HOSTNAME, NotClaimed, now_iso, run_workload
+from executors.task_key import TaskKey
+from executors.workload import TaskReport, Workload
+
+MAX_MESSAGE_BYTES = 256 * 1024
+"""Largest record either queue carries; a bigger workload is refused at dispatch."""
+
+PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+# ---- engine -> worker ------------------------------------------------------
+class Dispatch(NamedTuple):
+    """Run this workload. ``seq`` is the message's place in the activity queue."""
+
+    seq: int
+    workload: Workload
+
+
+class Retire(NamedTuple):
+    """The poison pill: the worker that takes it exits."""
+
+    seq: int
+
+
+# ---- worker -> engine ------------------------------------------------------
+class Started(NamedTuple):
+    """The task process of dispatch ``seq`` has started (pid, create time, ...)."""
+
+    seq: int
+    worker_pid: int
+    report: TaskReport
+
+
+class Finished(NamedTuple):
+    """Dispatch ``seq`` has ended; the report says how."""
+
+    seq: int
+    worker_pid: int
+    report: TaskReport
+
+
+class Refused(NamedTuple):
+    """Dispatch ``seq`` was not started here; its token was claimed or revoked elsewhere."""
+
+    seq: int
+    worker_pid: int
+    reason: str
+
+
+class WorkerConfig(NamedTuple):
+    """What a worker is told once, when it is spawned."""
+
+    executor_name: str
+    claims_dir: str
+    log_path: str | None
+    terminate_grace: float
+
+
+def worker_name(executor_name: str, pid: int) -> str:
+    """The worker's name in task reports and claim files."""
+    return f"{executor_name}:{pid}"
+
+
+def worker_title(executor_name: str, busy_with: TaskKey | None, tasks_done: int) -> str:
+    """The process title; the distinguishing words come first (psutil's name() keeps 15 chars)."""
+    if busy_with is None:
+        return f"worker:idle [execconsole {executor_name}] {tasks_done} done"
+    return f"worker:busy {busy_with} [execconsole {executor_name}]"
+
+
+def encode(message: Any) -> bytes:
+    return pickle.dumps(message, protocol=PICKLE_PROTOCOL)
+
+
+def _detach_from_terminal(log_path: str | None) -> None:
+    """Point fds 0-2 away from the console's terminal.
+
+    A worker that kept the terminal as stdin would steal key presses, and one
+    writing to it would corrupt the screen. Tracebacks still go somewhere
+    useful: the workers' log file under the executor's home.
+    """
+    null_fd = os.open(os.devnull, os.O_RDWR)
+    out_fd = null_fd
+    if log_path:
+        try:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            out_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:
+            out_fd = null_fd
+    os.dup2(null_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    for fd in {null_fd, out_fd}:
+        if fd > 2:
+            os.close(fd)
+
+
+def run_worker(
+    activity: socket.socket,
+    results: socket.socket,
+    taken: Any,
+    config: WorkerConfig,
+) -> None:
+    """Take messages from ``activity`` until a poison pill or the engine goes away.
+
+    Args:
+        activity: the workers' end of the activity queue, shared by every worker.
+        results: the workers' end of the result queue, shared by every worker.
+        taken: this worker's own counter (a lock-free multiprocessing Value) of
+            messages it has taken; the engine sums all counters to know how many
+            messages are still unread.
+        config: names and paths that do not change.
+    """
+    _detach_from_terminal(config.log_path)
+    # The engine decides how workers shut down; a Ctrl+C meant for a headless
+    # engine must not kill a worker in the middle of a task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pid = os.getpid()
+    name = worker_name(config.executor_name, pid)
+    claims = ClaimBook(config.claims_dir)
+    engine_gone = False
+    tasks_done = 0
+    buffer = bytearray(MAX_MESSAGE_BYTES)
+    view = memoryview(buffer)
+
+    def report(message: NamedTuple) -> None:
+        nonlocal engine_gone
+        if engine_gone:
+            return
+        try:
+            results.send(encode(message))
+        except OSError:
+            # The engine died. Keep the task's outcome in its claim file (the
+            # supervisor writes it) for the engine that adopts it.
+            engine_gone = True
+
+    setproctitle(worker_title(config.executor_name, None, tasks_done))
+    while True:
+        try:
+            size = activity.recv_into(buffer)
+        except OSError:
+            return
+        if size == 0:
+            return  # the engine closed its end: nothing more will come
+        # Counted before anything else, so the engine's count of unread
+        # messages is wrong for as short a time as possible if we die here.
+        taken.value += 1
+        message = pickle.loads(view[:size])
+        if isinstance(message, Retire):
+            return
+        seq, workload = message
+        setproctitle(worker_title(config.executor_name, workload.key, tasks_done))
+        outcome: NamedTuple
+        try:
+            final = run_workload(
+                workload,
+                claims,
+                worker=name,
+                on_started=lambda running, seq=seq: report(Started(seq, pid, running)),
+                terminate_grace=config.terminate_grace,
+            )
+            outcome = Finished(seq, pid, final)
+        except NotClaimed:
+            outcome = Refused(seq, pid, "not started: its token was claimed or revoked elsewhere")
+        except Exception as error:  # one broken workload must not take the worker down
+            final = TaskReport(
+                hostname=HOSTNAME,
+                worker=name,
+                ended_at=now_iso(),
+                reason=f"worker {name} could not run it: {error}",
+            )
+            try:
+                claims.record_finished(workload.token, **final.to_json())
+            except (OSError, ValueError):
+                pass
+            outcome = Finished(seq, pid, final)
+        tasks_done += 1
+        report(outcome)
+        setproctitle(worker_title(config.executor_name, None, tasks_done))
