@@ -164,7 +164,3 @@ def _usage_error(error: Exception) -> int | None:
         print(f"error: {message}{hint}", file=sys.stderr)
         return error.exit_code if error.exit_code else EXIT_BAD_INPUT
     return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,294 @@
+"""The engine with the real LocalExecutor and a real store: scheduling, retries, requests."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from console import actions
+from console.workflow import parse_workflow
+from executors.state import TaskState
+from store import StoreOwned
+from tests.engine.conftest import drive, idle, open_store
+
+
+def submit(engine, toml: str) -> str:  # type: ignore[no-untyped-def]
+    spec = parse_workflow(textwrap.dedent(toml), known_executors=list(engine.executors))
+    run_id, _keys = actions.submit_workflow(engine.store, spec, default_executor="local")
+    return run_id
+
+
+def states(engine, dag: str = "wf") -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Latest try's state per task id."""
+    latest: dict[str, tuple[int, str]] = {}
+    for record in engine.store.list_tasks(dag_id=dag):
+        if record.task_id not in latest or record.try_number > latest[record.task_id][0]:
+            latest[record.task_id] = (record.try_number, str(record.state))
+    return {task: state for task, (_try, state) in latest.items()}
+
+
+def test_tasks_run_after_their_upstreams_and_all_succeed(make_engine, tmp_path: Path) -> None:
+    engine = make_engine(parallelism=2)
+    trace = tmp_path / "trace"
+    submit(
+        engine,
+        f"""
+        id = "wf"
+        [[task]]
+        id = "a"
+        command = ["sh", "-c", "echo a >> {trace}"]
+        [[task]]
+        id = "b"
+        upstream = ["a"]
+        command = ["sh", "-c", "echo b >> {trace}"]
+        [[task]]
+        id = "c"
+        upstream = ["a"]
+        command = ["sh", "-c", "echo c >> {trace}"]
+        [[task]]
+        id = "d"
+        upstream = ["b", "c"]
+        command = ["sh", "-c", "echo d >> {trace}"]
+        """,
+    )
+    drive(engine, idle(engine))
+    order = trace.read_text().split()
+    assert order[0] == "a" and order[-1] == "d" and sorted(order[1:3]) == ["b", "c"]
+    assert states(engine) == {"a": "success", "b": "success", "c": "success", "d": "success"}
+
+
+def test_a_failed_try_is_retried_as_a_new_try_and_the_audit_log_shows_each_step(
+    make_engine,
+) -> None:
+    engine = make_engine()
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "flaky"
+        retries = 2
+        shell = true
+        command = "test $EXECCONSOLE_TRY_NUMBER -ge 2"
+        """,
+    )
+    drive(engine, idle(engine))
+    tries = engine.store.list_tasks(dag_id="wf")
+    assert [(t.try_number, str(t.state)) for t in tries] == [(1, "up_for_retry"), (2, "success")]
+    assert tries[0].exit_code == 1 and tries[0].reason == "exited with code 1"
+    history = [(e.from_state, e.to_state) for e in reversed(engine.store.events(ti_id=tries[0].id))]
+    assert history == [
+        (None, "scheduled"),
+        ("scheduled", "queued"),
+        ("queued", "running"),
+        ("running", "up_for_retry"),
+    ]
+
+
+def test_a_final_failure_marks_everything_downstream_upstream_failed(make_engine) -> None:
+    engine = make_engine()
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "broken"
+        command = ["false"]
+        [[task]]
+        id = "child"
+        upstream = ["broken"]
+        command = ["true"]
+        [[task]]
+        id = "grandchild"
+        upstream = ["child"]
+        command = ["true"]
+        [[task]]
+        id = "independent"
+        command = ["true"]
+        """,
+    )
+    drive(engine, idle(engine))
+    assert states(engine) == {
+        "broken": "failed",
+        "child": "upstream_failed",
+        "grandchild": "upstream_failed",
+        "independent": "success",
+    }
+
+
+def test_higher_priority_tasks_start_first(make_engine, tmp_path: Path) -> None:
+    engine = make_engine(parallelism=1)
+    trace = tmp_path / "order"
+    tasks = "".join(
+        f"""
+        [[task]]
+        id = "p{priority}"
+        priority = {priority}
+        command = ["sh", "-c", "echo p{priority} >> {trace}"]
+        """
+        for priority in (1, 5, 3, 9, 2)
+    )
+    submit(engine, 'id = "wf"\n' + tasks)
+    drive(engine, idle(engine))
+    assert trace.read_text().split() == ["p9", "p5", "p3", "p2", "p1"]
+
+
+def test_kill_request_stops_the_process_tree_and_does_not_retry(
+    make_engine, tmp_path: Path
+) -> None:
+    engine = make_engine()
+    pidfile = tmp_path / "child.pid"
+    submit(
+        engine,
+        f"""
+        id = "wf"
+        [[task]]
+        id = "long"
+        retries = 3
+        shell = true
+        command = "sleep 300 & echo $! > {pidfile}; wait"
+        """,
+    )
+    drive(engine, lambda: pidfile.exists() and pidfile.read_text().strip())
+    grandchild = int(pidfile.read_text())
+    actions.kill(engine.store, ["wf/long"])
+    drive(engine, idle(engine))
+    (only,) = engine.store.list_tasks(dag_id="wf")
+    assert only.state == TaskState.FAILED
+    assert only.reason == "killed by operator"
+    assert (
+        not psutil.pid_exists(grandchild)
+        or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    )
+
+
+def test_marking_a_failed_task_success_lets_its_downstream_run(make_engine) -> None:
+    engine = make_engine()
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "broken"
+        command = ["false"]
+        [[task]]
+        id = "after"
+        upstream = ["broken"]
+        command = ["true"]
+        """,
+    )
+    drive(engine, idle(engine))
+    assert states(engine)["after"] == "upstream_failed"
+    actions.mark(engine.store, ["wf/broken"], "success")
+    drive(engine, lambda: states(engine)["after"] == "success")
+    assert states(engine)["broken"] == "success"
+
+
+def test_retry_request_runs_a_failed_task_again_and_revives_its_downstream(
+    make_engine, tmp_path: Path
+) -> None:
+    engine = make_engine()
+    gate = tmp_path / "gate"
+    submit(
+        engine,
+        f"""
+        id = "wf"
+        [[task]]
+        id = "needs_gate"
+        command = ["test", "-e", "{gate}"]
+        [[task]]
+        id = "after"
+        upstream = ["needs_gate"]
+        command = ["true"]
+        """,
+    )
+    drive(engine, idle(engine))
+    assert states(engine) == {"needs_gate": "failed", "after": "upstream_failed"}
+    gate.touch()
+    actions.retry(engine.store, ["wf/needs_gate"])
+    drive(engine, lambda: states(engine) == {"needs_gate": "success", "after": "success"})
+    assert [
+        t.try_number for t in engine.store.list_tasks(dag_id="wf") if t.task_id == "needs_gate"
+    ] == [1, 2]
+
+
+def test_pause_stops_new_dispatch_and_resume_restarts_it(make_engine) -> None:
+    engine = make_engine()
+    actions.pause(engine.store)
+    drive(engine, lambda: engine.paused)
+    submit(engine, 'id = "wf"\n[[task]]\nid = "t"\ncommand = ["true"]\n')
+    for _ in range(50):
+        engine.iterate()
+    assert states(engine) == {"t": "scheduled"}
+    assert engine.store.get_setting("paused") is True
+    actions.resume(engine.store)
+    drive(engine, idle(engine))
+    assert states(engine) == {"t": "success"}
+
+
+def test_parallelism_request_changes_the_live_executor(make_engine) -> None:
+    engine = make_engine(parallelism=2)
+    requested = actions.set_parallelism(engine.store, 5)
+    drive(engine, lambda: engine.store.get_request(requested.request_id).status != "pending")
+    assert engine.default_executor.parallelism == 5
+    assert engine.store.get_setting("parallelism.local") == 5
+
+
+def test_a_try_that_waits_in_queued_too_long_is_handed_out_again_then_failed(
+    make_engine, tmp_path: Path
+) -> None:
+    engine = make_engine(parallelism=1, queued_timeout=0.3, queued_retry_limit=2)
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "hog"
+        priority = 10
+        command = ["sleep", "300"]
+        [[task]]
+        id = "starved"
+        command = ["true"]
+        """,
+    )
+    drive(engine, lambda: states(engine)["starved"] == "failed")
+    starved = engine.store.resolve("wf/starved")
+    assert starved.requeues == 2 and "stuck in queued" in (starved.reason or "")
+    actions.kill(engine.store, ["wf/hog"])
+    drive(engine, idle(engine))
+
+
+def test_a_second_engine_on_the_same_store_is_refused_with_the_owner_named(
+    make_engine, home: Path
+) -> None:
+    make_engine()
+    from console.runtime import Runtime
+
+    second = Runtime.load(home=home).build_engine()
+    # Same process: pretend to be another pid by checking the message of a
+    # fresh store's lease check after rewriting the owner.
+    second.store.conn.execute("UPDATE lease SET pid = 1")  # pid 1 is alive and is not us
+    with pytest.raises(StoreOwned, match="owned by the engine with pid 1"):
+        second.store.acquire_lease()
+    second.store.close()
+
+
+def test_every_transition_is_in_the_audit_log(make_engine) -> None:
+    engine = make_engine()
+    submit(engine, 'id = "wf"\n[[task]]\nid = "t"\ncommand = ["true"]\n')
+    drive(engine, idle(engine))
+    store = open_store(engine.store.path.parent)
+    (record,) = store.list_tasks(dag_id="wf")
+    assert [e.to_state for e in reversed(store.events(ti_id=record.id))] == [
+        "scheduled",
+        "queued",
+        "running",
+        "success",
+    ]
+    assert record.pid and record.start_date and record.end_date and record.duration is not None
+    assert json.loads(json.dumps(record.to_json()))["key"] == str(record.key)
+    store.close()
