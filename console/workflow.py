@@ -244,7 +244,7 @@ def validate_workflow(
 
 
 def topological_order(spec: WorkflowSpec) -> list[TaskSpec]:
-    """Tasks ordered so each comes after all its upstreams; ties keep file order.
+    """Tasks so that each follows its upstreams; among ready tasks, file order decides.
 
     Raises:
         WorkflowError: the tasks form a cycle (possible only for hand-built specs).

@@ -153,7 +153,7 @@ def parse_executor_spec(entry: str, known: Mapping[str, str] | None = None) -> E
     if not entry:
         raise ExecutorConfigError(f"empty executor entry: expected {ENTRY_FORMS}")
     parts = entry.split(":")
-    if any(not part.strip() for part in parts) or any(part != part.strip() for part in parts):
+    if any(not part or part != part.strip() for part in parts):
         raise ExecutorConfigError(
             f"executor entry {entry!r} has an empty or padded part around ':'; expected {ENTRY_FORMS}"
         )

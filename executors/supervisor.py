@@ -61,6 +61,30 @@ def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
+def _stop_own_child(process: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM then SIGKILL a task we started, and its whole tree; return its exit status.
+
+    The leader is reaped with ``Popen.wait`` (never psutil's wait), so the
+    status it died with is the one reported, not a 0 from a double reap.
+    """
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    _signal_group(process.pid, signal.SIGTERM)
+    for member in descendants:
+        _signal_quietly(member, signal.SIGTERM)
+    try:
+        returncode = process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        returncode = process.wait()
+    _gone, alive = psutil.wait_procs(descendants, timeout=grace)
+    for member in alive:
+        _signal_quietly(member, signal.SIGKILL)
+    return returncode
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)
@@ -153,8 +177,7 @@ def run_workload(
         returncode = process.wait(timeout=workload.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        kill_process_tree(process.pid, terminate_grace)
-        returncode = process.wait()
+        returncode = _stop_own_child(process, terminate_grace)
     # Grandchildren left in the group after the leader exited are part of the
     # try; leaving them would leave processes behind.
     _signal_group(process.pid, signal.SIGKILL)

@@ -53,21 +53,20 @@ def importable(module: str) -> bool:
         return False
 
 
+def builtin_param(name: str, path: str, *needs: str) -> object:
+    """A built-in executor, skipped while its module (or an optional dependency) is missing."""
+    missing = [module for module in (path.partition(":")[0], *needs) if not importable(module)]
+    return pytest.param(
+        name, path, id=name, marks=pytest.mark.skipif(bool(missing), reason=f"no {missing}")
+    )
+
+
 # The plug-in always; built-ins once their modules exist in this checkout.
 NAMED_EXECUTORS = [
     pytest.param(PLUGIN_ENTRY_POINT, PLUGIN_IMPORT_PATH, id="plugin"),
-    *(
-        pytest.param(
-            name,
-            path,
-            id=name,
-            marks=pytest.mark.skipif(
-                not importable(path.partition(":")[0]), reason=f"{path} is not written yet"
-            ),
-        )
-        for name, path in BUILTIN_EXECUTORS.items()
-        if name != "celery"  # needs the optional extra; its own tests load it
-    ),
+    builtin_param("local", BUILTIN_EXECUTORS["local"]),
+    builtin_param("sequential", BUILTIN_EXECUTORS["sequential"]),
+    builtin_param("celery", BUILTIN_EXECUTORS["celery"], "celery", "redis"),
 ]
 
 

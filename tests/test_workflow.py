@@ -27,10 +27,10 @@ def workflow(*tasks: str, head: str = 'id = "demo"\n') -> str:
     return head + "".join(f"\n[[task]]\n{body}\n" for body in tasks)
 
 
-def error_of(text: str, **kwargs: object) -> WorkflowError:
+def error_of(text: str, known_executors: list[str] | None = None) -> WorkflowError:
     """The WorkflowError that parsing ``text`` (named demo.toml) raises."""
     with pytest.raises(WorkflowError) as caught:
-        parse_workflow(text, source="demo.toml", **kwargs)  # type: ignore[arg-type]
+        parse_workflow(text, source="demo.toml", known_executors=known_executors)
     return caught.value
 
 
@@ -114,7 +114,9 @@ def test_durations_reject_anything_else(value: object) -> None:
 
 
 def test_duration_strings_are_accepted_for_retry_delay_and_timeout() -> None:
-    spec = parse_workflow(workflow('id = "a"\ncommand = ["true"]\nretry_delay = "2m"\ntimeout = "1h"'))
+    spec = parse_workflow(
+        workflow('id = "a"\ncommand = ["true"]\nretry_delay = "2m"\ntimeout = "1h"')
+    )
     assert (spec.tasks[0].retry_delay, spec.tasks[0].timeout) == (120.0, 3600.0)
 
 
@@ -148,7 +150,9 @@ def test_known_executor_is_accepted() -> None:
 
 def test_an_upstream_listed_twice_counts_once() -> None:
     spec = parse_workflow(
-        workflow('id = "a"\ncommand = ["true"]', 'id = "b"\ncommand = ["true"]\nupstream = ["a", "a"]')
+        workflow(
+            'id = "a"\ncommand = ["true"]', 'id = "b"\ncommand = ["true"]\nupstream = ["a", "a"]'
+        )
     )
     assert spec.task("b").upstream == ["a"]
 
@@ -163,13 +167,21 @@ def test_invalid_toml_names_the_line_and_column() -> None:
 
 
 def test_unknown_top_level_key_suggests_the_closest_known_key() -> None:
-    error = error_of(workflow('id = "a"\ncommand = ["true"]', head='id = "demo"\ndescripton = "x"\n'))
-    assert str(error) == "demo.toml: unknown key 'descripton' at the top level (did you mean 'description'?)"
+    error = error_of(
+        workflow('id = "a"\ncommand = ["true"]', head='id = "demo"\ndescripton = "x"\n')
+    )
+    assert (
+        str(error)
+        == "demo.toml: unknown key 'descripton' at the top level (did you mean 'description'?)"
+    )
 
 
 def test_unknown_task_key_suggests_the_closest_known_key() -> None:
     error = error_of(workflow('id = "load"\ncommand = ["true"]\nretry = 1'))
-    assert str(error) == "demo.toml: task 'load': unknown key 'retry' in a task (did you mean 'retries'?)"
+    assert (
+        str(error)
+        == "demo.toml: task 'load': unknown key 'retry' in a task (did you mean 'retries'?)"
+    )
 
 
 def test_unknown_key_with_no_close_match_lists_the_known_keys() -> None:
@@ -290,7 +302,9 @@ def test_duplicate_task_ids_are_rejected() -> None:
 
 def test_unknown_upstream_is_rejected_with_a_suggestion() -> None:
     error = error_of(
-        workflow('id = "load"\ncommand = ["true"]', 'id = "b"\ncommand = ["true"]\nupstream = ["lod"]')
+        workflow(
+            'id = "load"\ncommand = ["true"]', 'id = "b"\ncommand = ["true"]\nupstream = ["lod"]'
+        )
     )
     assert str(error) == (
         "demo.toml: task 'b': 'upstream' names unknown task 'lod' (did you mean 'load'?)"
@@ -345,7 +359,10 @@ def test_every_message_is_one_line_even_for_values_with_newlines() -> None:
 
 def test_a_broken_task_does_not_also_break_references_to_it() -> None:
     error = error_of(
-        workflow('id = "a"\ncommand = ["true"]\nretries = -1', 'id = "b"\ncommand = ["true"]\nupstream = ["a"]')
+        workflow(
+            'id = "a"\ncommand = ["true"]\nretries = -1',
+            'id = "b"\ncommand = ["true"]\nupstream = ["a"]',
+        )
     )
     assert len(error.errors) == 1
     assert "'retries'" in error.errors[0]

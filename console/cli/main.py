@@ -132,7 +132,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: operator errors become one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False, prog_name="execconsole")
+        # Without standalone mode, Click returns a typer.Exit's code instead of raising.
+        outcome = app(args=argv, standalone_mode=False, prog_name="execconsole")
     except typer.Exit as done:
         return int(done.exit_code or 0)
     except typer.Abort:
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if usage is None:
             raise
         return usage
-    return 0
+    return outcome if isinstance(outcome, int) else 0
 
 
 def _usage_error(error: Exception) -> int | None:

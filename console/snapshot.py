@@ -1,0 +1,852 @@
+"""What the console shows, as plain data: built from the store (and the live engine).
+
+::
+
+    store (own connection) ──┐
+    live engine (hosted) ────┼──► SnapshotBuilder.build() ──► Snapshot ──► panels (UI thread)
+    psutil (ProcessProbe) ───┘        (a worker thread)
+
+The console fetches a Snapshot on a worker thread and renders it on the UI
+thread, so a slow store never delays a key press. Building is cheap even with
+10,000 queued tries: every query has a LIMIT or aggregates in SQLite, and
+events are read incrementally (only those after the last one seen).
+
+This module is headless: it never imports Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+import psutil
+
+from executors.state import TaskState
+from executors.task_key import TaskKey
+from store.records import TASK_SELECT, EventRecord, TaskRecord
+
+if TYPE_CHECKING:
+    from console.engine import Engine
+    from executors.base import BaseExecutor
+    from store import Store
+
+Clock = Callable[[], pendulum.DateTime]
+
+QUEUED_LIMIT = 100
+EVENTS_LIMIT = 200
+EVENTS_CATCH_UP = 500
+TIMELINE_LIMIT = 300
+THROUGHPUT_BUCKET_SECONDS = 10
+THROUGHPUT_BUCKETS = 30  # five minutes
+DEAD_WORKER_SECONDS = 10.0
+LAST_LINE_BYTES = 2048
+LAST_LINE_CHARS = 200
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+_FINISHED_SQL = "('success', 'failed', 'up_for_retry', 'upstream_failed')"
+# What the operator's filter regex is matched against, per task row.
+_FILTER_TEXT_SQL = (
+    "dag_id || '/' || task_id || '/' || run_id || '#' || try_number || ' ' || state || ' ' || "
+    "executor || ' ' || queue || ' ' || coalesce(worker, '')"
+)
+
+
+# ---- what the panels show ------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ExecutorView:
+    """One configured executor, for the header."""
+
+    name: str
+    class_name: str
+    parallelism: int | None  # None: not known here (attached and never set)
+    open_slots: int | None
+    running: int
+    backlog: int  # handed to the executor, not yet started
+    capabilities: Mapping[str, bool]
+    warning: str | None = None  # e.g. "for debugging, not production"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderView:
+    """The header: who runs the engine, executors, counts, throughput."""
+
+    mode: str  # "hosted", "attached" or "watching"
+    owner: str | None  # the engine's pid and host, when attached
+    counts: Mapping[str, int]
+    executors: tuple[ExecutorView, ...]
+    paused: bool
+    draining: bool
+    throughput: tuple[float, ...]  # finished tries per second, oldest bucket first
+    last_message: str | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Tries waiting to start: in the store and in executors' backlogs."""
+        return self.counts.get("scheduled", 0) + self.counts.get("queued", 0)
+
+    @property
+    def throughput_now(self) -> float:
+        """Finished per second over the last minute."""
+        recent = self.throughput[-6:]
+        return sum(recent) / len(recent) if recent else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRow:
+    """A try waiting to start, in the order it will be started."""
+
+    id: int
+    key: TaskKey
+    state: str  # "queued" (in an executor's backlog) or "scheduled"
+    priority: int
+    queue: str
+    executor: str
+    waiting: float  # seconds since it was submitted
+    blocked_by: int  # upstream tasks not yet succeeded
+    not_before: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRow:
+    """A try whose process runs, with what it costs."""
+
+    id: int
+    key: TaskKey
+    executor: str
+    pid: int | None
+    worker: str | None
+    hostname: str | None
+    elapsed: float | None
+    cpu_percent: float | None  # whole process tree; None when it cannot be seen
+    rss: int | None  # bytes, whole process tree
+    processes: int  # in the tree
+    last_line: str
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A worker process of an executor that runs them on this machine."""
+
+    executor: str
+    pid: int
+    title: str
+    busy: bool
+    task: str | None
+    cpu_percent: float | None
+    rss: int | None
+    tasks_done: int
+    alive: bool = True
+    exit_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A line of the audit log."""
+
+    id: int
+    ti_id: int
+    key: TaskKey
+    at: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+    duration: float | None
+    exit_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBar:
+    """One try on the timeline: seconds relative to the snapshot (negative is past)."""
+
+    id: int
+    key: TaskKey
+    lane: str  # the worker slot it ran in
+    start: float
+    end: float | None  # None while it runs
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the console's panels show at one moment."""
+
+    taken_at: str
+    header: HeaderView
+    queued: tuple[QueuedRow, ...]
+    running: tuple[RunningRow, ...]
+    workers: tuple[WorkerRow, ...]
+    events: tuple[EventRow, ...]  # newest first
+    timeline: tuple[TimelineBar, ...]
+    filter: str | None = None
+    build_seconds: float = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        return self.header.queue_depth
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDetail:
+    """One try with everything known about it, for the detail screen."""
+
+    record: TaskRecord
+    history: tuple[EventRow, ...]  # oldest first, every try of the task instance
+    tries: tuple[TaskRecord, ...]
+    log_tail: str
+    log_source: str
+    upstream: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessUsage:
+    """CPU and memory of a process tree."""
+
+    cpu_percent: float
+    rss: int
+    processes: int
+
+
+# ---- psutil ----------------------------------------------------------------------
+class ProcessProbe:
+    """Measures process trees, keeping psutil objects across refreshes.
+
+    psutil's first ``cpu_percent()`` of a Process object is always 0.0, so the
+    objects live as long as their process, keyed by (pid, create_time) so that
+    a reused pid is never mistaken for the old process.
+    """
+
+    def __init__(self) -> None:
+        self._processes: dict[tuple[int, float], psutil.Process] = {}
+        self._seen: set[tuple[int, float]] = set()
+        self._children: dict[int, list[int]] | None = None
+        self.hostname = socket.gethostname()
+
+    def can_see(self, hostname: str | None) -> bool:
+        """Whether processes on ``hostname`` can be measured from here (this machine only)."""
+        return hostname in (None, self.hostname)
+
+    def begin(self) -> None:
+        """Start a refresh: the parent map is read at most once per refresh."""
+        self._seen = set()
+        self._children = None
+
+    def end(self) -> None:
+        """Forget processes not seen in this refresh."""
+        for key in list(self._processes):
+            if key not in self._seen:
+                del self._processes[key]
+
+    def _process(self, pid: int, create_time: float | None = None) -> psutil.Process | None:
+        try:
+            if create_time is None:
+                create_time = psutil.Process(pid).create_time()
+            key = (pid, round(create_time, 2))
+            process = self._processes.get(key)
+            if process is None:
+                process = psutil.Process(pid)
+                if abs(process.create_time() - create_time) > 0.01:
+                    return None  # the pid was reused by another process
+                self._processes[key] = process
+                process.cpu_percent(None)  # primes the counter; the first reading is 0.0
+            self._seen.add(key)
+            return process
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+
+    def _descendants(self, pid: int) -> list[int]:
+        if self._children is None:
+            children: dict[int, list[int]] = {}
+            for process in psutil.process_iter(["ppid"]):
+                ppid = process.info.get("ppid")
+                if ppid:
+                    children.setdefault(ppid, []).append(process.pid)
+            self._children = children
+        found: list[int] = []
+        frontier = [pid]
+        while frontier:
+            for child in self._children.get(frontier.pop(), ()):
+                found.append(child)
+                frontier.append(child)
+        return found
+
+    def measure(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
+        """CPU% and RSS of ``pid`` alone; None when it is gone."""
+        process = self._process(pid, create_time)
+        if process is None:
+            return None
+        try:
+            with process.oneshot():
+                return ProcessUsage(process.cpu_percent(None), process.memory_info().rss, 1)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+
+    def measure_tree(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
+        """CPU% and RSS of ``pid`` and every descendant; None when ``pid`` is gone."""
+        leader = self.measure(pid, create_time)
+        if leader is None:
+            return None
+        cpu, rss, count = leader.cpu_percent, leader.rss, 1
+        for child in self._descendants(pid):
+            usage = self.measure(child)
+            if usage is not None:
+                cpu += usage.cpu_percent
+                rss += usage.rss
+                count += 1
+        return ProcessUsage(cpu, rss, count)
+
+
+class StaticProbe(ProcessProbe):
+    """Fixed readings by pid: for deterministic screenshots and snapshot tests."""
+
+    def __init__(self, readings: Mapping[int, ProcessUsage]) -> None:
+        super().__init__()
+        self.readings = dict(readings)
+
+    def can_see(self, hostname: str | None) -> bool:
+        return True
+
+    def measure(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
+        return self.readings.get(pid)
+
+    def measure_tree(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
+        return self.readings.get(pid)
+
+
+# ---- helpers -----------------------------------------------------------------------
+def parse_time(text: str | None) -> float | None:
+    """Seconds since the epoch for an ISO-8601 string (fast: no pendulum)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def clean_line(text: str, limit: int = LAST_LINE_CHARS) -> str:
+    """One log line made safe to draw: no escape sequences or control characters."""
+    return _CONTROL.sub("", text).strip()[:limit]
+
+
+def last_line_of(path: str | None, max_bytes: int = LAST_LINE_BYTES) -> str:
+    """The last non-empty line of a local log file ("" when there is none)."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read(max_bytes)
+    except OSError:
+        return ""
+    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
+        if line.strip():
+            return clean_line(line)
+    return ""
+
+
+def read_task_log(
+    executors: Mapping[str, BaseExecutor], record: TaskRecord, max_bytes: int = 64_000
+) -> tuple[str, str, int]:
+    """(text, source, size) of a try's log, from its executor when configured here."""
+    executor = executors.get(record.executor)
+    if executor is not None:
+        log = executor.get_task_log(record.key, record.log_path, max_bytes=max_bytes)
+        return log.text, log.source, log.size
+    # Not configured here: the log can only be the local file, if any.
+    if not record.log_path:
+        return "", "no log recorded", 0
+    try:
+        size = os.path.getsize(record.log_path)
+        with open(record.log_path, "rb") as handle:
+            handle.seek(max(0, size - max_bytes))
+            return handle.read(max_bytes).decode("utf-8", errors="replace"), record.log_path, size
+    except OSError:
+        return "", f"{record.log_path} (not written yet)", 0
+
+
+def _event_row(event: EventRecord) -> EventRow:
+    return EventRow(
+        id=event.id,
+        ti_id=event.ti_id,
+        key=event.key,
+        at=event.at,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=event.actor,
+        reason=event.reason,
+        duration=event.duration,
+        exit_code=event.exit_code,
+    )
+
+
+def _filter_text(key: TaskKey, *extra: object) -> str:
+    return " ".join([f"{key.dag_id}/{key.task_id}/{key.run_id}#{key.try_number}", *map(str, extra)])
+
+
+@dataclass
+class _WorkerMemory:
+    """A worker last seen alive, remembered so that its death stays visible a while."""
+
+    row: WorkerRow
+    died_at: float | None = None
+
+
+# ---- the builder ---------------------------------------------------------------------
+@dataclass
+class SnapshotBuilder:
+    """Builds Snapshots from the store on its own connection, plus the live engine if hosted.
+
+    Args:
+        store_path: the store file; the builder opens its own connection, because
+            an SQLite connection must not be used by two threads at once.
+        executors: the configured executors by name (started ones when hosted).
+        engine: the engine hosted in this process, or None (attached or watching).
+        attached_to: the lease owner when another process hosts the engine.
+        clock: the time; tests and screenshots pass a fixed one.
+        probe: measures process trees (StaticProbe for deterministic scenes).
+    """
+
+    store_path: str | os.PathLike[str]
+    executors: Mapping[str, BaseExecutor]
+    engine: Engine | None = None
+    attached_to: Mapping[str, Any] | None = None
+    clock: Clock = field(default=lambda: pendulum.now("UTC"))
+    probe: ProcessProbe = field(default_factory=ProcessProbe)
+    default_parallelism: int = 2
+    queued_limit: int = QUEUED_LIMIT
+    events_limit: int = EVENTS_LIMIT
+    timeline_limit: int = TIMELINE_LIMIT
+
+    def __post_init__(self) -> None:
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self._events: deque[EventRow] = deque(maxlen=self.events_limit)
+        self._last_event_id = 0
+        self._workers: dict[tuple[str, int], _WorkerMemory] = {}
+        self._filter: re.Pattern[str] | None = None
+
+    # ---- setup ---------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The builder's own store connection, opened on first use."""
+        if self._store is None:
+            from store import Store
+
+            store = Store(self.store_path, clock=self.clock)
+            store.conn.create_function("regexp", 2, _regexp, deterministic=True)
+            self._store = store
+        return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    @property
+    def mode(self) -> str:
+        if self.engine is not None:
+            return "hosted"
+        return "attached" if self.attached_to else "watching"
+
+    def set_filter(self, pattern: str | None) -> None:
+        """Show only rows whose key, state, executor, queue or worker match ``pattern``.
+
+        Raises:
+            re.error: the pattern is not a valid regular expression.
+        """
+        self._filter = re.compile(pattern, re.IGNORECASE) if pattern else None
+
+    @property
+    def filter(self) -> str | None:
+        return self._filter.pattern if self._filter else None
+
+    # ---- building --------------------------------------------------------------
+    def build(self) -> Snapshot:
+        """One consistent-enough picture of the store and the engine."""
+        with self._lock:
+            return self._build()
+
+    def _build(self) -> Snapshot:
+        import time
+
+        began = time.perf_counter()
+        now = self.clock()
+        now_ts = now.timestamp()
+        store = self.store
+        pattern = self._filter
+        counts = store.count_by_state()
+        in_flight = store.in_flight()
+        self.probe.begin()
+        try:
+            running = tuple(self._running_rows(in_flight, now_ts, pattern))
+            workers = tuple(self._worker_rows(now_ts, pattern))
+        finally:
+            self.probe.end()
+        queued = tuple(self._queued_rows(in_flight, now_ts, pattern))
+        header = self._header(counts, in_flight, now)
+        events = tuple(self._event_rows(pattern))
+        timeline = tuple(self._timeline(now_ts, pattern))
+        return Snapshot(
+            taken_at=now.to_iso8601_string(),
+            header=header,
+            queued=queued,
+            running=running,
+            workers=workers,
+            events=events,
+            timeline=timeline,
+            filter=pattern.pattern if pattern else None,
+            build_seconds=time.perf_counter() - began,
+        )
+
+    def _header(
+        self, counts: Mapping[str, int], in_flight: Sequence[TaskRecord], now: pendulum.DateTime
+    ) -> HeaderView:
+        settings = self.store.settings()
+        views = []
+        for name, executor in self.executors.items():
+            warning = None if executor.is_production else "for debugging, not production"
+            if self.engine is not None:
+                parallelism: int | None = executor.parallelism
+                running = len(executor.running)
+                backlog = len(executor.queued_tasks)
+                open_slots: int | None = executor.open_slots() if executor.parallelism else None
+            else:
+                # Not hosted here: what the store knows (the engine's own figures are elsewhere).
+                wanted = settings.get(f"parallelism.{name}")
+                parallelism = int(wanted) if wanted is not None else self.default_parallelism
+                running = sum(
+                    1 for r in in_flight if r.executor == name and r.state == TaskState.RUNNING
+                )
+                backlog = sum(
+                    1 for r in in_flight if r.executor == name and r.state == TaskState.QUEUED
+                )
+                open_slots = max(parallelism - running, 0) if parallelism else None
+            views.append(
+                ExecutorView(
+                    name=name,
+                    class_name=type(executor).__name__,
+                    parallelism=parallelism,
+                    open_slots=open_slots,
+                    running=running,
+                    backlog=backlog,
+                    capabilities=executor.capabilities(),
+                    warning=warning,
+                )
+            )
+        if self.engine is not None:
+            paused, draining = self.engine.paused, self.engine.draining
+            last_message = _last(self.engine.messages)
+        else:
+            paused, draining, last_message = bool(settings.get("paused", False)), False, None
+        owner = None
+        if self.attached_to:
+            owner = f"pid {self.attached_to.get('pid')} on {self.attached_to.get('hostname')}"
+        return HeaderView(
+            mode=self.mode,
+            owner=owner,
+            counts=dict(counts),
+            executors=tuple(views),
+            paused=paused,
+            draining=draining,
+            throughput=self._throughput(now),
+            last_message=last_message,
+        )
+
+    def _throughput(self, now: pendulum.DateTime) -> tuple[float, ...]:
+        """Finished tries per second in each bucket of the last few minutes (SQLite aggregates)."""
+        span = THROUGHPUT_BUCKET_SECONDS * THROUGHPUT_BUCKETS
+        since = now.subtract(seconds=span).to_iso8601_string()
+        now_iso = now.to_iso8601_string()
+        rows = self.store.conn.execute(
+            "SELECT CAST((julianday(end_date) - julianday(?)) * 86400 / ? AS INTEGER) AS bucket, "
+            f"count(*) FROM task_instances WHERE end_date >= ? AND end_date <= ? AND state IN {_FINISHED_SQL} "
+            "GROUP BY bucket",
+            (since, THROUGHPUT_BUCKET_SECONDS, since, now_iso),
+        ).fetchall()
+        buckets = [0.0] * THROUGHPUT_BUCKETS
+        for bucket, count in rows:
+            if bucket is not None and 0 <= bucket < THROUGHPUT_BUCKETS:
+                buckets[bucket] += count / THROUGHPUT_BUCKET_SECONDS
+            elif bucket == THROUGHPUT_BUCKETS:  # ended exactly now
+                buckets[-1] += count / THROUGHPUT_BUCKET_SECONDS
+        return tuple(buckets)
+
+    def _queued_rows(
+        self, in_flight: Sequence[TaskRecord], now_ts: float, pattern: re.Pattern[str] | None
+    ) -> Iterable[QueuedRow]:
+        # Executors' backlogs start first, in the order they start them.
+        backlog = sorted(
+            (r for r in in_flight if r.state == TaskState.QUEUED), key=lambda r: (-r.priority, r.id)
+        )
+        if pattern is not None:
+            backlog = [
+                r
+                for r in backlog
+                if pattern.search(_filter_text(r.key, r.state, r.executor, r.queue))
+            ]
+        limit = self.queued_limit
+        records = backlog[:limit]
+        if len(records) < limit:
+            records += self._waiting(limit - len(records), pattern)
+        for record in records:
+            submitted = parse_time(record.queued_at if record.state == TaskState.QUEUED else None)
+            submitted = parse_time(record.submitted_at) if submitted is None else submitted
+            yield QueuedRow(
+                id=record.id,
+                key=record.key,
+                state=str(record.state),
+                priority=record.priority,
+                queue=record.queue,
+                executor=record.executor,
+                waiting=max(0.0, now_ts - submitted) if submitted is not None else 0.0,
+                blocked_by=record.pending_upstreams,
+                not_before=record.not_before,
+            )
+
+    def _waiting(self, limit: int, pattern: re.Pattern[str] | None) -> list[TaskRecord]:
+        if pattern is None:
+            return self.store.waiting(limit)
+        # The same order as Store.waiting, filtered in SQLite so only LIMIT rows come back.
+        sql = (
+            f"{TASK_SELECT} WHERE state = 'scheduled' AND ({_FILTER_TEXT_SQL}) REGEXP ? "
+            "ORDER BY pending_upstreams > 0, priority DESC, id LIMIT ?"
+        )
+        return [
+            TaskRecord.from_row(row)
+            for row in self.store.conn.execute(sql, (pattern.pattern, limit))
+        ]
+
+    def _running_rows(
+        self, in_flight: Sequence[TaskRecord], now_ts: float, pattern: re.Pattern[str] | None
+    ) -> Iterable[RunningRow]:
+        for record in in_flight:
+            if record.state != TaskState.RUNNING:
+                continue
+            if pattern is not None and not pattern.search(
+                _filter_text(
+                    record.key, record.state, record.executor, record.queue, record.worker or ""
+                )
+            ):
+                continue
+            executor = self.executors.get(record.executor)
+            usage = None
+            if (
+                record.pid
+                and self.probe.can_see(record.hostname)
+                and (executor is None or executor.is_local)
+            ):
+                usage = self.probe.measure_tree(record.pid, record.pid_create_time)
+            started = parse_time(record.start_date)
+            if executor is not None and not executor.serve_logs:
+                last = (
+                    _last_nonempty(executor.get_task_log(record.key, record.log_path, 2048).text)
+                    if self.engine is not None
+                    else ""
+                )
+            else:
+                last = last_line_of(record.log_path)
+            yield RunningRow(
+                id=record.id,
+                key=record.key,
+                executor=record.executor,
+                pid=record.pid,
+                worker=record.worker,
+                hostname=record.hostname,
+                elapsed=max(0.0, now_ts - started) if started is not None else None,
+                cpu_percent=usage.cpu_percent if usage else None,
+                rss=usage.rss if usage else None,
+                processes=usage.processes if usage else 0,
+                last_line=last,
+                timeout=record.timeout,
+            )
+
+    def _worker_rows(self, now_ts: float, pattern: re.Pattern[str] | None) -> Iterable[WorkerRow]:
+        if self.engine is None:
+            return []  # worker processes belong to the process hosting the engine
+        seen: set[tuple[str, int]] = set()
+        for name, executor in self.executors.items():
+            if not executor.is_local:
+                continue
+            try:
+                infos = executor.worker_processes()
+            except Exception:  # a panel must never take the console down
+                infos = []
+            for info in infos:
+                usage = self.probe.measure(info.pid) if info.alive else None
+                row = WorkerRow(
+                    executor=name,
+                    pid=info.pid,
+                    title=info.title,
+                    busy=info.busy_with is not None,
+                    task=str(info.busy_with) if info.busy_with is not None else None,
+                    cpu_percent=usage.cpu_percent if usage else None,
+                    rss=usage.rss if usage else None,
+                    tasks_done=info.tasks_done,
+                    alive=info.alive,
+                    exit_reason=info.exit_reason,
+                )
+                key = (name, info.pid)
+                seen.add(key)
+                memory = self._workers.get(key)
+                if memory is None:
+                    memory = self._workers[key] = _WorkerMemory(row)
+                memory.row = row
+                if not row.alive and memory.died_at is None:
+                    memory.died_at = now_ts
+        # A worker that vanished from its executor's list stays visible, dead, a while.
+        rows = []
+        for key, memory in list(self._workers.items()):
+            if key not in seen and memory.died_at is None:
+                memory.died_at = now_ts
+                memory.row = _dead(memory.row, memory.row.exit_reason or "exited")
+            if memory.died_at is not None and now_ts - memory.died_at > DEAD_WORKER_SECONDS:
+                del self._workers[key]
+                continue
+            row = memory.row
+            if pattern is not None and not pattern.search(
+                f"{row.executor} {row.pid} {row.title} {row.task or ''}"
+            ):
+                continue
+            rows.append(row)
+        rows.sort(key=lambda r: (not r.alive, r.executor, r.pid))
+        return rows
+
+    def _event_rows(self, pattern: re.Pattern[str] | None) -> Iterable[EventRow]:
+        store = self.store
+        if self._last_event_id == 0:
+            fresh = store.events(limit=self.events_limit)
+            self._events.extend(_event_row(e) for e in reversed(fresh))
+        else:
+            fresh = store.events(after_id=self._last_event_id, limit=EVENTS_CATCH_UP)
+            if len(fresh) == EVENTS_CATCH_UP:
+                # Far behind (a burst of fast tasks): start again from the newest.
+                self._events.clear()
+                fresh = list(reversed(store.events(limit=self.events_limit)))
+            self._events.extend(_event_row(e) for e in fresh)
+        if self._events:
+            self._last_event_id = self._events[-1].id
+        rows = reversed(self._events)
+        if pattern is None:
+            return list(rows)
+        return [
+            r
+            for r in rows
+            if pattern.search(_filter_text(r.key, r.to_state, r.actor, r.reason or ""))
+        ]
+
+    def _timeline(self, now_ts: float, pattern: re.Pattern[str] | None) -> Iterable[TimelineBar]:
+        for record in self.store.recently_started(self.timeline_limit):
+            started = parse_time(record.start_date)
+            if started is None:
+                continue
+            if pattern is not None and not pattern.search(
+                _filter_text(record.key, record.state, record.executor, record.worker or "")
+            ):
+                continue
+            ended = parse_time(record.end_date) if record.state != TaskState.RUNNING else None
+            yield TimelineBar(
+                id=record.id,
+                key=record.key,
+                lane=record.worker or record.hostname or record.executor,
+                start=started - now_ts,
+                end=(ended - now_ts) if ended is not None else None,
+                state=str(record.state),
+            )
+
+    # ---- reads for single screens ------------------------------------------------------
+    def older_events(self, before_id: int, limit: int = 100) -> list[EventRow]:
+        """A page of history older than ``before_id``, newest first (never all of it)."""
+        with self._lock:
+            return [_event_row(e) for e in self.store.events(before_id=before_id, limit=limit)]
+
+    def task_detail(self, ti_id: int, log_bytes: int = 16_000) -> TaskDetail | None:
+        """Every field, the audit history of every try, the tries and the log tail."""
+        with self._lock:
+            store = self.store
+            record = store.get_by_id(ti_id)
+            if record is None:
+                return None
+            tries = tuple(store.tries(record))
+            history: list[EventRow] = []
+            for attempt in tries:
+                history.extend(_event_row(e) for e in store.events(ti_id=attempt.id, limit=200))
+            history.sort(key=lambda e: e.id)
+            upstream = tuple(
+                row[0]
+                for row in store.conn.execute(
+                    "SELECT upstream_task_id FROM dependencies WHERE dag_id = ? AND run_id = ? AND task_id = ? "
+                    "ORDER BY upstream_task_id",
+                    (record.dag_id, record.run_id, record.task_id),
+                )
+            )
+        text, source, _size = read_task_log(self.executors, record, log_bytes)
+        return TaskDetail(
+            record=record,
+            history=tuple(history),
+            tries=tries,
+            log_tail=text,
+            log_source=source,
+            upstream=upstream,
+        )
+
+    def record(self, ti_id: int) -> TaskRecord | None:
+        with self._lock:
+            return self.store.get_by_id(ti_id)
+
+
+def _regexp(pattern: str, text: str | None) -> bool:
+    """SQLite's REGEXP operator (case-insensitive, like the console's filter)."""
+    return text is not None and re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _dead(row: WorkerRow, reason: str) -> WorkerRow:
+    return WorkerRow(
+        executor=row.executor,
+        pid=row.pid,
+        title=row.title,
+        busy=False,
+        task=None,
+        cpu_percent=None,
+        rss=None,
+        tasks_done=row.tasks_done,
+        alive=False,
+        exit_reason=reason,
+    )
+
+
+def _last(messages: deque[str]) -> str | None:
+    try:
+        return messages[-1] if messages else None
+    except IndexError:  # emptied by another thread between the two reads
+        return None
+
+
+def _last_nonempty(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return clean_line(line)
+    return ""
+
+
+def home_relative(path: str | None, home: Path | None) -> str:
+    """A path shown under $EXECCONSOLE_HOME when it lives there (shorter, and stable in screenshots)."""
+    if not path:
+        return ""
+    if home is not None:
+        try:
+            return "$EXECCONSOLE_HOME/" + str(Path(path).relative_to(home))
+        except ValueError:
+            pass
+    return path

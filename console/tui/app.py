@@ -1,0 +1,548 @@
+"""ConsoleApp: polls snapshots off the UI thread, renders them, and carries out the keys.
+
+The refresh follows Dolphie's pattern: a poll is a *fetch* on a worker thread
+(``SnapshotBuilder.build``, plain data) and a *render* on the UI thread (rows
+updated by key); the next poll is scheduled by a one-shot timer after the last
+one finished, so a slow store never piles polls up or delays a key press.
+
+Operator actions run on worker threads too, through ``OperatorActions`` (the
+same functions as the headless commands); each posts ``ActionFinished`` with
+its one-line outcome, shown as a notification.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+
+from console.snapshot import Snapshot, SnapshotBuilder
+from console.tui.confirm_screen import ConfirmScreen
+from console.tui.context import ConsoleContext
+from console.tui.dashboard_screen import DashboardScreen, make_dashboard
+from console.tui.formatting import task_label
+from console.tui.help_screen import HelpScreen
+from console.tui.keys import KEYS, MUTATING_ACTIONS, MUTATING_TASK_ACTIONS, action_name
+from console.tui.messages import ActionFinished, EngineStopped, SnapshotFailed, SnapshotTaken
+from console.tui.operator import OperatorActions, RequestRejected
+from console.tui.palette import Palette
+from console.tui.quit_screen import DRAIN, QuitScreen
+from console.tui.task_panel import TaskRef
+from executors.vended import KeyBinding
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_INTERVAL = 0.5
+
+
+@dataclass
+class VendedKey:
+    """A key an executor added (KeyBinding), with the executor it belongs to."""
+
+    executor: str
+    binding: KeyBinding
+    clash: bool = False  # its key is one of the console's own: not bound
+
+
+class ConsoleApp(App[str | None]):
+    """The operator console. Build it with ``console.tui.factory.make_app``.
+
+    Its return value tells the launcher how to stop a hosted engine:
+    "detach", "finish" or "kill" (None when no engine is hosted here).
+    """
+
+    CSS_PATH = "console.tcss"
+    TITLE = "execconsole"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        context: ConsoleContext,
+        builder: SnapshotBuilder,
+        operator: OperatorActions,
+        *,
+        polling: bool = True,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+        snapshot_hook: Callable[[Snapshot], Snapshot] | None = None,
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.builder = builder
+        self.operator = operator
+        self.polling = polling
+        self.refresh_interval = min(refresh_interval, DEFAULT_REFRESH_INTERVAL)
+        self.snapshot_hook = snapshot_hook
+        self.snapshot: Snapshot | None = None
+        self.frozen = False
+        self.engine_error: str | None = None
+        self.palette = Palette({})
+        self.vended_keys = [
+            VendedKey(name, binding)
+            for name, executor in context.executors.items()
+            for binding in executor.key_bindings()
+        ]
+        self.dashboard: DashboardScreen = make_dashboard(self.vended_keys)
+        self._poll_running = False
+        self._poll_again = False
+        self._poll_timer: Timer | None = None
+        self._wanted_parallelism: dict[str, int] = {}
+        self._wanted_paused: bool | None = None
+        self.polls = 0
+        if context.attached_to:
+            owner = context.attached_to
+            self.title = f"execconsole · attached to the engine pid {owner.get('pid')} on {owner.get('hostname')}"
+        elif context.hosted:
+            self.title = "execconsole · hosting the engine"
+        else:
+            self.title = "execconsole · watching (no engine)"
+
+    # ---- start -------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        return self.dashboard
+
+    def on_mount(self) -> None:
+        self.palette = Palette(self.theme_variables)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        for vended in self.vended_keys:
+            if vended.clash:
+                self.notify(
+                    f"executor {vended.executor}: key {vended.binding.key!r} is the console's own; "
+                    f"{vended.binding.description!r} is only in the command palette",
+                    severity="warning",
+                )
+
+    def dashboard_ready(self) -> None:
+        """The dashboard's widgets exist: start refreshing them."""
+        if self.polling:
+            self._poll()
+        else:
+            # Deterministic (tests, screenshots): one snapshot, built on the UI thread.
+            self.poll_now()
+
+    def _theme_changed(self, _theme: object) -> None:
+        self.palette = Palette(self.theme_variables)
+        if self.snapshot is not None:
+            self.dashboard.apply(self.snapshot)
+
+    # ---- polling (Dolphie's pattern) --------------------------------------------------
+    def _poll(self) -> None:
+        self._poll_timer = None
+        if self._poll_running:
+            self._poll_again = True
+            return
+        self._poll_running = True
+        self.run_worker(self._fetch, thread=True, group="poll", exit_on_error=False)
+
+    def _fetch(self) -> None:
+        """Worker thread: build a snapshot (plain data) and hand it to the UI thread."""
+        try:
+            snapshot = self.builder.build()
+            if self.snapshot_hook is not None:
+                snapshot = self.snapshot_hook(snapshot)
+        except Exception as error:
+            log.exception("could not build a snapshot")
+            self.post_message(SnapshotFailed(f"{type(error).__name__}: {error}"))
+        else:
+            self.post_message(SnapshotTaken(snapshot))
+
+    def on_snapshot_taken(self, message: SnapshotTaken) -> None:
+        self._poll_running = False
+        self.polls += 1
+        self.apply_snapshot(message.snapshot)
+        self._schedule_next_poll()
+
+    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
+        self._poll_running = False
+        if self.polls == 0 or self.engine_error != message.error:
+            self.notify(f"could not read the store: {message.error}", severity="error")
+        self._schedule_next_poll()
+
+    def _schedule_next_poll(self) -> None:
+        if self._poll_again:
+            self._poll_again = False
+            self._poll()
+        elif self._poll_timer is None and self.is_running:
+            self._poll_timer = self.set_timer(self.refresh_interval, self._poll)
+
+    def poll_now(self) -> None:
+        """Refresh as soon as possible (after an action, a filter change)."""
+        if not self.polling:
+            snapshot = self.builder.build()
+            if self.snapshot_hook is not None:
+                snapshot = self.snapshot_hook(snapshot)
+            self.polls += 1
+            self.apply_snapshot(snapshot)
+            return
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+        self._poll()
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        for name, wanted in list(self._wanted_parallelism.items()):
+            if any(
+                view.name == name and view.parallelism == wanted
+                for view in snapshot.header.executors
+            ):
+                del self._wanted_parallelism[name]
+        if self._wanted_paused == snapshot.header.paused:
+            self._wanted_paused = None
+        if not self.frozen:
+            self.dashboard.apply(snapshot)
+
+    # ---- view -------------------------------------------------------------------------
+    def toggle_freeze(self) -> None:
+        self.frozen = not self.frozen
+        if not self.frozen and self.snapshot is not None:
+            self.dashboard.apply(self.snapshot)
+        else:
+            self.dashboard.show_badges()
+
+    def set_filter(self, pattern: str | None) -> None:
+        try:
+            self.builder.set_filter(pattern)
+        except Exception as error:
+            self.notify(f"not a regular expression: {error}", severity="error")
+            return
+        self.dashboard.show_badges()
+        self.poll_now()
+
+    def show_help(self, dashboard: DashboardScreen) -> None:
+        ctx = self.context
+        if ctx.attached_to:
+            mode = f"Attached to the engine pid {ctx.attached_to.get('pid')}: keys are sent to it as requests."
+        elif ctx.hosted:
+            mode = "This console hosts the engine."
+        else:
+            mode = "No engine owns this store: requests wait until one starts."
+        if ctx.read_only:
+            mode += " Read-only: keys that change something are hidden."
+        self.push_screen(HelpScreen(dashboard.help_lines(), self.palette, mode))
+
+    # ---- what is allowed ---------------------------------------------------------------
+    def task_action_allowed(self, name: str, task: TaskRef | None) -> bool | None:
+        """True: offered; None: shown greyed out; False: hidden (read-only)."""
+        if name in MUTATING_TASK_ACTIONS and self.context.read_only:
+            return False
+        if task is None:
+            return None
+        executor = self.context.executors.get(task.executor)
+        if executor is None:
+            return True  # not known here (an Events row): the engine checks
+        if name == "kill" and task.state in ("queued", "running") and not executor.supports_kill:
+            return None
+        if name in ("priority_up", "priority_down") and not executor.supports_priority:
+            return None
+        return True
+
+    def engine_action_allowed(self, name: str, executor_name: str | None) -> bool | None:
+        if name in MUTATING_ACTIONS and self.context.read_only:
+            return False
+        if name == "parallelism":
+            executor = self.context.executors.get(executor_name or "") or self._default_executor
+            if executor is None or not executor.supports_live_scaling:
+                return None
+        if name == "new_task" and not any(
+            e.supports_ad_hoc_run for e in self.context.executors.values()
+        ):
+            return None
+        return True
+
+    def vended_key_allowed(
+        self, vended: VendedKey, task: TaskRef | None, focused_executor: str | None
+    ) -> bool | None:
+        binding = vended.binding
+        if binding.mutating and self.context.read_only:
+            return False
+        executor = self.context.executors.get(vended.executor)
+        if executor is None or not self.context.hosted:
+            return None  # its action runs on the engine's thread, which is not in this process
+        if binding.capability and not getattr(executor, binding.capability, False):
+            return None
+        if binding.needs_task and task is None:
+            return None
+        if len(self.context.executors) > 1 and focused_executor not in (None, vended.executor):
+            return None  # another executor's panel or task row has focus
+        return True
+
+    def why_not(
+        self, name: str, params: tuple[Any, ...], allowed: bool | None, screen: DashboardScreen
+    ) -> str:
+        """Why a key is greyed out or hidden, in a few words ("" when it is offered)."""
+        if allowed:
+            return ""
+        if allowed is False:
+            return "hidden: read-only console"
+        if name == "vended":
+            vended = self.vended_keys[int(params[0])]
+            executor = self.context.executors.get(vended.executor)
+            if not self.context.hosted:
+                return "only where the engine runs in this console"
+            if (
+                vended.binding.capability
+                and executor is not None
+                and not getattr(executor, vended.binding.capability, False)
+            ):
+                return f"{vended.executor} lacks {vended.binding.capability}"
+            return "select a task of this executor"
+        if name == "task":
+            task = screen.selected_task
+            if task is None:
+                return "select a task first"
+            if params[0] == "kill":
+                return f"{task.executor} cannot kill running tasks (supports_kill is off)"
+            return f"{task.executor} ignores priorities (supports_priority is off)"
+        if name == "parallelism":
+            target = screen.focused_executor or self._default_name
+            return (
+                f"{target} cannot change parallelism while running (supports_live_scaling is off)"
+            )
+        if name == "new_task":
+            return "no executor accepts ad-hoc tasks (supports_ad_hoc_run is off)"
+        if name == "sort":
+            return "focus a table first"
+        return "not available here"
+
+    @property
+    def _default_name(self) -> str:
+        return next(iter(self.context.executors), "")
+
+    @property
+    def _default_executor(self) -> Any:
+        return self.context.executors.get(self._default_name)
+
+    # ---- running operator actions ---------------------------------------------------------
+    def run_operator(
+        self, label: str, action: Callable[[OperatorActions], str], reply_to: Widget | None = None
+    ) -> None:
+        """Run an operator action on a worker thread; its outcome comes back as ActionFinished."""
+        from console.cli.errors import operator_errors
+
+        known: tuple[type[BaseException], ...] = (*operator_errors(), RequestRejected)
+        target = reply_to if reply_to is not None else self
+
+        def work() -> None:
+            try:
+                outcome = action(self.operator)
+            except known as error:
+                target.post_message(ActionFinished(label, str(error), ok=False))
+            except Exception as error:  # a bug: say so in one line; the log has the traceback
+                log.exception("%s failed", label)
+                target.post_message(ActionFinished(label, f"{label} failed: {error}", ok=False))
+            else:
+                target.post_message(ActionFinished(label, outcome, ok=True))
+                if target is not self:
+                    self.post_message(ActionFinished(label, outcome, ok=True))
+
+        self.run_worker(work, thread=True, group="operator", exit_on_error=False)
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        self.notify(
+            message.message, title=message.label, severity="information" if message.ok else "error"
+        )
+        self.poll_now()
+
+    def run_task_action(self, name: str, task: TaskRef) -> None:
+        """What k, r, s, f, [, ], enter and l do to a task (the dashboard and detail screen share it)."""
+        if self.task_action_allowed(name, task) is not True:
+            return
+        label = task_label(task.key)
+        key = task.key
+        if name == "detail":
+            from console.tui.task_detail_screen import TaskDetailScreen
+
+            self.push_screen(TaskDetailScreen(task.ti_id))
+        elif name == "logs":
+            from console.tui.log_screen import LogScreen
+
+            self.push_screen(LogScreen(task))
+        elif name == "kill":
+            self._confirm(
+                f"Kill {label}?",
+                f"Run {key.run_id}. It ends failed, without a retry.",
+                "Kill",
+                lambda: self.run_operator(f"kill {label}", lambda ops: ops.kill(key)),
+            )
+        elif name == "retry":
+            self.run_operator(f"retry {label}", lambda ops: ops.retry(key))
+        elif name in ("mark_success", "mark_failed"):
+            state = "success" if name == "mark_success" else "failed"
+            self._confirm(
+                f"Mark {label} {state}?",
+                "Downstream tasks follow as if it had ended so.",
+                f"Mark {state}",
+                lambda: self.run_operator(
+                    f"mark {label} {state}", lambda ops: ops.mark(key, state)
+                ),
+            )
+        elif name in ("priority_up", "priority_down"):
+            step = 1 if name == "priority_up" else -1
+            self.run_operator(f"priority {label}", lambda ops: ops.change_priority(key, step))
+
+    def _confirm(self, question: str, detail: str, confirm: str, then: Callable[[], None]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(ConfirmScreen(question, detail, confirm), answered)
+
+    def toggle_pause(self) -> None:
+        paused = self._wanted_paused
+        if paused is None:
+            paused = bool(self.snapshot and self.snapshot.header.paused)
+        self._wanted_paused = not paused
+        if paused:
+            self.run_operator("resume", lambda ops: ops.resume())
+        else:
+            self.run_operator("pause", lambda ops: ops.pause())
+
+    def change_parallelism(self, step: int, executor_name: str | None) -> None:
+        name = (
+            executor_name
+            if executor_name and executor_name in self.context.executors
+            else self._default_name
+        )
+        current = self._wanted_parallelism.get(name)
+        if current is None and self.snapshot is not None:
+            current = next(
+                (v.parallelism for v in self.snapshot.header.executors if v.name == name), None
+            )
+        if current is None:
+            current = self.context.executors[name].parallelism
+        if current == 0:
+            self.notify(
+                f"{name}: parallelism is unlimited (0); set a number with `execconsole parallelism`",
+                severity="warning",
+            )
+            return
+        value = current + step
+        if value < 1:
+            self.notify(
+                f"{name}: parallelism is 1 already (0 would mean unlimited)", severity="warning"
+            )
+            return
+        self._wanted_parallelism[name] = value
+        self.run_operator(f"parallelism {name}", lambda ops: ops.set_parallelism(value, name))
+
+    def open_new_task(self) -> None:
+        from console.tui.new_task_screen import NewTaskScreen
+
+        names = [name for name, e in self.context.executors.items() if e.supports_ad_hoc_run]
+        default = self._default_name if self._default_name in names else names[0]
+        self.push_screen(NewTaskScreen(names, default))
+
+    def open_workflow(self) -> None:
+        from console.tui.open_workflow_screen import OpenWorkflowScreen
+
+        self.push_screen(OpenWorkflowScreen(Path.cwd()))
+
+    def run_vended_key(self, vended: VendedKey, task: TaskRef | None) -> None:
+        """Run an executor's key action on the engine's thread; its message comes back as a notification."""
+        executor = self.context.executors[vended.executor]
+        binding = vended.binding
+        key = task.key if task is not None else None
+
+        def on_engine_thread() -> None:
+            try:
+                message = binding.action(executor, key)
+            except Exception as error:  # a plug-in bug must not stop the engine
+                log.exception("key %s of %s failed", binding.key, vended.executor)
+                self.post_message(
+                    ActionFinished(
+                        binding.description, f"{binding.description} failed: {error}", ok=False
+                    )
+                )
+            else:
+                self.post_message(
+                    ActionFinished(
+                        binding.description, message or f"{binding.description}: done", ok=True
+                    )
+                )
+
+        if not self.context.call_on_engine(on_engine_thread):
+            self.notify(
+                f"{binding.description}: only where the engine runs in this console",
+                severity="warning",
+            )
+
+    # ---- command palette ----------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if isinstance(screen, DashboardScreen):
+            for spec in KEYS:
+                if not spec.palette:
+                    continue
+                name, params = action_name(spec.action)
+                if screen.check_action(name, params) is True:
+                    yield SystemCommand(
+                        spec.description,
+                        f"key {spec.display}",
+                        self._palette_callback(screen, spec.action),
+                    )
+            for index, vended in enumerate(self.vended_keys):
+                if screen.check_action("vended", (index,)) is True:
+                    yield SystemCommand(
+                        vended.binding.description,
+                        f"{vended.executor} · key {vended.binding.key}",
+                        self._palette_callback(screen, f"vended({index})"),
+                    )
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
+
+    @staticmethod
+    def _palette_callback(screen: Screen[Any], action: str) -> Callable[[], Any]:
+        def run() -> None:
+            screen.call_later(screen.run_action, action)
+
+        return run
+
+    # ---- quitting -------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """ctrl+q and the palette's Quit take the same road as q."""
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """Quit; when tasks run in a hosted engine, ask what becomes of them first."""
+        host = self.context.host
+        engine = self.context.engine
+        if engine is None:
+            self.exit(None)
+            return
+        if host is not None and not host.running:
+            self.exit("finish" if host.drained else "kill")
+            return
+        in_flight = len(engine.in_flight)
+        if in_flight == 0:
+            self.exit("finish")
+            return
+        waiting = self.snapshot.header.counts.get("scheduled", 0) if self.snapshot else 0
+
+        def chosen(choice: str | None) -> None:
+            if choice is None:
+                return
+            if choice == DRAIN:
+                if host is not None:
+                    host.drain()
+                self.notify(
+                    "draining: nothing new starts; the console closes when running tasks end (q again to choose)"
+                )
+                self.poll_now()
+            else:
+                self.exit(choice)
+
+        self.push_screen(QuitScreen(in_flight, waiting), chosen)
+
+    def on_engine_stopped(self, message: EngineStopped) -> None:
+        if message.drained:
+            self.exit("finish")
+            return
+        self.engine_error = message.error or "the engine loop ended"
+        self.notify(f"the engine stopped: {self.engine_error}", severity="error", timeout=30)
+        self.dashboard.show_badges()

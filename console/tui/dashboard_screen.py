@@ -1,0 +1,322 @@
+"""The dashboard: header, Running, Queued, Events, Timeline and the executors' own panels.
+
+::
+
+    ┌ header: engine, executors and slots, counts, throughput sparkline ─────────┐
+    │ 1 Running: what runs where, what it costs, what it last said               │
+    │ 2 Queued (in dispatch order)          │ 3 Events (the audit log, newest first) │
+    │ 4 Timeline (one lane per worker slot) │ 5+ executors' own panels (Workers)   │
+    └ footer: keys ────────────────────────────────────────────────────────────────┘
+
+Keys act on the selected task (the highlighted row of the focused panel) or
+on the engine. Whether a key is offered is decided here from the executors'
+capability flags and the read-only switch, never from an executor's name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+
+from console.snapshot import Snapshot
+from console.tui.events_panel import EventsPanel
+from console.tui.filter_bar import FilterBar
+from console.tui.header_bar import HeaderBar
+from console.tui.help_screen import HelpLine
+from console.tui.keys import KEYS, action_name
+from console.tui.live_table import LiveTable
+from console.tui.messages import TaskOpened, TaskSelected
+from console.tui.queued_panel import QueuedPanel
+from console.tui.running_panel import RunningPanel
+from console.tui.task_panel import TaskPanel, TaskRef
+from console.tui.timeline_panel import TimelinePanel
+from console.tui.vended_panel import VendedPanel
+
+if TYPE_CHECKING:
+    from console.tui.app import ConsoleApp, VendedKey
+
+
+class DashboardScreen(Screen[None]):
+    """The console's main screen; ``make_dashboard`` adds the executors' keys."""
+
+    def __init__(self, vended_keys: list[VendedKey]) -> None:
+        super().__init__(id="dashboard")
+        self.vended_keys = vended_keys
+        self.last_selected: TaskRef | None = None
+        self.running_panel = RunningPanel(id="running")
+        self.queued_panel = QueuedPanel(id="queued")
+        self.events_panel = EventsPanel(id="events")
+        self.timeline_panel = TimelinePanel(id="timeline")
+        self.vended_panels: list[VendedPanel] = []
+        self._paused_shown: bool | None = None
+
+    @property
+    def console_app(self) -> ConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    # ---- layout ------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        app = self.console_app
+        yield HeaderBar(id="header")
+        hotkey = 5
+        for name, executor in app.context.executors.items():
+            for spec in executor.console_panels():
+                panel = VendedPanel(
+                    spec, executor, app.context, str(hotkey), id=f"vended-{name}-{spec.id}"
+                )
+                self.vended_panels.append(panel)
+                hotkey += 1
+        yield self.running_panel
+        with Horizontal(id="row-middle"):
+            yield self.queued_panel
+            yield self.events_panel
+        with Horizontal(id="row-bottom"):
+            yield self.timeline_panel
+            if self.vended_panels:
+                with Vertical(id="executor-panels"):
+                    yield from self.vended_panels
+        yield FilterBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterBar).display = False
+        self.running_panel.table.focus()
+        self.call_after_refresh(self.console_app.dashboard_ready)
+
+    @property
+    def panels(self) -> list[Widget]:
+        """Panels in hotkey order (1 Running, 2 Queued, 3 Events, 4 Timeline, 5+ executors')."""
+        return [
+            self.running_panel,
+            self.queued_panel,
+            self.events_panel,
+            self.timeline_panel,
+            *self.vended_panels,
+        ]
+
+    # ---- refresh ---------------------------------------------------------------------
+    def apply(self, snapshot: Snapshot) -> None:
+        """Show a new snapshot: every panel updates in place, in one batch."""
+        app = self.console_app
+        palette = app.palette
+        with app.batch_update():
+            self.query_one(HeaderBar).show(
+                snapshot.header,
+                palette,
+                frozen=app.frozen,
+                read_only=app.context.read_only,
+                engine_error=app.engine_error,
+                filter_text=snapshot.filter,
+            )
+            for panel in (self.running_panel, self.queued_panel, self.events_panel):
+                panel.refresh_panel(snapshot, palette)
+            self.timeline_panel.refresh_panel(snapshot, palette)
+            for vended in self.vended_panels:
+                vended.refresh_panel(snapshot)
+        if snapshot.header.paused != self._paused_shown:
+            self._paused_shown = snapshot.header.paused
+            self.refresh_bindings()
+
+    def show_badges(self) -> None:
+        """Redraw the header's badges (freeze, filter) from the last snapshot."""
+        snapshot = self.console_app.snapshot
+        if snapshot is not None:
+            app = self.console_app
+            self.query_one(HeaderBar).show(
+                snapshot.header,
+                app.palette,
+                frozen=app.frozen,
+                read_only=app.context.read_only,
+                engine_error=app.engine_error,
+                filter_text=app.builder.filter,
+            )
+
+    # ---- selection -----------------------------------------------------------------------
+    @property
+    def focused_panel(self) -> Widget | None:
+        focused = self.focused
+        for panel in self.panels:
+            if focused is not None and (focused is panel or panel in focused.ancestors):
+                return panel
+        return None
+
+    @property
+    def selected_task(self) -> TaskRef | None:
+        """The highlighted row of the focused task panel, else the last one selected."""
+        panel = self.focused_panel
+        if isinstance(panel, TaskPanel):
+            return panel.selected or self.last_selected
+        return self.last_selected
+
+    @property
+    def focused_executor(self) -> str | None:
+        """The executor whose panel has focus, else the selected task's executor."""
+        panel = self.focused_panel
+        if isinstance(panel, VendedPanel):
+            return panel.executor.executor_name
+        task = self.selected_task
+        if task is not None and task.executor in self.console_app.context.executors:
+            return task.executor
+        return None
+
+    def on_task_selected(self, message: TaskSelected) -> None:
+        message.stop()
+        self.last_selected = TaskRef(message.ti_id, message.key, message.state, message.executor)
+        self.refresh_bindings()
+
+    def on_task_opened(self, message: TaskOpened) -> None:
+        message.stop()
+        task = self.selected_task
+        if task is not None and task.ti_id == message.ti_id:
+            self.console_app.run_task_action("detail", task)
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    # ---- which keys are offered ---------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app = self.console_app
+        if action == "task":
+            return app.task_action_allowed(str(parameters[0]), self.selected_task)
+        if action in ("pause", "parallelism", "new_task", "open_workflow"):
+            return app.engine_action_allowed(action, self.focused_executor)
+        if action == "sort":
+            return True if isinstance(self.focused, LiveTable) else None
+        if action == "vended":
+            return app.vended_key_allowed(
+                self.vended_keys[int(str(parameters[0]))], self.selected_task, self.focused_executor
+            )
+        return True
+
+    def help_lines(self) -> list[HelpLine]:
+        """Every key with why it is unavailable here, if it is."""
+        app = self.console_app
+        lines = []
+        for spec in KEYS:
+            if spec.action.startswith("focus_panel(") and spec.keys != "1":
+                continue
+            name, params = action_name(spec.action)
+            allowed = self.check_action(name, params)
+            lines.append(
+                HelpLine(
+                    spec.group,
+                    spec.display,
+                    spec.description,
+                    app.why_not(name, params, allowed, self),
+                )
+            )
+        for index, vended in enumerate(self.vended_keys):
+            allowed = self.check_action("vended", (index,))
+            lines.append(
+                HelpLine(
+                    f"Executor {vended.executor}",
+                    vended.binding.key,
+                    vended.binding.description,
+                    app.why_not("vended", (index,), allowed, self),
+                )
+            )
+        lines.append(HelpLine("Everywhere", "tab / shift+tab", "Next / previous panel", ""))
+        lines.append(HelpLine("Everywhere", "ctrl+p", "Command palette: every action by name", ""))
+        return lines
+
+    # ---- actions ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        self.console_app.show_help(self)
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.display = True
+        bar.value = self.console_app.builder.filter or ""
+        bar.focus()
+
+    def on_filter_bar_filter_changed(self, message: FilterBar.FilterChanged) -> None:
+        message.stop()
+        self.console_app.set_filter(message.pattern)
+        bar = self.query_one(FilterBar)
+        bar.display = False
+        if self.focused is bar or self.focused is None:
+            self.running_panel.table.focus()
+
+    def action_escape(self) -> None:
+        if self.console_app.builder.filter:
+            self.console_app.set_filter(None)
+        elif self.maximized is not None:
+            self.minimize()
+
+    def action_task(self, name: str) -> None:
+        task = self.selected_task
+        if task is not None:
+            self.console_app.run_task_action(name, task)
+
+    def action_freeze(self) -> None:
+        self.console_app.toggle_freeze()
+
+    def action_zoom(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        elif self.focused is not None:
+            self.maximize(self.focused)
+
+    def action_focus_panel(self, number: int) -> None:
+        panels = self.panels
+        if not 1 <= number <= len(panels):
+            self.notify(
+                f"there is no panel {number}: panels are 1 to {len(panels)}", severity="warning"
+            )
+            return
+        panel = panels[number - 1]
+        if isinstance(panel, TaskPanel):
+            panel.table.focus()
+        elif isinstance(panel, TimelinePanel):
+            panel.view.focus()
+        elif isinstance(panel, VendedPanel):
+            panel.focus_inside()
+        if self.maximized is not None:
+            self.maximize(panel)
+
+    def action_sort(self, step: int) -> None:
+        focused = self.focused
+        if isinstance(focused, LiveTable):
+            focused.cycle_sort(step)
+
+    def action_pause(self) -> None:
+        self.console_app.toggle_pause()
+
+    def action_parallelism(self, step: int) -> None:
+        self.console_app.change_parallelism(step, self.focused_executor)
+
+    def action_new_task(self) -> None:
+        self.console_app.open_new_task()
+
+    def action_open_workflow(self) -> None:
+        self.console_app.open_workflow()
+
+    def action_quit(self) -> None:
+        self.console_app.request_quit()
+
+    def action_vended(self, index: int) -> None:
+        self.console_app.run_vended_key(self.vended_keys[index], self.selected_task)
+
+
+def make_dashboard(vended_keys: list[VendedKey]) -> DashboardScreen:
+    """A dashboard with the built-in keys plus each executor's own (built-ins win a clash)."""
+    from console.tui.keys import bindings
+
+    taken = {key for spec in KEYS for key in spec.keys.split(",")}
+    extra: list[Any] = []
+    for index, vended in enumerate(vended_keys):
+        if vended.binding.key in taken:
+            vended.clash = True
+            continue
+        taken.add(vended.binding.key)
+        extra.append(Binding(vended.binding.key, f"vended({index})", vended.binding.description))
+    # BINDINGS are merged when a class is created, so the executors' keys get a
+    # class of their own; the console's keys are never changed at run time.
+    screen_class = type("DashboardScreen", (DashboardScreen,), {"BINDINGS": [*bindings(), *extra]})
+    return screen_class(vended_keys)

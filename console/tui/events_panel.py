@@ -1,0 +1,135 @@
+"""The Events panel: the audit log as it drains, newest first; older pages on demand."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from console.snapshot import EventRow, Snapshot
+from console.tui import formatting as fmt
+from console.tui.live_table import Column, FitText, LiveRow, cell_text
+from console.tui.messages import OlderEventsLoaded
+from console.tui.palette import Palette
+from console.tui.task_panel import TaskPanel, TaskRef
+
+OLDER_PAGE = 100
+
+
+def _reason(event: EventRow, palette: Palette) -> Text:
+    """The reason, or who made the change when there is none."""
+    if event.reason:
+        return cell_text(event.reason)
+    # "executor:local" reads as "by local".
+    return cell_text(f"by {event.actor.rpartition(':')[2]}", palette.style("foreground-muted"))
+
+
+class EventsPanel(TaskPanel):
+    """Time, key, state in colour, duration, exit code and reason.
+
+    The live part holds the newest events; moving the cursor onto the last
+    row fetches the next older page from the store (never all of history).
+    """
+
+    TITLE = "Events"
+    HOTKEY = "3"
+    COLUMNS = (
+        Column("time", "Time", 8),
+        Column("task", "Task", 20, flex=True, max_width=36),
+        Column("state", "State", 9),
+        Column("duration", "Took", 5, numeric=True),
+        Column("exit", "Exit", 4, numeric=True),
+        Column("reason", "Reason", 10, flex=True),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.older: list[EventRow] = []
+        self.loading_older = False
+        self.history_ended = False
+        self._last_snapshot: Snapshot | None = None
+        self._palette: Palette | None = None
+
+    def rows(
+        self, snapshot: Snapshot, palette: Palette
+    ) -> tuple[list[LiveRow], dict[str, TaskRef], str]:
+        self._last_snapshot, self._palette = snapshot, palette
+        rows, tasks = [], {}
+        live_ids = {event.id for event in snapshot.events}
+        oldest_live = min(live_ids) if live_ids else None
+        older = [e for e in self.older if oldest_live is None or e.id < oldest_live]
+        for event in (*snapshot.events, *older):
+            key = f"e{event.id}"
+            tasks[key] = TaskRef(event.ti_id, event.key, event.to_state, "")
+            state = palette.state_text(event.to_state)
+            if event.from_state == event.to_state:
+                state = palette.muted("note")
+            rows.append(
+                LiveRow(
+                    key,
+                    (
+                        fmt.clock_time(event.at),
+                        FitText(fmt.task_label(event.key)),
+                        state,
+                        fmt.duration(event.duration) if event.duration is not None else "",
+                        "" if event.exit_code is None else str(event.exit_code),
+                        _reason(event, palette),
+                    ),
+                    (
+                        event.at,
+                        fmt.task_label(event.key),
+                        event.to_state,
+                        event.duration,
+                        event.exit_code,
+                        event.reason or event.actor,
+                    ),
+                )
+            )
+        detail = f"{len(rows)} shown"
+        if older:
+            detail += f" · {len(older)} from history"
+        return rows, tasks, detail
+
+    @property
+    def oldest_id(self) -> int | None:
+        ids = [e.id for e in self.older] or [
+            e.id for e in (self._last_snapshot.events if self._last_snapshot else ())
+        ]
+        return min(ids) if ids else None
+
+    def add_older(self, events: list[EventRow]) -> None:
+        """Append a page of older history below the live events."""
+        self.loading_older = False
+        if not events:
+            self.history_ended = True
+        self.older.extend(events)
+        if self._last_snapshot is not None and self._palette is not None:
+            self.refresh_panel(self._last_snapshot, self._palette)
+
+    def on_data_table_row_highlighted(self, event: object) -> None:
+        super().on_data_table_row_highlighted(event)  # type: ignore[arg-type]
+        table = self.table
+        at_end = table.row_count > 0 and table.cursor_row >= table.row_count - 1
+        if at_end and not self.loading_older and not self.history_ended and table.has_focus:
+            self.request_older()
+
+    def request_older(self) -> None:
+        """Ask the app for the page of history before the oldest event shown."""
+        before = self.oldest_id
+        if before is None or self.loading_older:
+            return
+        self.loading_older = True
+        self.app.call_later(self._fetch_older, before)
+
+    def _fetch_older(self, before: int) -> None:
+        builder = getattr(self.app, "builder", None)
+        if builder is None:
+            self.loading_older = False
+            return
+
+        def fetch() -> None:
+            self.post_message(OlderEventsLoaded(builder.older_events(before, OLDER_PAGE)))
+
+        self.run_worker(fetch, thread=True, group="older-events", exit_on_error=False)
+
+    def on_older_events_loaded(self, message: OlderEventsLoaded) -> None:
+        message.stop()
+        self.add_older(message.events)

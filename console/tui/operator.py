@@ -1,0 +1,162 @@
+"""The console's operator actions: console/actions.py, on the console's own store connection.
+
+Every key that changes something ends here, and every method calls the same
+function in ``console.actions`` that the headless command calls, so a key and
+its command can never disagree. Requests are then awaited (bounded) so the
+operator reads what the engine did, or why it refused, in one line.
+
+Plain Python: the console runs these on worker threads, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from console import actions
+from executors.task_key import TaskKey
+
+if TYPE_CHECKING:
+    from console.actions import Requested
+    from store import Store
+
+REQUEST_WAIT_SECONDS = 10.0
+
+
+class OperatorActions:
+    """Operator actions on one store connection (used by one worker thread at a time).
+
+    Args:
+        store_path: the store file; a connection of its own, so that writes never
+            wait behind the snapshot builder's reads.
+        executor_names: the configured executors, default first.
+        engine_present: whether some engine (here or attached) will carry out requests.
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        executor_names: Sequence[str],
+        engine_present: bool,
+    ) -> None:
+        self.store_path = store_path
+        self.executor_names = list(executor_names)
+        self.engine_present = engine_present
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from store import Store
+
+            self._store = Store(self.store_path)
+        return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def _outcome(self, requested: Requested) -> str:
+        """What became of a request: the engine's one-line result, or where it stands."""
+        if not self.engine_present:
+            return f"request {requested.request_id} ({requested.kind}) written: it runs when an engine starts"
+        request = actions.wait_for(self.store, requested.request_id, REQUEST_WAIT_SECONDS)
+        if request is None:
+            return (
+                f"request {requested.request_id} ({requested.kind}) is still waiting for the engine"
+            )
+        if request.status == "rejected":
+            raise RequestRejected(request.result or f"{requested.kind} was refused")
+        return request.result or f"{requested.kind} done"
+
+    # ---- requests (carried out by the engine that owns the store) ----------------
+    def kill(self, key: TaskKey) -> str:
+        with self._lock:
+            return self._outcome(actions.kill(self.store, [key]))
+
+    def retry(self, key: TaskKey) -> str:
+        with self._lock:
+            return self._outcome(actions.retry(self.store, [key]))
+
+    def mark(self, key: TaskKey, state: str) -> str:
+        with self._lock:
+            return self._outcome(actions.mark(self.store, [key], state))
+
+    def set_priority(self, key: TaskKey, priority: int) -> str:
+        with self._lock:
+            return self._outcome(actions.set_priority(self.store, [key], priority))
+
+    def change_priority(self, key: TaskKey, step: int) -> str:
+        """Raise (``step`` > 0) or lower a waiting try's priority by ``step``."""
+        with self._lock:
+            record = self.store.resolve(key)
+            return self._outcome(actions.set_priority(self.store, [key], record.priority + step))
+
+    def pause(self) -> str:
+        with self._lock:
+            return self._outcome(actions.pause(self.store))
+
+    def resume(self) -> str:
+        with self._lock:
+            return self._outcome(actions.resume(self.store))
+
+    def set_parallelism(self, value: int, executor: str) -> str:
+        with self._lock:
+            return self._outcome(actions.set_parallelism(self.store, value, executor))
+
+    # ---- submissions (written straight to the store) ------------------------------
+    def submit_command(
+        self,
+        command_line: str,
+        *,
+        executor: str,
+        task_id: str | None = None,
+        dag_id: str = "adhoc",
+        priority: int = 1,
+        retries: int = 0,
+        timeout: float | None = None,
+        shell: bool = False,
+    ) -> str:
+        """Submit one ad-hoc task; the command line is split like a shell would."""
+        try:
+            command = [command_line.strip()] if shell else shlex.split(command_line)
+        except ValueError as error:
+            from store import InvalidRequest
+
+            raise InvalidRequest(f"the command cannot be split into words: {error}") from None
+        with self._lock:
+            key = actions.submit_command(
+                self.store,
+                [part for part in command if part] if not shell else command,
+                executor=executor,
+                configured_executors=self.executor_names,
+                dag_id=dag_id,
+                task_id=task_id or None,
+                priority=priority,
+                retries=retries,
+                timeout=timeout,
+                shell=shell,
+            )
+        return f"submitted {key}"
+
+    def submit_workflow(self, path: str | os.PathLike[str], run_id: str | None = None) -> str:
+        """Load a workflow file and submit it as one run."""
+        from console.workflow import load_workflow
+
+        spec = load_workflow(Path(path).expanduser(), known_executors=self.executor_names)
+        with self._lock:
+            run_id, keys = actions.submit_workflow(
+                self.store, spec, default_executor=self.executor_names[0], run_id=run_id
+            )
+        return f"submitted {spec.dag_id}/{run_id}: {len(keys)} tasks"
+
+
+class RequestRejected(Exception):
+    """The engine refused a request; the message is its one-line reason."""

@@ -1,0 +1,65 @@
+"""The Running panel: tries whose process runs, what each costs, what it last said."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from console.snapshot import Snapshot
+from console.tui import formatting as fmt
+from console.tui.live_table import Column, FitText, LiveRow, cell_text
+from console.tui.palette import Palette
+from console.tui.task_panel import TaskPanel, TaskRef
+
+
+class RunningPanel(TaskPanel):
+    """Key, pid, worker, elapsed, CPU and RSS of the process tree, last log line."""
+
+    TITLE = "Running"
+    HOTKEY = "1"
+    COLUMNS = (
+        Column("task", "Task", 24, flex=True, max_width=40),
+        Column("pid", "PID", 7, numeric=True),
+        Column("worker", "Worker", 12),
+        Column("elapsed", "Elapsed", 7, numeric=True),
+        Column("cpu", "CPU", 4, numeric=True),
+        Column("rss", "RSS", 6, numeric=True),
+        Column("last", "Last log line", 12, flex=True),
+    )
+
+    def rows(
+        self, snapshot: Snapshot, palette: Palette
+    ) -> tuple[list[LiveRow], dict[str, TaskRef], str]:
+        rows, tasks = [], {}
+        for item in snapshot.running:
+            key = str(item.id)
+            tasks[key] = TaskRef(item.id, item.key, "running", item.executor)
+            elapsed = Text(fmt.duration(item.elapsed))
+            if item.timeout and item.elapsed and item.elapsed > item.timeout * 0.8:
+                elapsed.stylize(palette.style("warning"))  # close to its timeout
+            cpu = Text(fmt.percent(item.cpu_percent))
+            if item.cpu_percent is not None and item.cpu_percent >= 90:
+                cpu.stylize(palette.style("warning", bold=True))
+            rows.append(
+                LiveRow(
+                    key,
+                    (
+                        FitText(fmt.task_label(item.key), palette.state("running")),
+                        str(item.pid or "-"),
+                        item.worker or "-",
+                        elapsed,
+                        cpu,
+                        fmt.size(item.rss),
+                        cell_text(item.last_line, palette.style("foreground-muted")),
+                    ),
+                    (
+                        fmt.task_label(item.key),
+                        item.pid,
+                        item.worker,
+                        item.elapsed,
+                        item.cpu_percent,
+                        item.rss,
+                        item.last_line,
+                    ),
+                )
+            )
+        return rows, tasks, f"{len(rows)}"
