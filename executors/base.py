@@ -434,6 +434,13 @@ class BaseExecutor:
             truncated=size > max_bytes,
         )
 
+    def forget_finished(self, in_flight_tokens: set[str]) -> None:
+        """Drop bookkeeping (claim files, remote results) of tries no longer in flight.
+
+        The engine calls this right after a commit, with the tokens of every try
+        it still has in flight; anything else has its outcome in the store.
+        """
+
     def wait_handles(self) -> list[Any]:
         """Objects the engine may block on until this executor has news.
 

@@ -25,7 +25,7 @@ from executors.supervisor import HOSTNAME, NotClaimed, now_iso, run_workload
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
 
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = 128 * 1024
 """Largest record either queue carries; a bigger workload is refused at dispatch."""
 
 PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -77,6 +77,20 @@ class WorkerConfig(NamedTuple):
     claims_dir: str
     log_path: str | None
     terminate_grace: float
+    engine_pid: int = 0
+
+
+def engine_alive(engine_pid: int) -> bool:
+    """Whether the engine that spawned this worker still lives (0: unknown, assume so)."""
+    if not engine_pid:
+        return True
+    try:
+        os.kill(engine_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def worker_name(executor_name: str, pid: int) -> str:
@@ -172,14 +186,22 @@ def run_worker(
         if isinstance(message, Retire):
             return
         seq, workload = message
+        if engine_gone or not engine_alive(config.engine_pid):
+            # Orphaned: the next engine revokes or adopts what this engine
+            # handed out, so a worker must not start anything more on its own.
+            return
         setproctitle(worker_title(config.executor_name, workload.key, tasks_done))
         outcome: NamedTuple
+
+        def started(running: TaskReport, seq: int = seq) -> None:
+            report(Started(seq, pid, running))
+
         try:
             final = run_workload(
                 workload,
                 claims,
                 worker=name,
-                on_started=lambda running, seq=seq: report(Started(seq, pid, running)),
+                on_started=started,
                 terminate_grace=config.terminate_grace,
             )
             outcome = Finished(seq, pid, final)

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from executors.celery.keys import RedisKeys
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED
@@ -57,9 +58,27 @@ class RedisClaims:
         self.lease_ms = max(int(lease_seconds * 1000), 1)
         self._write = client.register_script(_GUARDED_WRITE)
 
-    def _guarded(self, token: str, expected: str, new: str, *, lease: bool, recreate: bool) -> bool:
-        args = [expected, new, self.claim_ttl, self.lease_ms if lease else 0, int(recreate)]
+    def _guarded(
+        self,
+        token: str,
+        expected: str,
+        new: str,
+        *,
+        lease: bool,
+        recreate: bool,
+        into: Pipeline | None = None,
+    ) -> bool:
+        args: list[str | int] = [
+            expected,
+            new,
+            self.claim_ttl,
+            self.lease_ms if lease else 0,
+            int(recreate),
+        ]
         keys = [self.keys.claim(token), self.keys.lease(token)]
+        if into is not None:
+            self._write(keys=keys, args=args, client=into)
+            return True  # queued; the pipeline's caller reads the outcome if it cares
         return bool(self._write(keys=keys, args=args))
 
     def claim(self, token: str, **details: Any) -> str | None:
@@ -75,10 +94,12 @@ class RedisClaims:
         """
         return self._guarded(token, current, new or current, lease=True, recreate=True)
 
-    def finish(self, token: str, current: str, **details: Any) -> bool:
-        """Record how the try ended and drop its lease."""
+    def finish(
+        self, token: str, current: str, *, into: Pipeline | None = None, **details: Any
+    ) -> bool:
+        """Record how the try ended and drop its lease (queued on ``into`` when given)."""
         record = encode_record(FINISHED, details)
-        return self._guarded(token, current, record, lease=False, recreate=True)
+        return self._guarded(token, current, record, lease=False, recreate=True, into=into)
 
     def revoke(self, token: str, why: str) -> bool:
         """Make sure a token never starts; False if a worker claimed it first."""

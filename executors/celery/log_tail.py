@@ -9,9 +9,10 @@ the executor's ``get_task_log`` reads that hash.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.client import Pipeline
 
 from executors.base import TaskLog
 from executors.celery.keys import RedisKeys
@@ -39,10 +40,12 @@ class LogTails:
         self.max_bytes = max_bytes
         self.ttl = ttl
 
-    def push(self, key: TaskKey, path: str, host: str, *, final: bool) -> int:
-        """Copy the end of ``path`` to Redis; returns the size it saw."""
+    def push(
+        self, key: TaskKey, path: str, host: str, *, final: bool, into: Pipeline | None = None
+    ) -> int:
+        """Copy the end of ``path`` to Redis (queued on ``into`` when given); returns the size."""
         size, data = read_tail(path, self.max_bytes)
-        fields: dict[str, Any] = {
+        fields: dict[Any, Any] = {
             "size": size,
             "data": data,
             "path": path,
@@ -50,18 +53,19 @@ class LogTails:
             "final": int(final),
         }
         name = self.keys.log(key)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = into if into is not None else self.client.pipeline(transaction=False)
         pipe.hset(name, mapping=fields)
         pipe.expire(name, self.ttl)
-        pipe.execute()
+        if into is None:
+            pipe.execute()
         return size
 
     def fetch(self, key: TaskKey, max_bytes: int) -> TaskLog | None:
         """The stored tail, cut to ``max_bytes``; None if no worker stored one."""
-        fields = self.client.hgetall(self.keys.log(key))
+        fields = cast(dict[bytes, bytes], self.client.hgetall(self.keys.log(key)))
         if not fields:
             return None
-        data: bytes = fields.get(b"data", b"")
+        data = fields.get(b"data", b"")
         size = int(fields.get(b"size", len(data)))
         if len(data) > max_bytes:
             data = data[-max_bytes:]

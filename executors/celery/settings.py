@@ -36,11 +36,15 @@ class CelerySettings:
     """Seconds before Redis hands an unacknowledged message to another worker."""
     claim_ttl_seconds: int = 7 * 24 * 3600
     result_expires_seconds: int = 24 * 3600
+    running_report_delay: float = 0.05
+    """Worker side: a try announces RUNNING only once it has run this long."""
     log_tail_bytes: int = 64 * 1024
     log_push_seconds: float = 2.0
     """How often a worker copies the end of a running try's log to Redis."""
     log_dir: str = ""
     """Worker side: write task logs here instead of the path the console chose."""
+    poll_interval: float = 0.1
+    """At most this often ``sync`` reads every in-flight state (the engine may beat far faster)."""
     inspect_interval: float = 5.0
     inspect_timeout: float = 1.0
     connect_timeout: float = 3.0
@@ -77,7 +81,13 @@ class CelerySettings:
     def _check(self) -> None:
         # Unknown option names are tolerated: the console's config section may
         # hold keys meant for the engine (parallelism, for one).
-        for name in ("lease_seconds", "visibility_timeout", "inspect_interval", "inspect_timeout"):
+        for name in (
+            "lease_seconds",
+            "visibility_timeout",
+            "poll_interval",
+            "inspect_interval",
+            "inspect_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"celery option {name!r} must be more than 0")
         if self.log_tail_bytes < 1024:

@@ -1,0 +1,190 @@
+"""``execconsole celery ...``: start, inspect and stop Celery workers for the celery executor.
+
+Vended through ``CeleryExecutor.cli_groups()``; also runnable on its own as
+``python -m executors.celery``. Workers read their settings from
+``EXECCONSOLE__CELERY__*`` environment variables (BROKER_URL first of all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from typing import NoReturn
+
+import redis
+import typer
+
+from executors.celery.settings import CelerySettings, SettingsError
+
+app = typer.Typer(
+    name="celery",
+    help="Start, inspect and stop Celery workers for the celery executor.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"execconsole celery: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> CelerySettings:
+    try:
+        return CelerySettings.load()
+    except SettingsError as error:
+        _fail(str(error))
+
+
+def _check_redis(settings: CelerySettings) -> None:
+    """Fail with one line unless both the broker's and the result backend's Redis answer."""
+    for url in dict.fromkeys((settings.broker_url, settings.backend_url)):
+        client = redis.Redis.from_url(url, socket_connect_timeout=settings.connect_timeout)
+        try:
+            client.ping()
+        except redis.RedisError as error:
+            _fail(
+                f"cannot reach Redis at {url} ({error}); start redis-server there "
+                "or set EXECCONSOLE__CELERY__BROKER_URL"
+            )
+        finally:
+            client.close()
+
+
+def parse_queues(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``; exits 2 naming the first bad name."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if not _QUEUE_NAME.match(name):
+            _fail(
+                f"bad queue name {name!r} in --queues {text!r}: use letters, digits and _ . : - "
+                "separated by commas"
+            )
+    return list(dict.fromkeys(names))
+
+
+@app.command()
+def worker(
+    queues: str = typer.Option(
+        "", "--queues", "-Q", help="Comma-separated queues to consume (default: the default queue)."
+    ),
+    concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, help="Pool processes."),
+    hostname: str = typer.Option(
+        "execconsole@%h", "--hostname", "-n", help="Node name; %h is this machine's name."
+    ),
+    loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run a Celery worker (prefork pool) that executes tries sent by the celery executor."""
+    settings = _settings()
+    names = parse_queues(queues or settings.default_queue)
+    if loglevel.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        _fail(f"bad --loglevel {loglevel!r}: use DEBUG, INFO, WARNING or ERROR")
+    _check_redis(settings)
+
+    from celery.utils.nodenames import default_nodename, host_format
+
+    from executors.celery.app import make_app
+
+    celery_app = make_app(settings, role="worker")
+    celery_worker = celery_app.Worker(
+        hostname=host_format(default_nodename(hostname)),
+        pool_cls="prefork",
+        concurrency=concurrency,
+        loglevel=loglevel.upper(),
+        queues=names,
+        # Mingle and gossip share revokes and clocks between workers; the
+        # claim in Redis already keeps revoked tries from starting.
+        without_mingle=True,
+        without_gossip=True,
+    )
+    celery_worker.start()
+    raise typer.Exit(celery_worker.exitcode or 0)
+
+
+@app.command()
+def inspect(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show workers online (pool, active, processed, queues) and queue lengths."""
+    settings = _settings()
+    _check_redis(settings)
+    cluster, celery_app = _inspector(settings)
+    try:
+        snapshot = cluster.poll()
+    finally:
+        celery_app.close()
+    if not snapshot.reachable:
+        _fail(snapshot.message)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "broker": settings.broker_url,
+                    "workers": [asdict(row) for row in snapshot.workers],
+                    "queues": [asdict(row) for row in snapshot.queues],
+                },
+                indent=2,
+            )
+        )
+        return
+    typer.echo(f"broker {settings.broker_url}: reachable")
+    if not snapshot.workers:
+        typer.echo("no workers answered")
+    else:
+        typer.echo(f"{'WORKER':<32} {'POOL':>4} {'ACTIVE':>6} {'PROCESSED':>9}  QUEUES")
+        for w in snapshot.workers:
+            typer.echo(
+                f"{w.hostname:<32} {_n(w.pool):>4} {_n(w.active):>6} {_n(w.processed):>9}  "
+                f"{','.join(w.queues)}"
+            )
+    typer.echo(f"{'QUEUE':<32} {'WAITING':>7}")
+    for q in snapshot.queues:
+        typer.echo(f"{q.name:<32} {_n(q.waiting):>7}")
+
+
+@app.command()
+def stop(
+    hostname: list[str] = typer.Option(
+        [], "--hostname", "-n", help="Stop only this worker (repeatable); default: all."
+    ),
+) -> None:
+    """Ask workers for a warm shutdown: they finish their running tries, then exit."""
+    settings = _settings()
+    _check_redis(settings)
+    cluster, celery_app = _inspector(settings)
+    try:
+        online = [w.hostname for w in cluster.poll().workers]
+        targets = [h for h in online if not hostname or h in hostname]
+        if not targets:
+            typer.echo("no matching Celery workers answered; nothing to stop")
+            return
+        cluster.shutdown(targets)
+    finally:
+        celery_app.close()
+    typer.echo(f"asked {len(targets)} worker(s) to stop: {', '.join(targets)}")
+
+
+def _inspector(settings: CelerySettings):  # type: ignore[no-untyped-def]
+    from executors.celery.app import make_app, redis_client
+    from executors.celery.cluster import ClusterInspector
+
+    celery_app = make_app(settings, role="client")
+    broker = redis_client(settings, settings.broker_url, "execconsole-cli")
+    cluster = ClusterInspector(
+        celery_app,
+        broker,
+        interval=settings.inspect_interval,
+        timeout=settings.inspect_timeout,
+        known_queues=lambda: [settings.default_queue],
+    )
+    return cluster, celery_app
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else str(value)

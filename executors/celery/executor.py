@@ -1,0 +1,581 @@
+"""CeleryExecutor: tries run on Celery workers, possibly on other machines, through Redis.
+
+::
+
+    heartbeat ─► trigger_tasks ─► execute_async: into the outbox
+              └► sync ─┬─► flush the outbox: pipelined publishes, 500 a round trip ──► queues
+                       │                                                                │
+                       │                                 workers BRPOP, claim, run, renew leases
+                       │                                                                │
+                       └─► one MGET (at most every poll_interval): epoch key,          │
+                           result of every try sent, lease of every claimed try ◄──────┘
+                              └─► running / success / failed into the event buffer
+
+What guards what:
+
+- A Celery task id is the try's token. Workers claim the token in Redis before
+  starting (claims.py), so anything delivered twice runs once.
+- A claimed try whose worker died stops renewing its lease; once the lease
+  has been gone for ``lease_seconds`` while Redis answered, the try is failed
+  into the engine's retry policy ("worker lost").
+- If Redis is unreachable, nothing changes state: unsent tries wait in the
+  outbox, ``broker_ok`` turns False with a one-line message for the panel, and
+  both are retried about once a second until Redis answers.
+- If Redis comes back without its data (the ``epoch`` key vanished), tries not
+  known to be claimed are sent again once running workers have had time to
+  re-assert their claims; the claim check drops any copy that survived.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+import redis
+
+from executors.base import Adoption, AdoptionOutcome, AdoptionRecord, BaseExecutor, TaskLog
+from executors.celery.app import TASK_NAME, CeleryApp, make_app, redis_client
+from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_record
+from executors.celery.cluster import ClusterInspector, ClusterSnapshot
+from executors.celery.keys import RedisKeys
+from executors.celery.log_tail import LogTails
+from executors.celery.settings import CelerySettings
+from executors.celery.task_meta import read_meta
+from executors.state import TaskState
+from executors.task_key import TaskKey
+from executors.vended import CliGroup, ConsolePanel, KeyBinding
+from executors.workload import TaskReport, Workload
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0
+"""While Redis is unreachable, how often sends and state reads are tried again."""
+
+PUBLISH_BATCH = 500
+"""Messages per pipelined publish; a failed batch is sent again whole."""
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A try handed to this executor and not yet finished."""
+
+    key: TaskKey
+    token: str
+    workload: Workload | None  # None for tries adopted from a previous engine
+    sent: bool = False
+    raw_meta: bytes | None = None
+    reported_running: bool = False
+    claimed: bool = False  # known to be claimed by a worker, so its lease is watched
+    lease_missing_since: float | None = None
+    kill_requested: bool = False
+
+
+class CeleryExecutor(BaseExecutor):
+    """Runs each try as a Celery task on the queue its workload names."""
+
+    name: ClassVar[str] = "celery"
+    is_local: ClassVar[bool] = False
+    is_single_threaded: ClassVar[bool] = False
+    is_production: ClassVar[bool] = True
+    serve_logs: ClassVar[bool] = False
+    supports_kill: ClassVar[bool] = True
+    supports_live_scaling: ClassVar[bool] = False
+    supports_adoption: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        parallelism: int = 0,
+        *,
+        name: str | None = None,
+        home: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(parallelism, name=name, home=home, options=options)
+        self.settings = CelerySettings.load(self.options)
+        self.keys = RedisKeys(self.settings.key_prefix)
+        self.broker_ok = True
+        """False while Redis cannot be reached; ``broker_message`` says why."""
+        self.broker_message = ""
+        self._flights: dict[TaskKey, _Flight] = {}
+        self._outbox: deque[TaskKey] = deque()
+        self._queues_used: set[str] = {self.settings.default_queue}
+        self._retry_at = 0.0
+        self._next_read = 0.0
+        self._epoch: bytes | None = None
+        self._recheck_wiped_at: float | None = None
+        self._app: CeleryApp | None = None
+        self._client: redis.Redis | None = None
+        self._claims: RedisClaims | None = None
+        self._tails: LogTails | None = None
+        self._cluster: ClusterInspector | None = None
+
+    # ---- lifecycle --------------------------------------------------------
+    def start(self) -> None:
+        """Build the Celery app and the Redis client; an unreachable Redis is reported, not raised."""
+        self._app = make_app(self.settings, role="client")
+        self._client = redis_client(
+            self.settings, self.settings.backend_url, f"execconsole-executor-{self.executor_name}"
+        )
+        self._claims = RedisClaims(
+            self._client,
+            self.keys,
+            claim_ttl=self.settings.claim_ttl_seconds,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        self._tails = LogTails(
+            self._client,
+            self.keys,
+            max_bytes=self.settings.log_tail_bytes,
+            ttl=self.settings.result_expires_seconds,
+        )
+        try:
+            self._epoch = self._ensure_epoch()
+            self._redis_answered()
+        except redis.RedisError as error:
+            self._redis_failed("connecting", error)
+
+    def end(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout``) for tries in flight to report, then let go of connections.
+
+        Tries still running when the time is up go on running on their
+        workers; the next engine adopts them by token.
+        """
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            self.sync()
+            time.sleep(0.2)
+        self._release()
+
+    def terminate(self) -> None:
+        """Kill every try in flight (best effort while Redis is reachable), then let go."""
+        for key in list(self._flights):
+            try:
+                self.kill(key)
+            except Exception:  # noqa: BLE001 - stopping the rest matters more
+                log.exception("could not kill %s while terminating", key)
+        self._release()
+
+    def _release(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+        if self._client is not None:
+            self._client.close()
+        if self._app is not None:
+            self._app.close()
+
+    # ---- sending ----------------------------------------------------------
+    def execute_async(self, key: TaskKey, workload: Workload) -> None:
+        """Put the try in the outbox; ``sync`` publishes the outbox in pipelined batches."""
+        self._flights[key] = _Flight(key=key, token=workload.token, workload=workload)
+        self._outbox.append(key)
+        if workload.queue not in self._queues_used:
+            self._queues_used = self._queues_used | {workload.queue}
+
+    def _flush_outbox(self) -> bool:
+        """Publish waiting tries in order; False if Redis refused (they stay in the outbox)."""
+        app = self._require_app()
+        while self._outbox:
+            head = list(itertools.islice(self._outbox, PUBLISH_BATCH))
+            batch = [key for key in head if key in self._flights]
+            try:
+                with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+                    for key in batch:
+                        workload = cast(Workload, self._flights[key].workload)
+                        app.send_task(
+                            TASK_NAME,
+                            args=[workload.to_json()],
+                            task_id=workload.token,
+                            queue=workload.queue,
+                            producer=producer,
+                            retry=False,
+                            # What logs and monitors show for the arguments; also
+                            # spares Celery a saferepr of the whole workload.
+                            argsrepr=str(workload.key),
+                            kwargsrepr="{}",
+                        )
+            except Exception as error:  # noqa: BLE001 - kombu wraps Redis errors several ways
+                # Part of the batch may have reached Redis. Sending it all
+                # again is safe: a copy finds the token claimed and is dropped.
+                self._redis_failed("sending tries", error)
+                return False
+            for key in head:
+                self._outbox.popleft()
+                flight = self._flights.get(key)
+                if flight is not None:
+                    flight.sent = True
+        return True
+
+    # ---- reading states -----------------------------------------------------
+    def sync(self) -> None:
+        """Send what waits, then read every in-flight try's state in one MGET.
+
+        Sending happens on every call; reading at most every ``poll_interval``
+        seconds, since the engine may beat hundreds of times a second and each
+        read costs Redis and this process time in proportion to the tries in flight.
+        """
+        now = time.monotonic()
+        if not self.broker_ok and now < self._retry_at:
+            return
+        if self._outbox and not self._flush_outbox():
+            return
+        if now < self._next_read:
+            return
+        self._next_read = now + self.settings.poll_interval
+        sent = [flight for flight in self._flights.values() if flight.sent]
+        # Leases matter only for tries known to be claimed: an unclaimed try
+        # has none, and reading thousands of absent keys costs the client time.
+        watched = [flight for flight in sent if flight.claimed]
+        names = [self.keys.epoch]
+        names += [self.keys.meta(flight.token) for flight in sent]
+        names += [self.keys.lease(flight.token) for flight in watched]
+        try:
+            values = cast(list[bytes | None], self._require_client().mget(names))
+        except redis.RedisError as error:
+            self._redis_failed("reading task states", error)
+            return
+        recovered = not self.broker_ok
+        self._redis_answered()
+        if self._epoch is None:
+            self._epoch = self._ensure_epoch()  # Redis was down when we started
+        elif values[0] != self._epoch:
+            self._on_data_lost()
+        elif recovered:
+            # Leases may have expired while Redis was away; count afresh.
+            for flight in self._flights.values():
+                flight.lease_missing_since = None
+        metas, leases = values[1 : len(sent) + 1], values[len(sent) + 1 :]
+        for flight, raw_meta in zip(sent, metas, strict=True):
+            self._read_state(flight, raw_meta)
+        for flight, lease in zip(watched, leases, strict=True):
+            if self._flights.get(flight.key) is flight:
+                self._check_lease(flight, lease is not None, now)
+        if self._recheck_wiped_at is not None and now >= self._recheck_wiped_at:
+            self._resend_unclaimed()
+
+    def _read_state(self, flight: _Flight, raw_meta: bytes | None) -> None:
+        if raw_meta is None or raw_meta == flight.raw_meta:
+            return
+        flight.raw_meta = raw_meta
+        reading = read_meta(raw_meta)
+        if reading.state is TaskState.RUNNING:
+            flight.claimed = True
+            if not flight.reported_running:
+                flight.reported_running = True
+                self.running_state(flight.key, reading.report)
+        elif reading.state is not None:
+            self._finish(flight, reading.state, reading.report)
+
+    def _check_lease(self, flight: _Flight, leased: bool, now: float) -> None:
+        """Fail a claimed try whose lease has been gone for ``lease_seconds`` while Redis answered."""
+        if leased:
+            flight.lease_missing_since = None
+        elif flight.lease_missing_since is None:
+            flight.lease_missing_since = now
+        elif now - flight.lease_missing_since >= self.settings.lease_seconds:
+            self._finish(flight, TaskState.FAILED, self._lost_report(flight))
+
+    def _lost_report(self, flight: _Flight) -> TaskReport:
+        where = "its worker"
+        if flight.raw_meta is not None:
+            running = read_meta(flight.raw_meta).report
+            if running is not None and running.worker:
+                where = f"worker {running.worker}"
+        return TaskReport(
+            reason=f"worker lost: {where} stopped renewing the try's lease "
+            f"for more than {self.settings.lease_seconds:g}s"
+        )
+
+    def _finish(self, flight: _Flight, state: TaskState, report: TaskReport | None) -> None:
+        del self._flights[flight.key]
+        if flight.kill_requested and state is TaskState.FAILED:
+            report = report or TaskReport()
+            report.reason = f"killed on request ({report.reason or 'stopped'})"
+        self.change_state(flight.key, state, report)
+
+    # ---- Redis availability -------------------------------------------------
+    def _redis_failed(self, doing: str, error: BaseException) -> None:
+        if self.broker_ok:
+            log.warning("Redis unreachable while %s: %s", doing, error)
+        self.broker_ok = False
+        self.broker_message = (
+            f"Redis at {self.settings.broker_url} unreachable while {doing} ({error}); "
+            "tries keep their states and unsent ones wait"
+        )
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+
+    def _redis_answered(self) -> None:
+        if not self.broker_ok:
+            log.warning("Redis reachable again")
+        self.broker_ok = True
+        self.broker_message = ""
+
+    def _ensure_epoch(self) -> bytes:
+        client = self._require_client()
+        client.set(self.keys.epoch, uuid.uuid4().hex, nx=True)
+        value = client.get(self.keys.epoch)
+        assert value is not None
+        return cast(bytes, value)
+
+    def _on_data_lost(self) -> None:
+        """Redis came back without its data: make sure no sent try is left waiting for nothing."""
+        log.warning(
+            "Redis lost its data; tries that had not started will be sent again if no worker claims them"
+        )
+        self._epoch = self._ensure_epoch()
+        for flight in self._flights.values():
+            flight.raw_meta = None
+            flight.claimed = flight.reported_running
+            flight.lease_missing_since = None
+        # Running workers re-create their claims at their next lease renewal
+        # (every lease_seconds / 3); look only after that.
+        self._recheck_wiped_at = time.monotonic() + self.settings.lease_seconds
+
+    def _resend_unclaimed(self) -> None:
+        self._recheck_wiped_at = None
+        candidates = [
+            f for f in self._flights.values() if f.sent and not f.claimed and f.raw_meta is None
+        ]
+        if not candidates:
+            return
+        claims = self._require_client().mget([self.keys.claim(f.token) for f in candidates])
+        for flight, claim in zip(candidates, claims, strict=True):
+            if claim is not None:
+                flight.claimed = True  # from now on its lease is watched
+            elif flight.workload is None:
+                # Adopted without its workload, so it cannot be sent again.
+                self._finish(
+                    flight,
+                    TaskState.FAILED,
+                    TaskReport(reason="lost: Redis lost its data and no worker reclaimed the try"),
+                )
+            else:
+                flight.sent = False
+                self._outbox.append(flight.key)
+
+    # ---- optional capabilities ----------------------------------------------
+    def kill(self, key: TaskKey) -> bool:
+        """Stop a try: revoke it before it starts, or terminate its process tree if it runs.
+
+        Returns False if the key is not in flight here or Redis cannot be reached.
+        """
+        flight = self._flights.get(key)
+        if flight is None:
+            return False
+        if not flight.sent:
+            self._outbox = deque(k for k in self._outbox if k != key)
+            self._finish(flight, TaskState.FAILED, TaskReport(reason="killed before it was sent"))
+            return True
+        try:
+            if self._require_claims().revoke(flight.token, why="killed on request"):
+                # Revoked before any worker claimed it: it can never start.
+                self._finish(
+                    flight,
+                    TaskState.FAILED,
+                    TaskReport(reason="killed on request before it started"),
+                )
+                return True
+            # Claimed, so running somewhere: Celery sends SIGTERM to the pool
+            # process, which stops the try's process tree before it dies
+            # (task.TreeStopper); Celery then records the task as REVOKED.
+            self._require_app().control.revoke(flight.token, terminate=True, signal="SIGTERM")
+        except Exception as error:  # noqa: BLE001 - kombu and redis both signal an outage
+            self._redis_failed("killing a try", error)
+            return False
+        flight.kill_requested = True
+        return True
+
+    def adopt(self, records: list[AdoptionRecord]) -> dict[TaskKey, Adoption]:
+        """Take over tries a previous engine left in flight, by token (the Celery task id)."""
+        outcomes: dict[TaskKey, Adoption] = {}
+        known = [record for record in records if record.token]
+        for record in records:
+            if not record.token:
+                outcomes[record.key] = Adoption(AdoptionOutcome.LOST)
+        if not known:
+            return outcomes
+        tokens = [cast(str, record.token) for record in known]
+        names = [self.keys.meta(t) for t in tokens] + [self.keys.claim(t) for t in tokens]
+        try:
+            values = cast(list[bytes | None], self._require_client().mget(names))
+            for record, raw_meta, raw_claim in zip(
+                known, values[: len(known)], values[len(known) :], strict=True
+            ):
+                outcomes[record.key] = self._adopt_one(record, raw_meta, decode_record(raw_claim))
+        except redis.RedisError as error:
+            # Cannot look: track every remaining try; sync settles them once Redis answers.
+            self._redis_failed("adopting tries", error)
+            for record in known:
+                if record.key not in outcomes:
+                    self._track_adopted(record, None, claimed=True)
+                    outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
+        return outcomes
+
+    def _adopt_one(
+        self, record: AdoptionRecord, raw_meta: bytes | None, claim: dict[str, Any] | None
+    ) -> Adoption:
+        token = cast(str, record.token)
+        if raw_meta is not None:
+            reading = read_meta(raw_meta)
+            if reading.state is not None and reading.state.is_finished:
+                return Adoption(AdoptionOutcome.FINISHED, reading.report)
+        if claim is None and raw_meta is None:
+            if self._require_claims().revoke(token, why="engine restarted before the try started"):
+                return Adoption(AdoptionOutcome.NEVER_STARTED)
+            claim = {"state": "claimed"}  # a worker claimed it just now
+        if claim is not None and raw_meta is None:
+            if claim.get("state") == REVOKED:
+                return Adoption(AdoptionOutcome.NEVER_STARTED)
+            if claim.get("state") == FINISHED:
+                # The result expired but the claim remembers how it ended.
+                return Adoption(AdoptionOutcome.FINISHED, TaskReport.from_json(claim))
+        self._track_adopted(record, raw_meta, claimed=claim is not None)
+        return Adoption(AdoptionOutcome.ADOPTED)
+
+    def _track_adopted(self, record: AdoptionRecord, raw_meta: bytes | None, claimed: bool) -> None:
+        running = raw_meta is not None and read_meta(raw_meta).state is TaskState.RUNNING
+        self._flights[record.key] = _Flight(
+            key=record.key,
+            token=cast(str, record.token),
+            workload=None,
+            sent=True,
+            raw_meta=raw_meta,
+            reported_running=running or record.state is TaskState.RUNNING,
+            claimed=claimed or running,
+        )
+        self.running.add(record.key)
+
+    def get_task_log(self, key: TaskKey, log_path: str | None, max_bytes: int = 64_000) -> TaskLog:
+        """The end of a try's log as its worker stored it in Redis, else the local file if any."""
+        try:
+            stored = self._require_tails().fetch(key, max_bytes)
+        except redis.RedisError as error:
+            stored, missing = None, f"Redis unreachable: {error}"
+        else:
+            missing = "no log stored in Redis for this try yet"
+        if stored is not None:
+            return stored
+        # A worker on this machine (or a shared filesystem) may have the file.
+        local = super().get_task_log(key, log_path, max_bytes)
+        return local if local.size else TaskLog("", 0, missing)
+
+    # ---- the cluster, for the panel and keys ---------------------------------
+    @property
+    def cluster(self) -> ClusterInspector:
+        """Worker and queue polling (started on first use of ``cluster_snapshot``)."""
+        if self._cluster is None:
+            broker = redis_client(
+                self.settings, self.settings.broker_url, f"execconsole-inspect-{self.executor_name}"
+            )
+            self._cluster = ClusterInspector(
+                self._require_app(),
+                broker,
+                interval=self.settings.inspect_interval,
+                timeout=self.settings.inspect_timeout,
+                known_queues=lambda: self._queues_used,
+            )
+        return self._cluster
+
+    def cluster_snapshot(self) -> ClusterSnapshot:
+        """Workers and queues as last polled; never blocks on the cluster."""
+        return self.cluster.snapshot()
+
+    @classmethod
+    def cli_groups(cls) -> list[CliGroup]:
+        return [
+            CliGroup(
+                name="celery",
+                help="Start, inspect and stop Celery workers for the celery executor.",
+                target="executors.celery.cli:app",
+            )
+        ]
+
+    @classmethod
+    def console_panels(cls) -> list[ConsolePanel]:
+        return [
+            ConsolePanel(id="celery", title="Celery", target="executors.celery.panel:build_panel")
+        ]
+
+    @classmethod
+    def key_bindings(cls) -> list[KeyBinding]:
+        return [
+            KeyBinding("plus", "Grow pool", _grow_selected_pool),
+            KeyBinding("minus", "Shrink pool", _shrink_selected_pool),
+            KeyBinding("left_square_bracket", "Stop queue", _stop_selected_queue),
+            KeyBinding("right_square_bracket", "Resume queue", _resume_selected_queue),
+        ]
+
+    # ---- observability ------------------------------------------------------
+    def gauges(self) -> dict[str, int]:
+        gauges = super().gauges()
+        prefix = f"executor.{self.executor_name}"
+        gauges[f"{prefix}.unsent_tasks"] = len(self._outbox)
+        gauges[f"{prefix}.broker_ok"] = int(self.broker_ok)
+        return gauges
+
+    def debug_dump(self) -> str:
+        lines = [super().debug_dump()]
+        lines.append(
+            f"  broker {'up' if self.broker_ok else 'DOWN: ' + self.broker_message}, "
+            f"unsent {len(self._outbox)}, in flight {len(self._flights)}"
+        )
+        return "\n".join(lines)
+
+    # ---- plumbing ---------------------------------------------------------
+    def _require_app(self) -> CeleryApp:
+        if self._app is None:
+            raise RuntimeError("CeleryExecutor.start() was not called")
+        return self._app
+
+    def _require_client(self) -> redis.Redis:
+        if self._client is None:
+            raise RuntimeError("CeleryExecutor.start() was not called")
+        return self._client
+
+    def _require_claims(self) -> RedisClaims:
+        if self._claims is None:
+            raise RuntimeError("CeleryExecutor.start() was not called")
+        return self._claims
+
+    def _require_tails(self) -> LogTails:
+        if self._tails is None:
+            raise RuntimeError("CeleryExecutor.start() was not called")
+        return self._tails
+
+
+# ---- key bindings: act on what the Celery tab has selected ---------------------
+def _cluster_of(executor: BaseExecutor) -> ClusterInspector:
+    return cast(CeleryExecutor, executor).cluster
+
+
+def _grow_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    cluster = _cluster_of(executor)
+    if not cluster.selected_worker:
+        return "select a worker in the Celery tab first"
+    return cluster.grow_pool(cluster.selected_worker)
+
+
+def _shrink_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    cluster = _cluster_of(executor)
+    if not cluster.selected_worker:
+        return "select a worker in the Celery tab first"
+    return cluster.shrink_pool(cluster.selected_worker)
+
+
+def _stop_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    cluster = _cluster_of(executor)
+    if not cluster.selected_queue:
+        return "select a queue in the Celery tab first"
+    return cluster.stop_consuming(cluster.selected_queue)
+
+
+def _resume_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    cluster = _cluster_of(executor)
+    if not cluster.selected_queue:
+        return "select a queue in the Celery tab first"
+    return cluster.resume_consuming(cluster.selected_queue)

@@ -1,0 +1,314 @@
+"""The Celery task that runs one try on a worker: claim, supervise, report.
+
+Runs in a prefork pool process. The try itself is started by
+``executors.supervisor.run_workload``, as on a local worker: its own session and
+process group, stdin from /dev/null, output to its log file, its timeout. Around
+that, this task
+
+1. claims the try's token in Redis, and drops the delivery if the token is
+   claimed already (Celery redelivered a message; the try must not run twice),
+   or fails the try if the worker holding the claim is gone;
+2. keeps the try's lease alive and its log tail in Redis while it runs;
+3. publishes a custom ``RUNNING`` state carrying the pid and where it runs,
+   once the try has run for ``running_report_delay`` (a try that ends sooner
+   reports only its end, which carries the same facts);
+4. turns Celery's terminate (SIGTERM to this pool process) into stopping the
+   try's whole process tree, which lives in its own session and would
+   otherwise outlive this process;
+5. returns the TaskReport as the task's JSON result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import redis
+from celery import Task
+from celery.exceptions import Ignore, Reject
+from setproctitle import getproctitle, setproctitle
+
+from executors.celery.app import redis_client
+from executors.celery.claims import (
+    CLAIMED,
+    STARTED,
+    RedisClaims,
+    decode_record,
+    encode_record,
+)
+from executors.celery.keys import RedisKeys
+from executors.celery.lease import LeaseKeeper
+from executors.celery.log_tail import LogTails
+from executors.celery.task_meta import RUNNING
+from executors.supervisor import (
+    HOSTNAME,
+    TERMINATE_GRACE_SECONDS,
+    kill_process_tree,
+    now_iso,
+    run_workload,
+)
+from executors.workload import TaskReport, Workload
+
+if TYPE_CHECKING:
+    from executors.celery.settings import CelerySettings
+
+log = logging.getLogger(__name__)
+
+CLAIM_PATIENCE_SECONDS = 300.0
+"""How long a delivery waits for Redis to claim its try before handing the message back."""
+
+
+@dataclasses.dataclass(slots=True)
+class WorkerRuntime:
+    """What a pool process keeps between tries: its Redis client and lease keeper."""
+
+    pid: int
+    client: redis.Redis
+    claims: RedisClaims
+    tails: LogTails
+    keeper: LeaseKeeper
+
+
+_runtime: WorkerRuntime | None = None
+
+
+def runtime_for(settings: CelerySettings) -> WorkerRuntime:
+    """This process's runtime, created after the fork (connections must not cross one)."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        client = redis_client(settings, settings.backend_url, f"execconsole-worker-{os.getpid()}")
+        keys = RedisKeys(settings.key_prefix)
+        claims = RedisClaims(
+            client, keys, claim_ttl=settings.claim_ttl_seconds, lease_seconds=settings.lease_seconds
+        )
+        tails = LogTails(
+            client, keys, max_bytes=settings.log_tail_bytes, ttl=settings.result_expires_seconds
+        )
+        keeper = LeaseKeeper(
+            claims,
+            tails,
+            lease_seconds=settings.lease_seconds,
+            log_push_seconds=settings.log_push_seconds,
+        )
+        _runtime = WorkerRuntime(os.getpid(), client, claims, tails, keeper)
+    return _runtime
+
+
+def run_try(task: Task, workload_data: dict[str, Any]) -> dict[str, Any]:
+    """Celery task body (bound): run one try once, return its TaskReport as JSON."""
+    settings: CelerySettings = task.app.settings  # type: ignore[attr-defined]
+    workload = Workload.from_json(workload_data)
+    node = task.request.hostname or HOSTNAME
+    runtime = runtime_for(settings)
+
+    record = _claim(runtime, workload, node)
+    if record is None:
+        holder = _dead_holder(runtime, workload.token, settings.lease_seconds)
+        if holder is not None:
+            # Celery stores this as the try's FAILURE: the try is accounted for
+            # even if its worker died before it could say it had started.
+            raise TryLost(f"worker lost: {holder} claimed the try and stopped renewing its lease")
+        # A second delivery of a try that was started (or revoked): Ignore
+        # acknowledges the message and writes no state, so the first
+        # delivery's RUNNING or final state stays what the executor reads.
+        log.warning("%s was claimed already; dropping this copy of its message", workload.key)
+        raise Ignore()
+
+    if settings.log_dir:
+        workload = dataclasses.replace(
+            workload, log_path=str(Path(settings.log_dir) / f"{workload.token}.log")
+        )
+    stopper = TreeStopper()
+    runtime.keeper.watch(
+        workload.token, workload.key, record, workload.log_path, HOSTNAME, stopper.stop
+    )
+    previous_title = getproctitle()
+    setproctitle(f"task {workload.key} - celery {node}")
+    previous_handler = signal.signal(signal.SIGTERM, stopper.on_sigterm)
+    try:
+        report = run_workload(
+            workload,
+            None,
+            worker=node,
+            on_started=lambda running: _on_started(
+                task, runtime, stopper, running, settings.running_report_delay
+            ),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        setproctitle(previous_title)
+    _finish(runtime, workload, report, settings.lease_seconds)
+    return report.to_json()
+
+
+def _claim(runtime: WorkerRuntime, workload: Workload, node: str) -> str | None:
+    deadline = time.monotonic() + CLAIM_PATIENCE_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return runtime.claims.claim(
+                workload.token,
+                worker=node,
+                hostname=HOSTNAME,
+                pool_pid=os.getpid(),
+                claimed_at=now_iso(),
+            )
+        except redis.RedisError as error:
+            if time.monotonic() > deadline:
+                # Nothing was started: hand the message back for a later try.
+                raise Reject(f"cannot claim {workload.key}: {error}", requeue=True) from error
+            log.warning("waiting for Redis to claim %s: %s", workload.key, error)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class TryLost(Exception):
+    """Raised by a later delivery of a try whose claiming worker is gone."""
+
+
+def _dead_holder(runtime: WorkerRuntime, token: str, patience: float) -> str | None:
+    """The worker holding ``token``'s claim if it is gone, else None.
+
+    Gone means: the claim says claimed or started, and the lease has been
+    absent for ``patience`` seconds (a live worker renews it several times in
+    that span, even right after Redis restarted).
+    """
+    keys = runtime.claims.keys
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            raw_claim, lease = runtime.client.mget([keys.claim(token), keys.lease(token)])
+        except redis.RedisError:
+            return None
+        record = decode_record(raw_claim)
+        if record is None or record.get("state") not in (CLAIMED, STARTED) or lease is not None:
+            return None
+        if time.monotonic() >= deadline:
+            return str(record.get("worker") or "its worker")
+        time.sleep(0.5)
+
+
+def _on_started(
+    task: Task,
+    runtime: WorkerRuntime,
+    stopper: TreeStopper,
+    running: TaskReport,
+    delay: float,
+) -> None:
+    # Called inside run_workload between starting the process and waiting
+    # for it: it must neither raise nor block.
+    assert running.pid is not None
+    stopper.started(running.pid)
+    details = running.to_json()
+    token = task.request.id
+
+    def publish_running() -> None:
+        task.update_state(task_id=token, state=RUNNING, meta=details)
+
+    runtime.keeper.announce_after(delay, encode_record(STARTED, details), publish_running)
+
+
+def _finish(
+    runtime: WorkerRuntime, workload: Workload, report: TaskReport, patience: float
+) -> None:
+    record = runtime.keeper.release()
+    deadline = time.monotonic() + patience
+    while True:
+        # One round trip: the claim's final record, the lease dropped, the log's end.
+        pipe = runtime.client.pipeline(transaction=False)
+        if record is not None:
+            runtime.claims.finish(workload.token, record, into=pipe, **report.to_json())
+        runtime.tails.push(workload.key, workload.log_path, HOSTNAME, final=True, into=pipe)
+        try:
+            pipe.execute()
+            return
+        except redis.RedisError as error:
+            # The report still reaches the executor through Celery's result
+            # (which retries until Redis is back); only the log tail is late.
+            if time.monotonic() > deadline:
+                log.warning("could not store the end of %s in Redis: %s", workload.key, error)
+                return
+            time.sleep(0.5)
+
+
+class TreeStopper:
+    """Stops a try's process tree when this pool process is told to stop it.
+
+    The try runs in its own session, so a signal to this pool process alone
+    would leave it running unsupervised. Two ways in:
+
+    - ``on_sigterm``: Celery's terminate (a kill from the console) or a cold
+      shutdown. The tree is stopped (SIGTERM, then SIGKILL after a grace
+      period) and this process then dies of SIGTERM, as Celery expects of a
+      terminated job; Celery records the task as REVOKED.
+    - ``stop``: the lease keeper found the claim taken over. The tree is
+      signalled without waiting, and ``run_workload`` reports how it ended.
+    """
+
+    def __init__(self, grace: float = TERMINATE_GRACE_SECONDS) -> None:
+        self.grace = grace
+        self.pid: int | None = None
+        self.requested = False
+
+    def started(self, pid: int) -> None:
+        self.pid = pid
+        if self.requested:
+            self.stop()
+
+    def on_sigterm(self, signum: int, frame: object) -> None:
+        if self.pid is not None:
+            kill_process_tree(self.pid, self.grace)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.requested = True
+        if self.pid is not None:
+            stop_tree(self.pid, self.grace)
+
+
+def stop_tree(pid: int, grace: float) -> None:
+    """SIGTERM a process group and its descendants now, SIGKILL the survivors after ``grace``.
+
+    Unlike ``supervisor.kill_process_tree`` it neither blocks nor waits on the
+    leader: reaping the leader here would rob ``run_workload`` of its exit status.
+    """
+    try:
+        leader = psutil.Process(pid)
+        members = [leader, *leader.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
+    _signal_group(pid, signal.SIGTERM)
+    for member in members:
+        _signal_process(member, signal.SIGTERM)
+
+    def finish_off() -> None:
+        _signal_group(pid, signal.SIGKILL)
+        for member in members:
+            if member.is_running():
+                _signal_process(member, signal.SIGKILL)
+
+    timer = threading.Timer(grace, finish_off)
+    timer.daemon = True
+    timer.start()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_process(process: psutil.Process, signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass

@@ -1,0 +1,81 @@
+"""read_meta: what a Celery result-backend entry says about a try.
+
+The executor reads raw ``celery-task-meta-<token>`` values in bulk and turns
+each into a TaskState and a TaskReport here. Decoding is plain JSON: nothing
+read from Redis is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from executors.state import TaskState
+from executors.workload import TaskReport
+
+RUNNING = "RUNNING"
+"""Custom Celery state a worker publishes once the try's process has started."""
+
+# Celery states that mean "not started yet" as far as the engine cares.
+WAITING_STATES = frozenset({"PENDING", "RECEIVED", "RETRY"})
+
+
+@dataclass(frozen=True, slots=True)
+class MetaReading:
+    """None for ``state`` while the try waits; RUNNING, SUCCESS or FAILED once known."""
+
+    state: TaskState | None
+    report: TaskReport | None = None
+
+
+def succeeded(report: TaskReport) -> bool:
+    """A report counts as success only when the process exited 0 and nothing else went wrong."""
+    return report.exit_code == 0 and report.signal is None and not report.reason
+
+
+def read_meta(raw: bytes | str) -> MetaReading:
+    """Decode one result-backend value; unreadable values read as a failed try."""
+    try:
+        meta = json.loads(raw)
+        status = meta["status"]
+    except (ValueError, TypeError, KeyError) as error:
+        return MetaReading(
+            TaskState.FAILED, TaskReport(reason=f"unreadable Celery result: {error}")
+        )
+    result = meta.get("result")
+    if status in WAITING_STATES:
+        return MetaReading(None)
+    if status == RUNNING or status == "STARTED":
+        report = TaskReport.from_json(result) if isinstance(result, dict) else TaskReport()
+        return MetaReading(TaskState.RUNNING, report)
+    if status == "SUCCESS":
+        if not isinstance(result, dict):
+            return MetaReading(
+                TaskState.FAILED, TaskReport(reason=f"unexpected Celery result {result!r:.80}")
+            )
+        report = TaskReport.from_json(result)
+        return MetaReading(TaskState.SUCCESS if succeeded(report) else TaskState.FAILED, report)
+    if status == "REVOKED":
+        return MetaReading(TaskState.FAILED, TaskReport(reason="revoked in Celery"))
+    return MetaReading(TaskState.FAILED, TaskReport(reason=failure_reason(status, result)))
+
+
+def failure_reason(status: str, result: Any) -> str:
+    """One line from Celery's exception record, e.g. ``worker process lost: ...``."""
+    if not isinstance(result, dict):
+        return f"Celery reported {status}"
+    kind = result.get("exc_type", "error")
+    message = result.get("exc_message", "")
+    if isinstance(message, list | tuple):
+        message = " ".join(str(part) for part in message)
+    message = str(message).strip()
+    if kind == "TryLost":
+        return message or "worker lost"
+    if kind == "WorkerLostError":
+        return f"worker process lost: {message or 'it exited while running the try'}"
+    return (
+        f"Celery {status.lower()}: {kind}: {message}"
+        if message
+        else f"Celery {status.lower()}: {kind}"
+    )
