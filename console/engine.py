@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_HANDOFF_PER_TICK = 1024
 SETTING_PAUSED = "paused"
 LEASE_RENEW_SECONDS = 2.0
+# How often executors may drop the bookkeeping of committed tries (claim files).
+FORGET_FINISHED_SECONDS = 30.0
 # An executor that still has a try running this long past its timeout is
 # asked to kill it; the supervisor normally does it first.
 TIMEOUT_BACKSTOP_SECONDS = 10.0
@@ -124,6 +126,7 @@ class Engine:
         self._dump_requested = False
         self._last_lease_renewal = 0.0
         self._last_store_tick = 0.0
+        self._last_forget = 0.0
         self._started = False
 
     # ---- lifecycle ---------------------------------------------------------
@@ -145,6 +148,7 @@ class Engine:
             batch = Batch()
             recover_in_flight(self, batch)
             self.store.commit(batch)
+            self._forget_finished()
         except BaseException:
             self.store.release_lease()
             raise
@@ -243,6 +247,17 @@ class Engine:
                 executor.heartbeat()
         self._wait(now)
 
+    def _forget_finished(self) -> None:
+        """Let executors drop what they keep for tries whose outcome is now committed."""
+        self._last_forget = time.monotonic()
+        for executor in self.executors.values():
+            tokens = {
+                flight.record.token
+                for flight in self.in_flight.values()
+                if flight.executor is executor and flight.record.token
+            }
+            executor.forget_finished(tokens)
+
     def _backlog_low(self) -> bool:
         """Some executor has finished work to record and little left to start."""
         return any(
@@ -297,6 +312,8 @@ class Engine:
         if dispatch and not self.paused and not self.draining:
             handoffs = self._pick_ready(batch, now)
         self.store.commit(batch)
+        if now_mono - self._last_forget >= FORGET_FINISHED_SECONDS:
+            self._forget_finished()
         # Only now, with each token durable in the store, may executors see them.
         for executor, workload in handoffs:
             executor.queue_workload(workload)
@@ -351,9 +368,11 @@ class Engine:
         return handoffs
 
     def log_path_for(self, record: TaskRecord) -> str:
+        """``<logs>/<dag>/<run>/<task>[.<map>].<try>.log``: one folder per run, not per task,
+        so starting a task never costs a mkdir."""
         task = record.task_id if record.map_index < 0 else f"{record.task_id}.{record.map_index}"
         return str(
-            self.logs_dir / record.dag_id / record.run_id / task / f"try-{record.try_number}.log"
+            self.logs_dir / record.dag_id / record.run_id / f"{task}.{record.try_number}.log"
         )
 
     @staticmethod

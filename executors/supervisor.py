@@ -100,8 +100,48 @@ def _signal_quietly(process: psutil.Process, signum: int) -> None:
 
 
 def _open_log(path: str) -> int:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        # Only the first try of a run needs its folder made; checking first
+        # would cost a mkdir per task (0.7 ms here).
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o600)
+
+
+_BASE_ENVIRONMENT: dict[str, str] | None = None
+
+
+def _base_environment() -> dict[str, str]:
+    """This process's environment, decoded once (os.environ decodes on every read)."""
+    global _BASE_ENVIRONMENT
+    if _BASE_ENVIRONMENT is None:
+        _BASE_ENVIRONMENT = dict(os.environ)
+    return _BASE_ENVIRONMENT
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_BOOT_TIME: float | None = None
+
+
+def process_create_time(pid: int) -> float | None:
+    """The same value as ``psutil.Process(pid).create_time()``, read in one syscall.
+
+    psutil builds a Process object and parses /proc twice (0.36 ms a task
+    here); the start time is field 22 of /proc/<pid>/stat, in clock ticks
+    since boot.
+    """
+    global _BOOT_TIME
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    if _BOOT_TIME is None:
+        _BOOT_TIME = psutil.boot_time()
+    return int(fields[19]) / _CLOCK_TICKS + _BOOT_TIME
 
 
 def run_workload(
@@ -124,7 +164,7 @@ def run_workload(
 
     log_fd = _open_log(workload.log_path)
     started_at = now_iso()
-    env = {**os.environ, **workload.env}
+    env = {**_base_environment(), **workload.env}
     argv: str | list[str] = workload.command[0] if workload.shell else workload.command
     try:
         process = subprocess.Popen(
@@ -156,10 +196,7 @@ def run_workload(
         return report
     os.close(log_fd)
 
-    try:
-        create_time = psutil.Process(process.pid).create_time()
-    except psutil.NoSuchProcess:
-        create_time = None
+    create_time = process_create_time(process.pid)
     running = TaskReport(
         pid=process.pid,
         pid_create_time=create_time,
