@@ -1,0 +1,168 @@
+"""The console's Celery tab through Pilot: workers, queues, broker state and the vended keys."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Static
+
+from executors.celery.executor import CeleryExecutor
+from executors.celery.panel import CeleryPanel, build_panel
+from tests.celery.conftest import DEADLINE, Cluster
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.celery
+
+
+class PanelHost(App[None]):
+    """The smallest console: the executor's panel, with its key bindings wired as the console does."""
+
+    def __init__(self, executor: CeleryExecutor) -> None:
+        super().__init__()
+        self.executor = executor
+        self.messages: list[str] = []
+        self._actions = {binding.key: binding for binding in executor.key_bindings()}
+        for binding in executor.key_bindings():
+            self.bind(
+                binding.key, f"executor_key('{binding.key}')", description=binding.description
+            )
+
+    def compose(self) -> ComposeResult:
+        panel = CeleryExecutor.console_panels()[0]
+        assert panel.load() is build_panel
+        yield panel.load()(self.executor, None)
+
+    def action_executor_key(self, key: str) -> None:
+        message = self._actions[key].action(self.executor, None)
+        if message:
+            self.messages.append(message)
+
+
+async def settle(
+    app: PanelHost, pilot: Any, condition: Callable[[], bool], what: str, timeout: float = DEADLINE
+) -> None:
+    """Refresh the panel (as the console's poll does) until ``condition`` holds."""
+    panel = app.query_one(CeleryPanel)
+    deadline = time.monotonic() + timeout
+    while True:
+        panel.refresh_panel(None)
+        await pilot.pause()
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+def worker_cell(app: PanelHost, hostname: str, column: str) -> str:
+    return str(app.query_one("#celery-workers", DataTable).get_cell(hostname, column))
+
+
+def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Cluster) -> None:
+    executor = cluster.executor()
+    app = PanelHost(executor)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            workers = app.query_one("#celery-workers", DataTable)
+            await settle(app, pilot, lambda: workers.row_count >= 2, "both workers to show")
+            assert worker_cell(app, "alpha@test", "pool") == "2"
+            queues = app.query_one("#celery-queues", DataTable)
+            assert {"default", "alpha", "beta"} <= {k.value for k in queues.rows}
+            banner = str(app.query_one("#celery-broker", Static).render())
+            assert "broker up" in banner
+
+            # Highlighting a row is what the executor's keys act on.
+            workers.focus()
+            workers.move_cursor(row=workers.get_row_index("beta@test"))
+            await pilot.pause()
+            assert executor.cluster.selected_worker == "beta@test"
+            workers.move_cursor(row=workers.get_row_index("alpha@test"))
+            await pilot.pause()
+            assert executor.cluster.selected_worker == "alpha@test"
+            await pilot.press("plus")
+            await settle(
+                app,
+                pilot,
+                lambda: worker_cell(app, "alpha@test", "pool") == "3",
+                "alpha's pool to grow",
+            )
+            await pilot.press("minus")
+            await settle(
+                app,
+                pilot,
+                lambda: worker_cell(app, "alpha@test", "pool") == "2",
+                "alpha's pool to shrink",
+            )
+
+            queues.focus()
+            queues.move_cursor(row=queues.get_row_index("beta"))
+            queues.move_cursor(row=queues.get_row_index("alpha"))
+            await pilot.pause()
+            assert executor.cluster.selected_queue == "alpha"
+            await pilot.press("left_square_bracket")
+            await settle(
+                app,
+                pilot,
+                lambda: "alpha" not in worker_cell(app, "alpha@test", "queues").split(", "),
+                "alpha@test to stop consuming queue alpha",
+            )
+            assert str(queues.get_cell("alpha", "paused on")) == "alpha@test"
+            await pilot.press("right_square_bracket")
+            await settle(
+                app,
+                pilot,
+                lambda: "alpha" in worker_cell(app, "alpha@test", "queues").split(", "),
+                "alpha@test to consume queue alpha again",
+            )
+
+    asyncio.run(scenario())
+
+
+def test_the_keys_ask_for_a_selection_instead_of_guessing(cluster: Cluster) -> None:
+    executor = cluster.executor()
+    actions = {binding.key: binding.action for binding in executor.key_bindings()}
+    assert actions["plus"](executor, None) == "select a worker in the Celery tab first"
+    assert actions["minus"](executor, None) == "select a worker in the Celery tab first"
+    assert (
+        actions["left_square_bracket"](executor, None) == "select a queue in the Celery tab first"
+    )
+    assert (
+        actions["right_square_bracket"](executor, None) == "select a queue in the Celery tab first"
+    )
+
+
+def test_the_panel_says_when_the_broker_is_down(private_cluster: Cluster) -> None:
+    executor = private_cluster.executor()
+    app = PanelHost(executor)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            banner = app.query_one("#celery-broker", Static)
+            await settle(
+                app, pilot, lambda: "broker up" in str(banner.render()), "the broker to be up"
+            )
+            private_cluster.redis.stop()
+            executor.heartbeat()  # the engine keeps beating; the executor notices
+            await settle(
+                app, pilot, lambda: "broker DOWN" in str(banner.render()), "the down banner"
+            )
+            assert private_cluster.redis.url in str(banner.render())
+            assert banner.has_class("down")
+
+    asyncio.run(scenario())
+
+
+def test_importing_the_executor_does_not_import_textual() -> None:
+    probe = "import sys, executors.celery.executor; print('textual' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "False", result.stderr
