@@ -75,6 +75,17 @@ class InFlight:
     kill_reason: str | None = None
 
 
+class EngineCallbackSink:
+    """Where executors' ``send_callback`` requests go: the engine's message log."""
+
+    def __init__(self, engine: Engine, executor_name: str) -> None:
+        self.engine = engine
+        self.executor_name = executor_name
+
+    def send(self, request: Any) -> None:
+        self.engine.note(f"callback from executor {self.executor_name}: {request}")
+
+
 @dataclass
 class EngineStats:
     ticks: int = 0
@@ -144,6 +155,7 @@ class Engine:
                 wanted = settings(parallelism_setting(name))
                 if wanted is not None and executor.supports_live_scaling:
                     executor.parallelism = int(wanted)
+                executor.callback_sink = EngineCallbackSink(self, name)
                 executor.start()
             batch = Batch()
             recover_in_flight(self, batch)

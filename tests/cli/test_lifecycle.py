@@ -301,3 +301,25 @@ def test_headless_modules_never_import_textual() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("clean")
+
+
+def test_sigusr2_makes_the_scheduler_dump_its_executors_state(home: Path) -> None:
+    scheduler = start_cli(home, "scheduler")
+    try:
+
+        def engine_owns_store() -> bool:
+            try:
+                return store_rows(home, "SELECT count(*) FROM lease") == [(1,)]
+            except sqlite3.OperationalError:  # the store is still being created
+                return False
+
+        wait_until(engine_owns_store, message="the scheduler to take the lease")
+        scheduler.send_signal(signal.SIGUSR2)
+        time.sleep(0.5)  # let a tick or two pass; the dump happens on the engine's next tick
+        scheduler.send_signal(signal.SIGTERM)
+        _out, err = scheduler.communicate(timeout=60)
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+    assert "executor local (LocalExecutor), parallelism 2" in err
+    assert "queued 0, running 0" in err
