@@ -210,7 +210,7 @@ class Engine:
                     executor.terminate()
             else:
                 for executor in self.executors.values():
-                    executor.end(timeout=0)
+                    executor.detach()
             if mode != "detach":
                 self.store_tick(dispatch=False)
         finally:

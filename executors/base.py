@@ -389,6 +389,15 @@ class BaseExecutor:
     def terminate(self) -> None:
         """Stop now: kill what runs and leave no process behind."""
 
+    def detach(self) -> None:
+        """Stop watching but leave running tries running, for the next engine to adopt.
+
+        The console's "leave them running" quit calls this. The default ends the
+        executor at once (running tries may be stopped); executors with
+        ``supports_adoption`` override it so nothing that runs is disturbed.
+        """
+        self.end(timeout=0)
+
     # ---- optional capabilities (defaults do nothing) -----------------------
     def kill(self, key: TaskKey) -> bool:
         """Stop a running try; its FAILED event follows. Override when ``supports_kill``."""

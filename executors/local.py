@@ -557,6 +557,21 @@ class LocalExecutor(BaseExecutor):
             self.wait_for_events(min(remaining, 0.25))
         self._close()
 
+    def detach(self) -> None:
+        """Let go of workers and tries without stopping them; the next engine adopts them.
+
+        Workers finish the try in hand, record its outcome in the claim file,
+        find the engine gone and exit without taking anything more.
+        """
+        if not self._started:
+            return
+        self._ending = True
+        for worker in self._workers.values():
+            # multiprocessing terminates daemon children when this process
+            # exits; detached workers must outlive it, so they leave its books.
+            multiprocessing.process._children.discard(worker.process)  # type: ignore[attr-defined]
+        self._close()
+
     def terminate(self) -> None:
         """Stop now: SIGTERM task process groups and workers, SIGKILL what is left."""
         if not self._started:

@@ -39,6 +39,15 @@ def _cell(text: str, style: Style | str = "") -> Text:
     return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
+def _short_task(key: str) -> str:
+    """``dag/task/run#2`` as ``task#2``: the part that tells workers apart in a narrow column."""
+    body, _, try_number = key.partition("#")
+    parts = body.split("/")
+    if len(parts) == 3 and try_number:
+        return f"{parts[1]}#{try_number}"
+    return key
+
+
 def _size(count: int | None) -> str:
     if count is None:
         return "-"
@@ -82,6 +91,7 @@ class WorkersPanel(Vertical):
         self.table: DataTable[Any] = DataTable(cursor_type="row", show_row_labels=False)
         self.summary = Static(classes="workers-summary")
         self._cells: dict[str, tuple[Any, ...]] = {}
+        self._summary = ""
 
     def compose(self) -> ComposeResult:
         yield self.summary
@@ -115,7 +125,7 @@ class WorkersPanel(Vertical):
             task = _cell(row.exit_reason or "exited", self._style("error"))
         elif row.busy:
             state = Text("busy", style=self._style("primary"), end="")
-            task = _cell(row.task or "-")
+            task = _cell(_short_task(row.task) if row.task else "-")
         else:
             state = Text("idle", style=self._style("foreground-muted"), end="")
             task = _cell("-")
@@ -194,4 +204,6 @@ class WorkersPanel(Vertical):
             text = f"{len(alive)} workers · {busy} busy · {len(alive) - busy} idle"
             if dead:
                 text += f" · {dead} died recently"
-            self.summary.update(text)
+            if text != self._summary:  # an update lays the screen out again
+                self._summary = text
+                self.summary.update(text)

@@ -12,7 +12,11 @@ its one-line outcome, shown as a notification.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +113,13 @@ class ConsoleApp(App[str | None]):
 
     def on_mount(self) -> None:
         self.palette = Palette(self.theme_variables)
+        if self.context.host is not None and threading.current_thread() is threading.main_thread():
+            # A closed terminal or a plain `kill` must not orphan the tasks: quit
+            # as if the operator chose to let running tries finish (bounded).
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(signum, self.exit, "finish")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for vended in self.vended_keys:
             if vended.clash:

@@ -53,6 +53,7 @@ class DashboardScreen(Screen[None]):
         self.queued_panel = QueuedPanel(id="queued")
         self.events_panel = EventsPanel(id="events")
         self.timeline_panel = TimelinePanel(id="timeline")
+        self.header = HeaderBar(id="header")
         self.vended_panels: list[VendedPanel] = []
         self._paused_shown: bool | None = None
 
@@ -63,7 +64,7 @@ class DashboardScreen(Screen[None]):
     # ---- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         app = self.console_app
-        yield HeaderBar(id="header")
+        yield self.header
         hotkey = 5
         for name, executor in app.context.executors.items():
             for spec in executor.console_panels():
@@ -103,17 +104,11 @@ class DashboardScreen(Screen[None]):
     # ---- refresh ---------------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> None:
         """Show a new snapshot: every panel updates in place, in one batch."""
-        app = self.console_app
-        palette = app.palette
-        with app.batch_update():
-            self.query_one(HeaderBar).show(
-                snapshot.header,
-                palette,
-                frozen=app.frozen,
-                read_only=app.context.read_only,
-                engine_error=app.engine_error,
-                filter_text=snapshot.filter,
-            )
+        if not self.header.is_attached:
+            return  # a late snapshot while the console closes
+        palette = self.console_app.palette
+        with self.app.batch_update():
+            self._show_header(snapshot, snapshot.filter)
             for panel in (self.running_panel, self.queued_panel, self.events_panel):
                 panel.refresh_panel(snapshot, palette)
             self.timeline_panel.refresh_panel(snapshot, palette)
@@ -126,16 +121,19 @@ class DashboardScreen(Screen[None]):
     def show_badges(self) -> None:
         """Redraw the header's badges (freeze, filter) from the last snapshot."""
         snapshot = self.console_app.snapshot
-        if snapshot is not None:
-            app = self.console_app
-            self.query_one(HeaderBar).show(
-                snapshot.header,
-                app.palette,
-                frozen=app.frozen,
-                read_only=app.context.read_only,
-                engine_error=app.engine_error,
-                filter_text=app.builder.filter,
-            )
+        if snapshot is not None and self.header.is_attached:
+            self._show_header(snapshot, self.console_app.builder.filter)
+
+    def _show_header(self, snapshot: Snapshot, filter_text: str | None) -> None:
+        app = self.console_app
+        self.header.show(
+            snapshot.header,
+            app.palette,
+            frozen=app.frozen,
+            read_only=app.context.read_only,
+            engine_error=app.engine_error,
+            filter_text=filter_text,
+        )
 
     # ---- selection -----------------------------------------------------------------------
     @property
@@ -239,8 +237,9 @@ class DashboardScreen(Screen[None]):
         message.stop()
         self.console_app.set_filter(message.pattern)
         bar = self.query_one(FilterBar)
+        had_focus = self.focused is bar
         bar.display = False
-        if self.focused is bar or self.focused is None:
+        if had_focus or self.focused is None:
             self.running_panel.table.focus()
 
     def action_escape(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.widgets import DataTable
 
 from console.snapshot import EventRow, Snapshot
 from console.tui import formatting as fmt
@@ -47,6 +48,23 @@ class EventsPanel(TaskPanel):
         self.history_ended = False
         self._last_snapshot: Snapshot | None = None
         self._palette: Palette | None = None
+        self._shown_key: tuple[object, ...] | None = None
+
+    def refresh_panel(self, snapshot: Snapshot, palette: Palette) -> None:
+        """Events never change once written: redraw only when new ones (or older pages) arrived."""
+        events = snapshot.events
+        key = (
+            events[0].id if events else None,
+            len(events),
+            len(self.older),
+            snapshot.filter,
+            id(palette),
+        )
+        if key == self._shown_key:
+            self._last_snapshot = snapshot
+            return
+        self._shown_key = key
+        super().refresh_panel(snapshot, palette)
 
     def rows(
         self, snapshot: Snapshot, palette: Palette
@@ -95,38 +113,38 @@ class EventsPanel(TaskPanel):
         ]
         return min(ids) if ids else None
 
-    def add_older(self, events: list[EventRow]) -> None:
-        """Append a page of older history below the live events."""
+    def add_older(self, events: list[EventRow] | None) -> None:
+        """Append a page of older history below the live events (None: it could not be read)."""
         self.loading_older = False
+        if events is None:
+            return
         if not events:
             self.history_ended = True
         self.older.extend(events)
         if self._last_snapshot is not None and self._palette is not None:
             self.refresh_panel(self._last_snapshot, self._palette)
 
-    def on_data_table_row_highlighted(self, event: object) -> None:
-        super().on_data_table_row_highlighted(event)  # type: ignore[arg-type]
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        super().on_data_table_row_highlighted(event)
         table = self.table
         at_end = table.row_count > 0 and table.cursor_row >= table.row_count - 1
         if at_end and not self.loading_older and not self.history_ended and table.has_focus:
             self.request_older()
 
     def request_older(self) -> None:
-        """Ask the app for the page of history before the oldest event shown."""
+        """Fetch the page of history before the oldest event shown, on a worker thread."""
         before = self.oldest_id
-        if before is None or self.loading_older:
+        builder = getattr(self.app, "builder", None)
+        if before is None or self.loading_older or builder is None:
             return
         self.loading_older = True
-        self.app.call_later(self._fetch_older, before)
-
-    def _fetch_older(self, before: int) -> None:
-        builder = getattr(self.app, "builder", None)
-        if builder is None:
-            self.loading_older = False
-            return
 
         def fetch() -> None:
-            self.post_message(OlderEventsLoaded(builder.older_events(before, OLDER_PAGE)))
+            try:
+                page: list[EventRow] | None = builder.older_events(before, OLDER_PAGE)
+            except Exception:
+                page = None  # the store was busy: the next move to the end tries again
+            self.post_message(OlderEventsLoaded(page))
 
         self.run_worker(fetch, thread=True, group="older-events", exit_on_error=False)
 

@@ -21,6 +21,18 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
+def age(seconds: float | None) -> str:
+    """A coarse age (``<1m``, ``10m``, ``2h14m``): a column of them changes once a minute, not every poll."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return "<1m"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
 def size(count: int | None) -> str:
     """Bytes as ``812K``, ``12.5M``, ``1.2G``; a dash when unknown."""
     if count is None:

@@ -56,15 +56,31 @@ def executor_line(view: ExecutorView, palette: Palette) -> Text:
 class HeaderBar(Horizontal):
     """Four lines at the top of the dashboard."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.mode_line = Static(id="header-mode")
+        self.executors_line = Static(id="header-executors")
+        self.counts_line = Static(id="header-counts")
+        self.message_line = Static(id="header-message")
+        self.throughput_line = Static(id="header-throughput")
+        self.sparkline = Sparkline([], id="header-sparkline")
+        self._shown: dict[str, Text] = {}
+
+    def _update(self, line: Static, content: Text) -> None:
+        # Static.update lays the screen out again: only when the text changed.
+        if self._shown.get(line.id or "") != content:
+            self._shown[line.id or ""] = content
+            line.update(content)
+
     def compose(self) -> ComposeResult:
         with Vertical(id="header-left"):
-            yield Static(id="header-mode")
-            yield Static(id="header-executors")
-            yield Static(id="header-counts")
-            yield Static(id="header-message")
+            yield self.mode_line
+            yield self.executors_line
+            yield self.counts_line
+            yield self.message_line
         with Vertical(id="header-right"):
-            yield Static(id="header-throughput")
-            yield Sparkline([], id="header-sparkline")
+            yield self.throughput_line
+            yield self.sparkline
 
     def show(
         self,
@@ -76,13 +92,14 @@ class HeaderBar(Horizontal):
         engine_error: str | None = None,
         filter_text: str | None = None,
     ) -> None:
-        self.query_one("#header-mode", Static).update(
-            self._mode_line(header, palette, frozen, read_only, engine_error, filter_text)
+        self._update(
+            self.mode_line,
+            self._mode_line(header, palette, frozen, read_only, engine_error, filter_text),
         )
         executors = Text("\n").join(executor_line(view, palette) for view in header.executors[:2])
         if len(header.executors) > 2:
             executors.append(f"  (+{len(header.executors) - 2} more executors)")
-        self.query_one("#header-executors", Static).update(executors)
+        self._update(self.executors_line, executors)
         counts = Text()
         for state, label in COUNTED:
             value = header.counts.get(state, 0)
@@ -94,17 +111,19 @@ class HeaderBar(Horizontal):
                 else palette.style("foreground-muted")
             )
             counts.append(f"{value:,} {label}", style=style)
-        self.query_one("#header-counts", Static).update(counts)
+        self._update(self.counts_line, counts)
         message = f"engine: {header.last_message}" if header.last_message else ""
-        self.query_one("#header-message", Static).update(palette.muted(message[:200]))
-        self.query_one("#header-throughput", Static).update(
+        self._update(self.message_line, palette.muted(message[:200]))
+        self._update(
+            self.throughput_line,
             Text.assemble(
                 ("throughput ", palette.style("foreground-muted")),
                 (_rate(header.throughput_now), palette.style("accent", bold=True)),
                 (" · last 5 min", palette.style("foreground-muted")),
-            )
+            ),
         )
-        self.query_one("#header-sparkline", Sparkline).data = list(header.throughput)
+        if list(header.throughput) != self.sparkline.data:
+            self.sparkline.data = list(header.throughput)
 
     @staticmethod
     def _mode_line(

@@ -63,9 +63,9 @@ class TaskOpened(Message):
 
 
 class OlderEventsLoaded(Message):
-    """A page of older events arrived from the store."""
+    """A page of older events arrived from the store (None: it could not be read)."""
 
-    def __init__(self, events: list[EventRow]) -> None:
+    def __init__(self, events: list[EventRow] | None) -> None:
         super().__init__()
         self.events = events
 

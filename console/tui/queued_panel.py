@@ -53,7 +53,7 @@ class QueuedPanel(TaskPanel):
                         _status(item, palette),
                         str(item.priority),
                         FitText(f"{item.queue}@{item.executor}"),
-                        fmt.duration(item.waiting),
+                        fmt.age(item.waiting),
                     ),
                     (
                         -position,  # numeric columns sort biggest first: first to start on top

@@ -7,6 +7,8 @@ edge is running now.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,6 +20,15 @@ from console.tui.palette import STATE_LABELS, Palette
 
 LANE_LABEL_WIDTH = 20
 WINDOWS = (30, 60, 120, 300, 600, 1800, 3600)
+
+
+class _Layout(NamedTuple):
+    """The drawing, reduced to cells: redraw only when this changes."""
+
+    window: int
+    lanes: tuple[str, ...]
+    width: int
+    bars: tuple[tuple[str, int, int, str, str], ...]  # lane, first cell, last cell, state, task
 
 
 def _window_for(bars: tuple[TimelineBar, ...]) -> int:
@@ -49,40 +60,59 @@ class TimelineView(Widget, can_focus=True):
         self.palette: Palette | None = None
         self.window = WINDOWS[1]
         self.lanes: list[str] = []
+        self._drawn: _Layout | None = None
 
     def show(self, bars: tuple[TimelineBar, ...], palette: Palette) -> None:
+        """Take new bars; redraw only if some bar moved by a cell, changed or appeared."""
+        if palette is not self.palette:
+            self._drawn = None  # another theme: everything changes colour
         self.bars, self.palette = bars, palette
         self.window = _window_for(bars)
         self.lanes = sorted({bar.lane for bar in bars})
-        self.refresh()
+        placed = self._placed(self._bar_width())
+        if placed != self._drawn:
+            self.refresh()
 
-    def render(self) -> Text:
-        palette = self.palette
-        width = max(self.size.width - LANE_LABEL_WIDTH - 1, 10)
-        height = max(self.size.height - 2, 1)  # the axis and the legend
-        if palette is None or not self.bars:
-            return Text("No task has started yet.", style="dim")
-        lanes = self.lanes[:height]  # one line each at least
-        rows: dict[str, list[tuple[str, Style]]] = {
-            lane: [(" ", Style())] * width for lane in lanes
-        }
+    def on_resize(self) -> None:
+        self._drawn = None
+
+    def _bar_width(self) -> int:
+        return max(self.size.width - LANE_LABEL_WIDTH - 1, 10)
+
+    def _placed(self, width: int) -> _Layout:
+        """Where each bar lands, in cells: what the drawing depends on besides the palette."""
         scale = width / self.window
-        ink = palette.color("background")
+        placed = []
         for bar in sorted(self.bars, key=lambda b: b.start):
-            cells = rows.get(bar.lane)
-            if cells is None:
-                continue
             first = max(0, int((bar.start + self.window) * scale))
             end = bar.end if bar.end is not None else 0.0
             last = min(width - 1, max(first, int((end + self.window) * scale) - 1))
             if first >= width or end < -self.window:
                 continue
-            color = palette.state(bar.state).color
-            style = Style(bgcolor=color, color=ink)
+            placed.append((bar.lane, first, last, bar.state, bar.key.task_id))
+        return _Layout(self.window, tuple(self.lanes), width, tuple(placed))
+
+    def render(self) -> Text:
+        palette = self.palette
+        width = self._bar_width()
+        height = max(self.size.height - 2, 1)  # the axis and the legend
+        if palette is None or not self.bars:
+            return Text("No task has started yet.", style="dim")
+        self._drawn = placed = self._placed(width)
+        lanes = self.lanes[:height]  # one line each at least
+        rows: dict[str, list[tuple[str, Style]]] = {
+            lane: [(" ", Style())] * width for lane in lanes
+        }
+        ink = palette.color("background")
+        for lane, first, last, state, task_id in placed.bars:
+            cells = rows.get(lane)
+            if cells is None:
+                continue
+            style = Style(bgcolor=palette.state(state).color, color=ink)
             # A bar of three cells or more starts with a gap, so back-to-back
             # tries on one worker read as two bars, and carries its task's name.
             gap = last - first >= 2
-            label = f" {bar.key.task_id}" if last - first >= 3 else ""
+            label = f" {task_id}" if last - first >= 3 else ""
             for x in range(first, last + 1):
                 offset = x - first
                 if gap and offset == 0:

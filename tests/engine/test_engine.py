@@ -292,3 +292,33 @@ def test_every_transition_is_in_the_audit_log(make_engine) -> None:
     assert record.pid and record.start_date and record.end_date and record.duration is not None
     assert json.loads(json.dumps(record.to_json()))["key"] == str(record.key)
     store.close()
+
+
+def test_detaching_leaves_tries_running_and_the_next_engine_adopts_their_outcome(
+    make_engine, tmp_path: Path
+) -> None:
+    first = make_engine()
+    gate = tmp_path / "gate"
+    submit(
+        first,
+        f"""
+        id = "wf"
+        [[task]]
+        id = "outlives"
+        retries = 2
+        shell = true
+        command = "while [ ! -e {gate} ]; do sleep 0.05; done; echo ran >> {tmp_path}/ran; exit 3"
+        """,
+    )
+    drive(first, lambda: states(first) == {"outlives": "running"})
+    pid = first.store.resolve("wf/outlives").pid
+    first.shutdown("detach")
+    assert psutil.pid_exists(pid), "detach must not stop the running try"
+    gate.touch()  # let it finish while no engine watches
+
+    second = make_engine()
+    drive(second, idle(second))
+    tries = second.store.list_tasks(dag_id="wf")
+    # Adopted, not re-run: its real exit status is recorded, then the retry policy applies.
+    assert tries[0].exit_code == 3 and tries[0].state == TaskState.UP_FOR_RETRY
+    assert (tmp_path / "ran").read_text().count("ran") == len(tries)

@@ -1,0 +1,172 @@
+"""The snapshot builder: what the panels show, read cheaply from the store and psutil."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pendulum
+import psutil
+import pytest
+
+from console import actions
+from console.engine import Engine
+from console.snapshot import ProcessProbe, SnapshotBuilder
+from executors.base import BaseExecutor, WorkerInfo
+from executors.task_key import TaskKey
+from executors.workload import Workload
+from store import Store, TaskSubmission
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = pendulum.datetime(2026, 11, 21, 12, 0, 0, tz="UTC")
+
+
+class ListedWorkers(BaseExecutor):
+    """An executor whose worker list the test sets (it never runs anything)."""
+
+    name: ClassVar[str] = "listed"
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.workers: list[WorkerInfo] = []
+
+    def execute_async(self, key: TaskKey, workload: Workload) -> None:
+        raise AssertionError("never runs tasks")
+
+    def worker_processes(self) -> list[WorkerInfo]:
+        return list(self.workers)
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    home.mkdir(parents=True, exist_ok=True)
+    with Store(home / "execconsole.db", clock=lambda: NOW) as opened:
+        yield opened
+
+
+def builder_for(store: Store, **options: object) -> SnapshotBuilder:
+    executor = ListedWorkers()
+    return SnapshotBuilder(store.path, executors={"listed": executor}, clock=lambda: NOW, **options)  # type: ignore[arg-type]
+
+
+def test_ten_thousand_waiting_tasks_cost_one_window_of_rows(store: Store) -> None:
+    store.submit(
+        "bulk",
+        "run1",
+        [
+            TaskSubmission(task_id=f"t{n:05d}", command=["true"], executor="listed")
+            for n in range(10_000)
+        ],
+    )
+    builder = builder_for(store)
+    snapshot = builder.build()
+    assert snapshot.queue_depth == 10_000
+    assert len(snapshot.queued) == 60  # a LIMIT, never the whole queue
+    assert [row.key.task_id for row in snapshot.queued[:2]] == ["t00000", "t00001"]
+    assert len(snapshot.events) == 100  # the live window of the audit log
+    builder.close()
+
+
+def test_the_filter_is_applied_by_sqlite_to_the_whole_queue(store: Store) -> None:
+    store.submit(
+        "bulk",
+        "run1",
+        [
+            TaskSubmission(task_id=f"t{n:05d}", command=["true"], executor="listed")
+            for n in range(2_000)
+        ],
+    )
+    builder = builder_for(store)
+    builder.set_filter(r"T0(1999|0007)/")  # case-insensitive, like k9s
+    snapshot = builder.build()
+    assert sorted(row.key.task_id for row in snapshot.queued) == ["t00007", "t01999"]
+    assert snapshot.filter == r"T0(1999|0007)/"
+    builder.close()
+
+
+def test_events_are_read_incrementally_and_history_is_paged(store: Store) -> None:
+    for n in range(250):
+        actions.submit_command(
+            store, ["true"], executor="listed", configured_executors=["listed"], task_id=f"e{n:03d}"
+        )
+    builder = builder_for(store)
+    first = builder.build()
+    assert [e.key.task_id for e in first.events[:2]] == ["e249", "e248"]
+    actions.submit_command(
+        store, ["true"], executor="listed", configured_executors=["listed"], task_id="newest"
+    )
+    second = builder.build()
+    assert second.events[0].key.task_id == "newest"
+    assert len(second.events) == 100
+    older = builder.older_events(before_id=second.events[-1].id, limit=100)
+    assert [e.key.task_id for e in (older[0], older[-1])] == ["e150", "e051"]  # newest first
+    rest = builder.older_events(before_id=older[-1].id, limit=100)
+    assert [e.key.task_id for e in rest[-1:]] == ["e000"] and len(rest) == 51  # the end of history
+    builder.close()
+
+
+def test_a_worker_that_disappears_stays_visible_as_dead_for_a_while(store: Store) -> None:
+    moments = [NOW]
+    executor = ListedWorkers()
+    engine = Engine(store, {"listed": executor}, logs_dir=store.path.parent / "logs")
+    builder = SnapshotBuilder(
+        store.path, executors={"listed": executor}, engine=engine, clock=lambda: moments[-1]
+    )
+    executor.workers = [
+        WorkerInfo(pid=os.getpid(), title="worker:idle", busy_with=None, tasks_done=3)
+    ]
+    (alive,) = builder.build().workers
+    assert alive.alive and alive.tasks_done == 3 and alive.rss is not None
+    executor.workers = []
+    moments.append(NOW.add(seconds=5))
+    (dead,) = builder.build().workers
+    assert not dead.alive and dead.exit_reason == "exited"
+    moments.append(NOW.add(seconds=16))
+    assert builder.build().workers == ()
+    builder.close()
+
+
+def test_the_probe_measures_a_whole_process_tree_and_keeps_its_cpu_counters() -> None:
+    tree = subprocess.Popen(
+        ["sh", "-c", "yes > /dev/null & yes > /dev/null & wait"], start_new_session=True
+    )
+    try:
+        leader = psutil.Process(tree.pid)
+        probe = ProcessProbe()
+        deadline = time.monotonic() + 30
+
+        def reading() -> tuple[int, float]:
+            probe.begin()
+            usage = probe.measure_tree(tree.pid, leader.create_time())
+            probe.end()
+            assert usage is not None
+            return usage.processes, usage.cpu_percent
+
+        processes, cpu = reading()
+        while (processes, cpu > 0) != (3, True):  # the first reading of a process is always 0
+            assert time.monotonic() < deadline, f"still {processes} processes, {cpu}% CPU"
+            time.sleep(0.2)
+            processes, cpu = reading()
+        assert probe.measure(tree.pid, leader.create_time() + 100) is None  # a reused pid is not it
+    finally:
+        os.killpg(tree.pid, signal.SIGKILL)
+        tree.wait()
+
+
+def test_headless_modules_never_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "import console.snapshot, console.tui, console.tui.operator, console.tui.log_source\n"
+        "import console.tui.formatting, console.tui.engine_host\n"
+        "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if m.startswith('textual'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
