@@ -504,10 +504,10 @@ class CeleryExecutor(BaseExecutor):
     @classmethod
     def key_bindings(cls) -> list[KeyBinding]:
         return [
-            KeyBinding("plus", "Grow pool", _grow_selected_pool),
-            KeyBinding("minus", "Shrink pool", _shrink_selected_pool),
-            KeyBinding("left_square_bracket", "Stop queue", _stop_selected_queue),
-            KeyBinding("right_square_bracket", "Resume queue", _resume_selected_queue),
+            KeyBinding("g", "Grow pool", _grow_selected_pool),
+            KeyBinding("h", "Shrink pool", _shrink_selected_pool),
+            KeyBinding("x", "Stop consuming queue", _stop_selected_queue),
+            KeyBinding("u", "Resume consuming queue", _resume_selected_queue),
         ]
 
     # ---- observability ------------------------------------------------------

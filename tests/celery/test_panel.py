@@ -87,14 +87,14 @@ def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Clu
             workers.move_cursor(row=workers.get_row_index("alpha@test"))
             await pilot.pause()
             assert executor.cluster.selected_worker == "alpha@test"
-            await pilot.press("plus")
+            await pilot.press("g")
             await settle(
                 app,
                 pilot,
                 lambda: worker_cell(app, "alpha@test", "pool") == "3",
                 "alpha's pool to grow",
             )
-            await pilot.press("minus")
+            await pilot.press("h")
             await settle(
                 app,
                 pilot,
@@ -107,7 +107,7 @@ def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Clu
             queues.move_cursor(row=queues.get_row_index("alpha"))
             await pilot.pause()
             assert executor.cluster.selected_queue == "alpha"
-            await pilot.press("left_square_bracket")
+            await pilot.press("x")
             await settle(
                 app,
                 pilot,
@@ -115,7 +115,7 @@ def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Clu
                 "alpha@test to stop consuming queue alpha",
             )
             assert str(queues.get_cell("alpha", "paused on")) == "alpha@test"
-            await pilot.press("right_square_bracket")
+            await pilot.press("u")
             await settle(
                 app,
                 pilot,
@@ -129,13 +129,13 @@ def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Clu
 def test_the_keys_ask_for_a_selection_instead_of_guessing(cluster: Cluster) -> None:
     executor = cluster.executor()
     actions = {binding.key: binding.action for binding in executor.key_bindings()}
-    assert actions["plus"](executor, None) == "select a worker in the Celery tab first"
-    assert actions["minus"](executor, None) == "select a worker in the Celery tab first"
+    assert actions["g"](executor, None) == "select a worker in the Celery tab first"
+    assert actions["h"](executor, None) == "select a worker in the Celery tab first"
     assert (
-        actions["left_square_bracket"](executor, None) == "select a queue in the Celery tab first"
+        actions["x"](executor, None) == "select a queue in the Celery tab first"
     )
     assert (
-        actions["right_square_bracket"](executor, None) == "select a queue in the Celery tab first"
+        actions["u"](executor, None) == "select a queue in the Celery tab first"
     )
 
 
