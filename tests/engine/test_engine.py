@@ -322,3 +322,37 @@ def test_detaching_leaves_tries_running_and_the_next_engine_adopts_their_outcome
     # Adopted, not re-run: its real exit status is recorded, then the retry policy applies.
     assert tries[0].exit_code == 3 and tries[0].state == TaskState.UP_FOR_RETRY
     assert (tmp_path / "ran").read_text().count("ran") == len(tries)
+
+
+def test_a_worker_killed_mid_task_fails_the_try_which_is_retried_and_the_pool_refills(
+    make_engine, tmp_path: Path
+) -> None:
+    engine = make_engine(parallelism=2)
+    trace = tmp_path / "trace"
+    tasks = "".join(
+        f"""
+        [[task]]
+        id = "t{n}"
+        retries = 1
+        shell = true
+        command = "echo $EXECCONSOLE_TASK_ID $EXECCONSOLE_TRY_NUMBER >> {trace}; sleep {3 if n == 0 else 0.2}"
+        """
+        for n in range(6)
+    )
+    submit(engine, 'id = "wf"\n' + tasks)
+    drive(engine, lambda: engine.store.resolve("wf/t0").state == TaskState.RUNNING)
+    worker_name = engine.store.resolve("wf/t0").worker or ""
+    worker_pid = int(worker_name.rsplit(":", 1)[1])
+    psutil.Process(worker_pid).kill()
+    drive(engine, idle(engine))
+
+    first, second = engine.store.tries(engine.store.resolve("wf/t0"))
+    assert first.state == TaskState.UP_FOR_RETRY and "died" in (first.reason or "")
+    assert second.state == TaskState.SUCCESS
+    assert states(engine) == {f"t{n}": "success" for n in range(6)}
+    # Each try ran once; the killed worker's try ran once and its retry once.
+    lines = trace.read_text().split("\n")
+    assert sorted(filter(None, lines)) == sorted({line for line in lines if line})
+    # A new worker took the dead one's place.
+    alive = [w for w in engine.default_executor.worker_processes() if w.alive]
+    assert worker_pid not in [w.pid for w in alive] and len(alive) >= 1
