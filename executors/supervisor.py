@@ -51,13 +51,13 @@ def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
         members = [leader, *leader.children(recursive=True)]
     except psutil.NoSuchProcess:
         members = []
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
     for member in members:
-        _signal_quietly(member, signal.SIGTERM)
+        signal_process(member, signal.SIGTERM)
     _gone, alive = psutil.wait_procs(members, timeout=grace)
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     for member in alive:
-        _signal_quietly(member, signal.SIGKILL)
+        signal_process(member, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=grace)
 
 
@@ -71,28 +71,30 @@ def _stop_own_child(process: subprocess.Popen[bytes], grace: float) -> int:
         descendants = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         descendants = []
-    _signal_group(process.pid, signal.SIGTERM)
+    signal_group(process.pid, signal.SIGTERM)
     for member in descendants:
-        _signal_quietly(member, signal.SIGTERM)
+        signal_process(member, signal.SIGTERM)
     try:
         returncode = process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         returncode = process.wait()
     _gone, alive = psutil.wait_procs(descendants, timeout=grace)
     for member in alive:
-        _signal_quietly(member, signal.SIGKILL)
+        signal_process(member, signal.SIGKILL)
     return returncode
 
 
-def _signal_group(pgid: int, signum: int) -> None:
+def signal_group(pgid: int, signum: int) -> None:
+    """Signal a whole process group; a group that is gone already is not an error."""
     try:
         os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _signal_quietly(process: psutil.Process, signum: int) -> None:
+def signal_process(process: psutil.Process, signum: int) -> None:
+    """Signal one process; one that is gone already is not an error."""
     try:
         process.send_signal(signum)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -217,7 +219,7 @@ def run_workload(
         returncode = _stop_own_child(process, terminate_grace)
     # Grandchildren left in the group after the leader exited are part of the
     # try; leaving them would leave processes behind.
-    _signal_group(process.pid, signal.SIGKILL)
+    signal_group(process.pid, signal.SIGKILL)
 
     report = TaskReport(
         pid=process.pid,

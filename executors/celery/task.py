@@ -53,6 +53,8 @@ from executors.supervisor import (
     kill_process_tree,
     now_iso,
     run_workload,
+    signal_group,
+    signal_process,
 )
 from executors.workload import TaskReport, Workload
 
@@ -285,30 +287,16 @@ def stop_tree(pid: int, grace: float) -> None:
         members = [leader, *leader.children(recursive=True)]
     except psutil.NoSuchProcess:
         members = []
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
     for member in members:
-        _signal_process(member, signal.SIGTERM)
+        signal_process(member, signal.SIGTERM)
 
     def finish_off() -> None:
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, signal.SIGKILL)
         for member in members:
             if member.is_running():
-                _signal_process(member, signal.SIGKILL)
+                signal_process(member, signal.SIGKILL)
 
     timer = threading.Timer(grace, finish_off)
     timer.daemon = True
     timer.start()
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_process(process: psutil.Process, signum: int) -> None:
-    try:
-        process.send_signal(signum)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
