@@ -57,8 +57,12 @@ class PartialKey(NamedTuple):
 
 
 def is_valid_id(value: str) -> bool:
-    """Ids may hold letters, digits and ``_ . - : + @``; no slash, hash or space."""
-    return bool(_SEGMENT.match(value))
+    """Ids may hold letters, digits and ``_ . - : + @``; no slash, hash or space.
+
+    Ids become folder names under the logs directory, so ``.`` and ``..``
+    (or any id of dots alone) are refused.
+    """
+    return bool(_SEGMENT.match(value)) and value.strip(".") != ""
 
 
 def parse_key(text: str) -> PartialKey:
