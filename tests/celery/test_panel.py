@@ -131,12 +131,8 @@ def test_the_keys_ask_for_a_selection_instead_of_guessing(cluster: Cluster) -> N
     actions = {binding.key: binding.action for binding in executor.key_bindings()}
     assert actions["g"](executor, None) == "select a worker in the Celery tab first"
     assert actions["h"](executor, None) == "select a worker in the Celery tab first"
-    assert (
-        actions["x"](executor, None) == "select a queue in the Celery tab first"
-    )
-    assert (
-        actions["u"](executor, None) == "select a queue in the Celery tab first"
-    )
+    assert actions["x"](executor, None) == "select a queue in the Celery tab first"
+    assert actions["u"](executor, None) == "select a queue in the Celery tab first"
 
 
 def test_the_panel_says_when_the_broker_is_down(private_cluster: Cluster) -> None:
