@@ -14,7 +14,9 @@ def _race(directory: str, token: str, results: multiprocessing.Queue) -> None:  
 
 def test_only_one_of_many_processes_claims_a_token(tmp_path: Path) -> None:
     results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    racers = [multiprocessing.Process(target=_race, args=(str(tmp_path), "t1", results)) for _ in range(8)]
+    racers = [
+        multiprocessing.Process(target=_race, args=(str(tmp_path), "t1", results)) for _ in range(8)
+    ]
     for racer in racers:
         racer.start()
     outcomes = [results.get(timeout=30) for _ in racers]
@@ -23,7 +25,9 @@ def test_only_one_of_many_processes_claims_a_token(tmp_path: Path) -> None:
     assert sorted(outcomes) == [False] * 7 + [True]
 
 
-def test_a_claimed_token_cannot_be_revoked_and_a_revoked_one_cannot_be_claimed(tmp_path: Path) -> None:
+def test_a_claimed_token_cannot_be_revoked_and_a_revoked_one_cannot_be_claimed(
+    tmp_path: Path,
+) -> None:
     book = ClaimBook(tmp_path)
     assert book.claim("a", worker_pid=1)
     assert not book.revoke("a")
