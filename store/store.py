@@ -17,12 +17,9 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-import pendulum
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from executors.state import FINISHED_STATES, TaskState
 from executors.task_key import PartialKey, TaskKey, parse_key
@@ -31,7 +28,12 @@ from store.errors import StoreError, StoreOwned, UnknownTask
 from store.records import TASK_COLUMNS, TASK_SELECT, EventRecord, RequestRecord, TaskRecord
 from store.schema import apply_migrations
 
-Clock = Callable[[], pendulum.DateTime]
+if TYPE_CHECKING:
+    import pendulum
+
+# pendulum and psutil are imported where they are used, not here: a command
+# that only reads the store (``tasks list``) then starts ~40 ms sooner.
+Clock = Callable[[], "pendulum.DateTime"]
 
 ENGINE_LEASE = "engine"
 LEASE_STALE_SECONDS = 15.0
@@ -48,7 +50,34 @@ _WRITABLE = frozenset(TASK_COLUMNS) - {
 _INSERT_COLUMNS = [c for c in TASK_COLUMNS if c != "id"]
 
 
+_COLUMN = {name: index for index, name in enumerate(TASK_COLUMNS)}
+_STATE, _COMMAND, _SHELL, _ENV, _NO_RETRY = (
+    _COLUMN[name] for name in ("state", "command", "shell", "env", "no_retry")
+)
+if [f.name for f in fields(TaskRecord)] != TASK_COLUMNS:  # record_from_row relies on it
+    raise ImportError("TaskRecord's fields must be TASK_COLUMNS, in that order")
+
+
+# Transitions whose event has consequences beyond the row (downstream tasks).
+_CONSEQUENTIAL = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+
+
+def record_from_row(row: Sequence[Any]) -> TaskRecord:
+    """``TaskRecord.from_row``, positionally: about 4x faster, and every read of
+    the engine (each tick's ready tries) goes through it."""
+    values = list(row)
+    values[_STATE] = TaskState(values[_STATE])
+    values[_COMMAND] = json.loads(values[_COMMAND])
+    values[_SHELL] = bool(values[_SHELL])
+    env = values[_ENV]
+    values[_ENV] = {} if env == "{}" else json.loads(env)
+    values[_NO_RETRY] = bool(values[_NO_RETRY])
+    return TaskRecord(*values)
+
+
 def utc_now() -> pendulum.DateTime:
+    import pendulum
+
     return pendulum.now("UTC")
 
 
@@ -168,6 +197,7 @@ class Store:
                 f"store {self.path} is not an execconsole store ({error}): use another --store"
             ) from None
         self.hostname = socket.gethostname()
+        self._runs_with_edges: dict[tuple[str, str], bool] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -269,7 +299,7 @@ class Store:
 
     # ---- reads -------------------------------------------------------------
     def _records(self, sql: str, params: Sequence[Any] = ()) -> list[TaskRecord]:
-        return [TaskRecord.from_row(row) for row in self.conn.execute(sql, params)]
+        return [record_from_row(row) for row in self.conn.execute(sql, params)]
 
     def get_by_id(self, ti_id: int) -> TaskRecord | None:
         found = self._records(f"{TASK_SELECT} WHERE id = ?", (ti_id,))
@@ -469,8 +499,30 @@ class Store:
             return
         now = self.now()
         with immediate(self.conn) as conn:
-            for transition in batch.transitions:
+            transitions = batch.transitions
+            index = 0
+            while index < len(transitions):
+                transition = transitions[index]
+                following = transitions[index + 1] if index + 1 < len(transitions) else None
+                if (
+                    following is not None
+                    and following.record.id == transition.record.id
+                    and transition.to_state not in _CONSEQUENTIAL
+                ):
+                    # A try that started and ended within one tick: one UPDATE of
+                    # its row instead of two, both events still logged in order.
+                    self._update_row(
+                        conn,
+                        transition.record.id,
+                        following.to_state,
+                        {**transition.fields, **following.fields},
+                    )
+                    self._log_transition(conn, transition, now)
+                    self._log_transition(conn, following, now)
+                    index += 2
+                    continue
                 self._apply_transition(conn, transition, now)
+                index += 1
             for record, not_before, actor, reason in batch.new_tries:
                 self._insert_next_try(conn, record, not_before, actor, reason, now)
             for record in batch.revive:
@@ -499,7 +551,13 @@ class Store:
     def _apply_transition(
         self, conn: sqlite3.Connection, transition: _Transition, now: str
     ) -> None:
-        record, to_state, fields = transition.record, transition.to_state, transition.fields
+        self._update_row(conn, transition.record.id, transition.to_state, transition.fields)
+        self._log_transition(conn, transition, now)
+
+    @staticmethod
+    def _update_row(
+        conn: sqlite3.Connection, ti_id: int, to_state: TaskState, fields: dict[str, Any]
+    ) -> None:
         assignments = ["state = ?"] + [f"{name} = ?" for name in fields]
         values: list[Any] = [str(to_state)]
         for name, value in fields.items():
@@ -507,8 +565,12 @@ class Store:
                 value = json.dumps(value)
             values.append(value)
         conn.execute(
-            f"UPDATE task_instances SET {', '.join(assignments)} WHERE id = ?", [*values, record.id]
+            f"UPDATE task_instances SET {', '.join(assignments)} WHERE id = ?", [*values, ti_id]
         )
+
+    def _log_transition(self, conn: sqlite3.Connection, transition: _Transition, now: str) -> None:
+        """The transition's audit event and its consequences downstream (the row is updated)."""
+        record, to_state = transition.record, transition.to_state
         if to_state == record.state and not transition.reason:
             return
         conn.execute(
@@ -516,26 +578,66 @@ class Store:
             (record.id, now, str(record.state), str(to_state), transition.actor, transition.reason),
         )
         if to_state == TaskState.SUCCESS and record.state != TaskState.SUCCESS:
-            conn.execute(
-                "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
-                "WHERE state = 'scheduled' AND dag_id = ? AND run_id = ? AND pending_upstreams > 0 AND task_id IN "
-                "(SELECT task_id FROM dependencies WHERE dag_id = ? AND run_id = ? AND upstream_task_id = ?)",
-                (record.dag_id, record.run_id, record.dag_id, record.run_id, record.task_id),
-            )
+            downstream = self._downstream_ids(conn, record.dag_id, record.run_id, record.task_id)
+            if downstream:
+                conn.executemany(
+                    "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
+                    "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled' "
+                    "AND pending_upstreams > 0",
+                    [(record.dag_id, record.run_id, task_id) for task_id in downstream],
+                )
         elif to_state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
             self._fail_downstream(conn, record, now)
+
+    def _downstream_ids(
+        self, conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str
+    ) -> list[str]:
+        """Task ids that depend on ``task_id`` in that run (one index lookup).
+
+        Looked up first, on their own: folded into the UPDATE as an ``IN``
+        subquery, SQLite drives the statement from the run's scheduled rows
+        instead, which made every finished try cost time in proportion to the
+        tasks still waiting (quadratic over a large run). A run's edges are
+        written with its tasks and never change, so a run without any is
+        remembered and not asked about again.
+        """
+        run = (dag_id, run_id)
+        has_edges = self._runs_with_edges.get(run)
+        if has_edges is None:
+            has_edges = self._runs_with_edges[run] = (
+                conn.execute(
+                    "SELECT 1 FROM dependencies WHERE dag_id = ? AND run_id = ? LIMIT 1", run
+                ).fetchone()
+                is not None
+            )
+        if not has_edges:
+            return []
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT task_id FROM dependencies INDEXED BY dependencies_downstream "
+                "WHERE dag_id = ? AND run_id = ? AND upstream_task_id = ?",
+                (dag_id, run_id, task_id),
+            )
+        ]
 
     def _downstream_rows(
         self, conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str, state: str
     ) -> list[TaskRecord]:
-        return [
-            TaskRecord.from_row(row)
-            for row in conn.execute(
-                f"{TASK_SELECT} WHERE state = ? AND dag_id = ? AND run_id = ? AND task_id IN "
-                "(SELECT task_id FROM dependencies WHERE dag_id = ? AND run_id = ? AND upstream_task_id = ?)",
-                (state, dag_id, run_id, dag_id, run_id, task_id),
+        rows: list[TaskRecord] = []
+        for downstream_id in self._downstream_ids(conn, dag_id, run_id, task_id):
+            rows += self._records_on(
+                conn,
+                # No ORDER BY here: it would steer SQLite to the (dag_id, state) index.
+                f"{TASK_SELECT} WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = ?",
+                (dag_id, run_id, downstream_id, state),
             )
-        ]
+        rows.sort(key=lambda row: row.id)
+        return rows
+
+    @staticmethod
+    def _records_on(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[TaskRecord]:
+        return [record_from_row(row) for row in conn.execute(sql, params)]
 
     def _fail_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
         """Mark every scheduled task downstream of ``record`` upstream_failed, transitively."""
@@ -689,6 +791,8 @@ class Store:
         if owner["hostname"] == self.hostname:
             # Same machine: the pid tells for sure whether the owner lives.
             # A heartbeat far older than the stale limit means the pid was reused.
+            import psutil
+
             if not psutil.pid_exists(owner["pid"]):
                 return True
             return self.clock().timestamp() - owner["heartbeat"] > LEASE_STALE_SECONDS * 8

@@ -39,38 +39,112 @@ class GlobalOptions:
             raise
 
 
+# Built-in commands, in the order ``--help`` lists them: name -> (module, Typer).
+# A module naming a Typer is a command group; any other module's ``register(app)``
+# adds plain commands. Each is imported and built only when it is used, so
+# ``execconsole tasks list`` never pays for building ``run``, ``submit`` ...
+BUILTIN_COMMANDS: dict[str, tuple[str, str | None]] = {
+    "run": ("console.cli.run_cmd", None),
+    "scheduler": ("console.cli.run_cmd", None),
+    "submit": ("console.cli.submit_cmd", None),
+    "pause": ("console.cli.control", None),
+    "resume": ("console.cli.control", None),
+    "parallelism": ("console.cli.control", None),
+    "console": ("console.cli.console_cmd", None),
+    "tasks": ("console.cli.tasks_cmd", "tasks_app"),
+    "executors": ("console.cli.executors_cmd", "executors_app"),
+}
+
+
+def _holder() -> typer.Typer:
+    """A Typer that builds commands with the top-level app's settings."""
+    return typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
+
+
+def build_builtin(name: str) -> Any:
+    """The Click command for built-in command ``name`` (imported on demand)."""
+    import importlib
+
+    module_name, attribute = BUILTIN_COMMANDS[name]
+    module = importlib.import_module(module_name)
+    holder = _holder()
+    if attribute is not None:
+        holder.add_typer(getattr(module, attribute), name=name)
+    else:
+        module.register(holder)
+    built = typer.main.get_command(holder)
+    command = built.commands[name] if isinstance(built, TyperGroup) else built
+    command.name = name
+    return command
+
+
 class ExecutorCommandGroup(TyperGroup):
     """The top-level group: built-in commands plus groups vended by configured executors."""
 
-    def _vended(self) -> dict[str, Any]:
+    def _vended(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Groups vended by the configured executors, by name.
+
+        Remembered between runs (see ``vended_cache``) unless ``fresh``: finding
+        them imports every configured executor class.
+        """
         cached = getattr(self, "_vended_groups", None)
-        if cached is not None:
+        if cached is not None and not (fresh and getattr(self, "_vended_from_cache", False)):
             return cached
+        from console.cli import vended_cache
+
+        remembered = None if fresh else vended_cache.load()
+        if remembered is not None:
+            self._vended_groups, self._vended_from_cache = remembered, True
+            return remembered
         groups: dict[str, Any] = {}
+        before = set(sys.modules)
         try:
             from console.runtime import Runtime
 
             runtime = Runtime.load()
             from executors.loader import load_executor_class
 
-            for spec in runtime.executor_specs():
-                for group in load_executor_class(spec).cli_groups():
+            classes = [load_executor_class(spec) for spec in runtime.executor_specs()]
+            for cls in classes:
+                for group in cls.cli_groups():
                     groups.setdefault(group.name, group)
         except operator_errors():
             # A broken config must not break `execconsole --help`; commands that
             # need the config report the problem themselves.
             pass
-        self._vended_groups = groups
+        else:
+            imported = [sys.modules[name] for name in set(sys.modules) - before]
+            for name in ("console.config", "console.runtime", "executors.loader"):
+                imported.append(sys.modules[name])
+            vended_cache.save(groups, imported + vended_cache.modules_behind(classes))
+        self._vended_groups, self._vended_from_cache = groups, False
         return groups
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Before Click parses anything: plain parameters skip Typer's pydantic coercion.
+        from console.cli.coercion import install
+
+        install()
+        return super().main(*args, **kwargs)
+
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *sorted(set(self._vended()) - set(self.commands))]
+        known = [
+            *BUILTIN_COMMANDS,
+            *(n for n in super().list_commands(ctx) if n not in BUILTIN_COMMANDS),
+        ]
+        return [*known, *sorted(set(self._vended()) - set(known))]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
+        if cmd_name in BUILTIN_COMMANDS:
+            command = self.commands[cmd_name] = build_builtin(cmd_name)
+            return command
         group = self._vended().get(cmd_name)
+        if group is None:
+            # Not among the remembered groups: look again before saying no.
+            group = self._vended(fresh=True).get(cmd_name)
         if group is None:
             return None
         vended = group.load()
@@ -115,18 +189,6 @@ def main_options(
         from console.cli.console_cmd import open_console
 
         open_console(ctx.obj)
-
-
-def _register() -> None:
-    from console.cli import console_cmd, control, executors_cmd, run_cmd, submit_cmd, tasks_cmd
-
-    for module in (run_cmd, submit_cmd, control, console_cmd):
-        module.register(app)
-    app.add_typer(tasks_cmd.tasks_app, name="tasks")
-    app.add_typer(executors_cmd.executors_app, name="executors")
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

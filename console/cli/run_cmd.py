@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -55,8 +56,6 @@ def run(
 
 def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-untyped-def]
     """Submit ``spec`` and drive it to the end; 0 if every task succeeded, else 1."""
-    import time
-
     from console import actions
     from console.progress import ProgressBar
 
@@ -74,20 +73,15 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
     )
     say(f"submitted {spec.dag_id}/{run_id}: {len(keys)} tasks")
     bar = ProgressBar(len(keys), label=f"{spec.dag_id} ")
-
-    def counts() -> dict[str, int]:
-        return store.count_by_state(dag_id=spec.dag_id, run_id=run_id)
-
-    def finished(_engine: object = None) -> bool:
-        return store.unfinished_count(dag_id=spec.dag_id, run_id=run_id) == 0
+    watch = RunWatch(store, spec.dag_id, run_id, bar)
 
     if owner is not None:
         say(
             f"engine pid {owner['pid']} on {owner['hostname']} owns this store; following its progress"
         )
         try:
-            while not finished():
-                bar.update(counts())
+            while not watch.finished():
+                bar.update(watch.counts())
                 time.sleep(0.2)
         except KeyboardInterrupt:
             say("stopped following; the engine goes on running the workflow")
@@ -95,10 +89,61 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
     else:
         from console.headless import host_engine
 
-        host_engine(runtime, until=finished, on_tick=lambda _engine: bar.update(counts()))
-    final = counts()
+        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick)
+    final = watch.counts()
     bar.close(final)
     return report_outcome(store, spec.dag_id, run_id, final, len(keys))
+
+
+class RunWatch:
+    """What ``run --headless`` asks while the engine runs: is the run over, how far is it.
+
+    Both questions are SQL counts over the run's rows, so their cost grows with
+    the run. They are asked often (every engine check, ~10 times a second), so:
+
+    - ``finished`` first looks at the engine's own in-flight tries: while any
+      try of the run is handed out, the run cannot be over, and no query runs;
+    - the progress counts are refreshed at the bar's pace (10 Hz on a terminal,
+      every 2.5 s otherwise), and never more often than 20 times the time
+      the last count took, so counting stays under ~5% of the engine's thread
+      however large the run.
+    """
+
+    BUDGET = 20.0  # run a count at most once per this many times its own cost
+
+    def __init__(self, store, dag_id: str, run_id: str, bar) -> None:  # type: ignore[no-untyped-def]
+        self.store = store
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.bar = bar
+        # Off a terminal the bar prints a line every 5 s: count twice as often as that.
+        self.interval = 0.1 if bar.interactive else 2.5
+        self._next_count = 0.0
+        self._next_check = 0.0
+
+    def counts(self) -> dict[str, int]:
+        return self.store.count_by_state(dag_id=self.dag_id, run_id=self.run_id)
+
+    def finished(self, engine: object = None) -> bool:
+        in_flight = getattr(engine, "in_flight", None)
+        if in_flight and any(
+            key.run_id == self.run_id and key.dag_id == self.dag_id for key in in_flight
+        ):
+            return False
+        now = time.monotonic()
+        if engine is not None and now < self._next_check:
+            return False
+        unfinished = self.store.unfinished_count(dag_id=self.dag_id, run_id=self.run_id)
+        self._next_check = now + self.BUDGET * (time.monotonic() - now)
+        return unfinished == 0
+
+    def on_tick(self, _engine: object = None) -> None:
+        now = time.monotonic()
+        if now < self._next_count:
+            return
+        counts = self.counts()
+        self._next_count = now + max(self.interval, self.BUDGET * (time.monotonic() - now))
+        self.bar.update(counts)
 
 
 def report_outcome(store, dag_id: str, run_id: str, final: dict[str, int], total: int) -> int:  # type: ignore[no-untyped-def]

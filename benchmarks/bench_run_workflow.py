@@ -1,0 +1,143 @@
+"""The whole product as a user runs it, against a plain thread-pool script.
+
+Each round runs, in rotating order, two whole commands timed from spawn to exit:
+
+- ``product``: ``execconsole run WORKFLOW --headless --parallelism 2`` on a fresh
+  EXECCONSOLE_HOME (new store, logs, claims), WORKFLOW being a generated file of
+  N independent tasks each running ``/bin/true``;
+- ``baseline``: ``python benchmarks/baseline_spawn.py N 2``: the same N spawns
+  with a thread pool of 2 calling ``subprocess.run`` (interpreter start included).
+
+Both are started through the real executables (the console script installed
+next to this interpreter, and this interpreter), not through pyenv shims.
+The ratio product/baseline is computed per round (target <= 1.3).
+
+    python benchmarks/bench_run_workflow.py                  # 10,000 tasks, 3 rounds
+    python benchmarks/bench_run_workflow.py --rounds 7 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    PYTHON,
+    REPO,
+    Rounds,
+    check_tree,
+    clean_env,
+    console_script,
+    machine,
+    timed_command,
+    verdict,
+    write_report,
+)
+
+TARGET = 1.3
+HERE = Path(__file__).resolve().parent
+
+
+def write_workflow(path: Path, tasks: int) -> None:
+    lines = ['id = "bench"', 'description = "generated: independent /bin/true tasks"', ""]
+    for index in range(tasks):
+        lines += ["[[task]]", f'id = "t{index:05d}"', 'command = ["/bin/true"]', ""]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--json", help="also write the report to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the last product home")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    workflow = work / "bench.toml"
+    write_workflow(workflow, args.tasks)
+    script = console_script()
+    check_tree(clean_env())
+    homes: list[Path] = []
+
+    def product() -> float:
+        home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
+        homes.append(home)
+        elapsed = timed_command(
+            [script, "run", str(workflow), "--headless", "--parallelism", str(args.parallelism)],
+            env=clean_env(EXECCONSOLE_HOME=str(home)),
+            cwd=work,
+        )
+        # Untimed: check every task really ran once, then free the disk.
+        check_home(home, args.tasks)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+        return elapsed
+
+    def baseline() -> float:
+        return timed_command(
+            [PYTHON, str(HERE / "baseline_spawn.py"), str(args.tasks), str(args.parallelism)],
+            env=clean_env(),
+            cwd=work,
+        )
+
+    report: dict = {
+        "benchmark": "run_workflow",
+        "machine": machine(),
+        "tasks": args.tasks,
+        "parallelism": args.parallelism,
+        "rounds": args.rounds,
+        "commands": {
+            "product": f"EXECCONSOLE_HOME=<fresh dir> {script} run bench.toml --headless --parallelism {args.parallelism}",
+            "baseline": f"{PYTHON} benchmarks/baseline_spawn.py {args.tasks} {args.parallelism}",
+        },
+    }
+    print(f"{args.tasks} tasks of /bin/true, parallelism {args.parallelism}:", file=sys.stderr)
+    try:
+        rounds = Rounds({"product": product, "baseline": baseline}, args.rounds).run()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    ratio = rounds.ratio("product", "baseline")
+    report["results"] = {
+        "product_s": rounds.summary("product").as_dict(),
+        "baseline_s": rounds.summary("baseline").as_dict(),
+        "product_over_baseline": ratio.as_dict(3),
+        "product_ms_per_task": round(rounds.summary("product").median / args.tasks * 1000, 3),
+        "baseline_ms_per_task": round(rounds.summary("baseline").median / args.tasks * 1000, 3),
+        "target": TARGET,
+        "verdict": verdict(ratio.median, TARGET),
+    }
+    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
+    print(
+        f"  product  {rounds.summary('product').text()}\n"
+        f"  baseline {rounds.summary('baseline').text()}\n"
+        f"  product/baseline {ratio.text(unit='x')}  target <= {TARGET}: {report['results']['verdict']}",
+        file=sys.stderr,
+    )
+    write_report(args.json, report)
+
+
+def check_home(home: Path, tasks: int) -> None:
+    """Every task of the run succeeded exactly once (read straight from the store)."""
+    import sqlite3
+
+    conn = sqlite3.connect(home / "execconsole.db")
+    try:
+        rows = dict(conn.execute("SELECT state, count(*) FROM task_instances GROUP BY state"))
+    finally:
+        conn.close()
+    if rows != {"success": tasks}:
+        raise RuntimeError(f"the product run did not end with {tasks} successes: {rows}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
