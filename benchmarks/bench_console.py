@@ -462,10 +462,27 @@ def timed_key(
             cpu = (cpu_seconds(process) - cpu0) * 1000 if process is not None else 0.0
             return (arrived - started) * 1000, cpu
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"key {key}: the screen did not change within {KEY_TIMEOUT:g}s")
+            screen = "\n".join(_ESCAPE.sub("", line) for line in tmux.capture())
+            raise RuntimeError(
+                f"key {key}: the screen did not change within {KEY_TIMEOUT:g}s:\n{screen}"
+            )
 
 
 FOCUSED_TITLE = "\x1b[1m {}"  # a focused panel's title is bold
+
+
+def settled(read: Callable[[], Any], timeout: float = 3.0) -> Any:
+    """``read()`` once two captures 30 ms apart agree (tmux may show a frame half drawn)."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while True:
+        time.sleep(0.03)
+        now = read()
+        if now == last and now is not None:
+            return now
+        if time.monotonic() > deadline:
+            raise RuntimeError("the screen did not settle")
+        last = now
 
 
 def press_keys(
@@ -495,21 +512,21 @@ def press_keys(
         10,
     )
     for _ in range(presses):
-        row = queued_cursor(tmux.capture(escapes=True)) or 1
+        row = settled(lambda: queued_cursor(tmux.capture(escapes=True)))
         key, wanted = ("Down", row + 1) if row <= 1 else ("Up", row - 1)
         record(
             "cursor",
             timed_key(tmux, key, lambda lines, w=wanted: queued_cursor(lines) == w, True, process),
         )
     for _ in range(presses):
-        on_queued = focused("2 Queued")(tmux.capture(escapes=True))
+        on_queued = settled(lambda: focused("2 Queued")(tmux.capture(escapes=True)))
         key, title = ("3", "3 Events") if on_queued else ("2", "2 Queued")
         record("focus", timed_key(tmux, key, focused(title), True, process))
     if not focused("2 Queued")(tmux.capture(escapes=True)):
         tmux.send("2")
         tmux.wait_for(lambda _: focused("2 Queued")(tmux.capture(escapes=True)), "Queued", 10)
     for _ in range(presses):
-        zoomed = "1 Running" not in screen_text(tmux.capture())
+        zoomed = settled(lambda: "1 Running" not in screen_text(tmux.capture()))
         record(
             "zoom",
             timed_key(
@@ -523,7 +540,7 @@ def press_keys(
     if "1 Running" not in screen_text(tmux.capture()):
         tmux.send("z")
     for _ in range(presses):
-        frozen = "FROZEN" in tmux.capture()[0]
+        frozen = settled(lambda: "FROZEN" in tmux.capture()[0])
         record(
             "freeze",
             timed_key(

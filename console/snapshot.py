@@ -44,7 +44,7 @@ Clock = Callable[[], pendulum.DateTime]
 
 QUEUED_LIMIT = 60
 EVENTS_LIMIT = 100
-EVENTS_CATCH_UP = 500
+MIN_ROWS = 24  # fit_rows never goes below this
 TIMELINE_LIMIT = 120
 THROUGHPUT_BUCKET_SECONDS = 10
 THROUGHPUT_BUCKETS = 30  # five minutes
@@ -495,6 +495,19 @@ class SnapshotBuilder:
         """
         self._filter = re.compile(pattern, re.IGNORECASE) if pattern else None
 
+    def fit_rows(self, rows: int) -> None:
+        """Keep the live Queued and Events lists to ``rows`` each: what a screen shows at most.
+
+        The console calls this with its height. Rows beyond what fits cost a
+        table update on every refresh for nothing (Events has older pages).
+        """
+        rows = max(MIN_ROWS, rows)
+        with self._lock:
+            if rows == self.queued_limit == self.events_limit:
+                return
+            self.queued_limit = self.events_limit = rows
+            self._events = deque(self._events, maxlen=rows)
+
     @property
     def filter(self) -> str | None:
         return self._filter.pattern if self._filter else None
@@ -783,8 +796,10 @@ class SnapshotBuilder:
             fresh = store.events(limit=self.events_limit)
             self._events.extend(_event_row(e) for e in reversed(fresh))
         else:
-            fresh = store.events(after_id=self._last_event_id, limit=EVENTS_CATCH_UP)
-            if len(fresh) == EVENTS_CATCH_UP:
+            # Only the newest events_limit are kept: reading more is wasted work
+            # (a busy run writes about 1,000 events a second).
+            fresh = store.events(after_id=self._last_event_id, limit=self.events_limit)
+            if len(fresh) == self.events_limit:
                 # Far behind (a burst of fast tasks): start again from the newest.
                 self._events.clear()
                 fresh = list(reversed(store.events(limit=self.events_limit)))

@@ -204,6 +204,7 @@ class WorkersPanel(Vertical):
             text = f"{len(alive)} workers · {busy} busy · {len(alive) - busy} idle"
             if dead:
                 text += f" · {dead} died recently"
-            if text != self._summary:  # an update lays the screen out again
+            if text != self._summary:
                 self._summary = text
-                self.summary.update(text)
+                # One line either way: no need to lay the whole screen out again.
+                self.summary.update(text, layout=False)

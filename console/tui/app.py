@@ -131,11 +131,15 @@ class ConsoleApp(App[str | None]):
 
     def dashboard_ready(self) -> None:
         """The dashboard's widgets exist: start refreshing them."""
+        self.builder.fit_rows(self.size.height)
         if self.polling:
             self._poll()
         else:
             # Deterministic (tests, screenshots): one snapshot, built on the UI thread.
             self.poll_now()
+
+    def on_resize(self) -> None:
+        self.builder.fit_rows(self.size.height)
 
     def _theme_changed(self, _theme: object) -> None:
         self.palette = Palette(self.theme_variables)

@@ -34,11 +34,11 @@ class EventsPanel(TaskPanel):
     HOTKEY = "3"
     COLUMNS = (
         Column("time", "Time", 8),
-        Column("task", "Task", 20, flex=True, max_width=36),
+        Column("task", "Task", 20, flex=True, max_width=26),
         Column("state", "State", 9),
         Column("duration", "Took", 5, numeric=True),
         Column("exit", "Exit", 4, numeric=True),
-        Column("reason", "Reason", 10, flex=True),
+        Column("reason", "Reason / by", 12, flex=True),
     )
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -67,10 +67,17 @@ class HeaderBar(Horizontal):
         self._shown: dict[str, Text] = {}
 
     def _update(self, line: Static, content: Text) -> None:
-        # Static.update lays the screen out again: only when the text changed.
-        if self._shown.get(line.id or "") != content:
-            self._shown[line.id or ""] = content
-            line.update(content)
+        # Only when the text changed; and the screen is laid out again only when
+        # the line count did (the counts change on every refresh of a busy run,
+        # and a layout redraws far more than one line).
+        key = line.id or ""
+        shown = self._shown.get(key)
+        if shown != content:
+            content.no_wrap = True
+            content.overflow = "ellipsis"
+            self._shown[key] = content
+            lines = content.plain.count("\n")
+            line.update(content, layout=shown is None or shown.plain.count("\n") != lines)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="header-left"):
@@ -91,10 +98,11 @@ class HeaderBar(Horizontal):
         read_only: bool,
         engine_error: str | None = None,
         filter_text: str | None = None,
+        zoomed: bool = False,
     ) -> None:
         self._update(
             self.mode_line,
-            self._mode_line(header, palette, frozen, read_only, engine_error, filter_text),
+            self._mode_line(header, palette, frozen, read_only, engine_error, filter_text, zoomed),
         )
         executors = Text("\n").join(executor_line(view, palette) for view in header.executors[:2])
         if len(header.executors) > 2:
@@ -133,6 +141,7 @@ class HeaderBar(Horizontal):
         read_only: bool,
         engine_error: str | None,
         filter_text: str | None,
+        zoomed: bool = False,
     ) -> Text:
         text = Text()
         text.append("execconsole", style=palette.style("primary", bold=True))
@@ -161,6 +170,8 @@ class HeaderBar(Horizontal):
             badges.append(("READ-ONLY", "secondary"))
         if filter_text:
             badges.append((f"filter /{filter_text}/", "accent"))
+        if zoomed:
+            badges.append(("ZOOMED (z or esc)", "accent"))
         for label, variable in badges:
             text.append("  ")
             text.append(f" {label} ", style=palette.style(variable, bold=True, reverse=True))

@@ -49,7 +49,8 @@ class HelpScreen(ModalScreen[None]):
                     "Every action is in the command palette too (ctrl+p). "
                     "Click a column header to sort by it. esc closes.",
                     style=self.palette.style("foreground-muted"),
-                )
+                ),
+                classes="help-note",
             )
 
     def _table(self) -> Table:

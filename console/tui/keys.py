@@ -23,6 +23,7 @@ class KeySpec:
     mutating: bool = False
     show: bool = True
     palette: bool = True  # offered in the command palette
+    footer_group: str = ""  # consecutive keys of one group share a label in the footer
 
 
 KEYS: tuple[KeySpec, ...] = (
@@ -46,8 +47,24 @@ KEYS: tuple[KeySpec, ...] = (
     # ---- acting on the selected task ------------------------------------------------
     KeySpec("k", "task('kill')", "Kill", "k", "Task", mutating=True),
     KeySpec("r", "task('retry')", "Retry", "r", "Task", mutating=True),
-    KeySpec("s", "task('mark_success')", "Mark success", "s", "Task", mutating=True),
-    KeySpec("f", "task('mark_failed')", "Mark failed", "f", "Task", mutating=True),
+    KeySpec(
+        "s",
+        "task('mark_success')",
+        "Mark success",
+        "s",
+        "Task",
+        mutating=True,
+        footer_group="Mark success/failed",
+    ),
+    KeySpec(
+        "f",
+        "task('mark_failed')",
+        "Mark failed",
+        "f",
+        "Task",
+        mutating=True,
+        footer_group="Mark success/failed",
+    ),
     KeySpec(
         "right_square_bracket",
         "task('priority_up')",
@@ -68,11 +85,28 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     # ---- the engine ------------------------------------------------------------------
     KeySpec("p", "pause", "Pause/resume", "p", "Engine", mutating=True),
-    KeySpec("plus,equals_sign", "parallelism(1)", "Parallelism +1", "+", "Engine", mutating=True),
-    KeySpec("minus", "parallelism(-1)", "Parallelism -1", "-", "Engine", mutating=True),
+    KeySpec(
+        "plus,equals_sign",
+        "parallelism(1)",
+        "Parallelism +1",
+        "+",
+        "Engine",
+        mutating=True,
+        footer_group="Parallelism",
+    ),
+    KeySpec(
+        "minus",
+        "parallelism(-1)",
+        "Parallelism -1",
+        "-",
+        "Engine",
+        mutating=True,
+        footer_group="Parallelism",
+    ),
+    # q before n and o: the footer keeps the first keys when it runs out of room.
+    KeySpec("q", "quit", "Quit", "q", "Engine"),
     KeySpec("n", "new_task", "New task", "n", "Engine", mutating=True),
     KeySpec("o", "open_workflow", "Load workflow", "o", "Engine", mutating=True),
-    KeySpec("q", "quit", "Quit", "q", "Engine"),
 )
 
 # Actions whose keys a read-only console hides.
@@ -85,7 +119,14 @@ MUTATING_ACTIONS = frozenset({"pause", "parallelism", "new_task", "open_workflow
 def bindings() -> list[Binding]:
     """KEYS as Textual bindings."""
     return [
-        Binding(spec.keys, spec.action, spec.description, show=spec.show, key_display=spec.display)
+        Binding(
+            spec.keys,
+            spec.action,
+            spec.description,
+            show=spec.show,
+            key_display=spec.display,
+            group=Binding.Group(spec.footer_group) if spec.footer_group else None,
+        )
         for spec in KEYS
     ]
 

@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Input, Log, Static
 
 from console.snapshot import home_relative
 from console.tui import formatting as fmt
+from console.tui.footer import StableFooter
 from console.tui.log_source import LogFollower, LogUpdate
 from console.tui.task_panel import TaskRef
 
@@ -88,7 +89,7 @@ class LogScreen(Screen[None]):
             placeholder="search (regex); enter finds, n / N next / previous, esc clears",
             id="log-search",
         )
-        yield Footer()
+        yield StableFooter()
 
     @property
     def log_view(self) -> Log:

@@ -17,7 +17,7 @@ from textual.color import Color, ColorParseError
 # Which theme variable colours each task state.
 STATE_VARIABLES: Mapping[str, str] = {
     "scheduled": "foreground-muted",
-    "queued": "secondary",
+    "queued": "text-secondary",  # "secondary" is too dark to read on the panels
     "running": "primary",
     "success": "success",
     "failed": "error",

@@ -12,10 +12,10 @@ from console.tui.task_panel import TaskPanel, TaskRef
 
 
 def _status(item: QueuedRow, palette: Palette) -> Text:
-    """Why it has not started: next (handed to its executor), ready, blocked by N upstream
-    tasks, or waiting until its retry time."""
+    """Why it has not started: handed out (to its executor: it starts next), ready,
+    blocked by N upstream tasks, or waiting until its retry time."""
     if item.state == "queued":
-        return Text("next", style=palette.state("queued", bold=True))
+        return Text("handed out", style=palette.state("queued", bold=True))
     if item.blocked_by:
         return palette.muted(f"blocked {item.blocked_by}")
     if item.not_before:
@@ -29,12 +29,12 @@ class QueuedPanel(TaskPanel):
     TITLE = "Queued"
     HOTKEY = "2"
     COLUMNS = (
-        Column("order", "#", 4, numeric=True),
-        Column("task", "Task", 20, flex=True),
+        Column("order", "#", 3, numeric=True),
+        Column("task", "Task", 19, flex=True),
         Column("status", "Status", 10),
         Column("priority", "Prio", 4, numeric=True),
         Column("where", "Queue@executor", 14),
-        Column("waiting", "Waiting", 7, numeric=True),
+        Column("waiting", "Wait", 4, numeric=True),
     )
 
     def rows(
@@ -65,8 +65,9 @@ class QueuedPanel(TaskPanel):
                     ),
                 )
             )
+        # "To start" counts what the header calls waiting and handed out.
         depth = snapshot.queue_depth
-        detail = f"{depth:,} waiting"
+        detail = f"{depth:,} to start"
         if depth > len(rows):
             detail += f" · first {len(rows)} shown"
         if snapshot.filter:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -254,13 +255,20 @@ def seed(home: Path) -> Runtime:
             for n in range(BACKFILL_TASKS)
         ]
         store.submit("backfill_2025", "manual__20261121T0920_b4c1", backfill, source="submit")
+        # Every step of HISTORY in the order it happened, so that the audit log
+        # (the Events panel, newest first) reads in time order as a live one does.
+        steps: list[tuple[pendulum.DateTime, int, Callable[[], object]]] = []
         for task, slot, start, end, state, exit_code, reason in HISTORY:
-            record = seeder.current(task)
             started = at(start)
-            record = seeder.queue(record, started.subtract(seconds=1))
-            record = seeder.run(record, slot, started)
+            steps.append(
+                (started.subtract(seconds=1), 1, partial(_queue_step, seeder, task, started))
+            )
+            steps.append((started, 2, partial(_run_step, seeder, task, slot, started)))
             if end is not None:
-                seeder.finish(record, state, at(end), exit_code, reason)
+                finish = partial(_finish_step, seeder, task, state, at(end), exit_code, reason)
+                steps.append((at(end), 0, finish))  # an end, then what it lets start
+        for _moment, _order, step in sorted(steps, key=lambda item: (item[0], item[1])):
+            step()
         for task in ("report_stock_levels", "sessionize_clickstream"):
             seeder.queue(seeder.current(task), at("09:29:58"))
         settings = Batch()
@@ -269,6 +277,25 @@ def seed(home: Path) -> Runtime:
     finally:
         store.close()
     return runtime
+
+
+def _queue_step(seeder: Seeder, task: str, started: pendulum.DateTime) -> None:
+    seeder.queue(seeder.current(task), started.subtract(seconds=1))
+
+
+def _run_step(seeder: Seeder, task: str, slot: int, started: pendulum.DateTime) -> None:
+    seeder.run(seeder.current(task), slot, started)
+
+
+def _finish_step(
+    seeder: Seeder,
+    task: str,
+    state: TaskState,
+    ended: pendulum.DateTime,
+    exit_code: int | None,
+    reason: str | None,
+) -> None:
+    seeder.finish(seeder.current(task), state, ended, exit_code, reason)
 
 
 # ---- scenes -------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from console.snapshot import TaskDetail, home_relative
 from console.tui import formatting as fmt
+from console.tui.footer import StableFooter
 from console.tui.messages import TaskDetailLoaded
 from console.tui.palette import Palette
 from console.tui.task_panel import TaskRef
@@ -72,7 +73,7 @@ class TaskDetailScreen(Screen[None]):
                     yield Static(id="detail-history-table")
         with Vertical(id="detail-log-frame", classes="panel"):
             yield Log(id="detail-log", max_lines=LOG_TAIL_LINES * 4)
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-fields", VerticalScroll).border_title = "Fields"

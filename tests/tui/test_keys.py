@@ -189,9 +189,15 @@ def test_number_keys_tab_and_z_move_between_and_zoom_panels(console: ConsoleFact
             pilot, lambda: dashboard.focused_panel is not dashboard.running_panel, "tab moves on"
         )
         await pilot.press("2", "z")
-        await c.wait(pilot, lambda: dashboard.maximized is dashboard.queued_panel, "queued zoomed")
+        await c.wait(pilot, lambda: dashboard.zoomed is dashboard.queued_panel, "queued zoomed")
+        assert not dashboard.running_panel.display and not dashboard.events_panel.display
+        await pilot.press("3")
+        await c.wait(pilot, lambda: dashboard.zoomed is dashboard.events_panel, "3 zooms events")
+        await c.wait(pilot, partial(is_focused, dashboard, dashboard.events_panel), "3 focuses")
+        assert not dashboard.queued_panel.display
         await pilot.press("escape")
-        await c.wait(pilot, lambda: dashboard.maximized is None, "unzoomed")
+        await c.wait(pilot, lambda: dashboard.zoomed is None, "unzoomed")
+        assert all(panel.display for panel in dashboard.panels)
 
     c.run(scenario)
 

@@ -90,7 +90,7 @@ def test_moving_to_the_last_event_pages_older_history_from_the_store(
     console: ConsoleFactory,
 ) -> None:
     c = console(hosted=False)
-    for number in range(300):  # 300 "scheduled" events, more than the live window of 100
+    for number in range(300):  # 300 "scheduled" events, more than the live window (what fits)
         actions.submit_command(
             c.store,
             ["true"],
@@ -101,13 +101,17 @@ def test_moving_to_the_last_event_pages_older_history_from_the_store(
 
     async def scenario(pilot: Any) -> None:
         panel = c.app.dashboard.events_panel
-        await c.wait(pilot, lambda: len(panel.table.row_keys) == 100, "the live window")
+        live = c.app.builder.events_limit  # the console's height (50 rows here)
+        assert live < 300 - OLDER_PAGE
+        await c.wait(pilot, lambda: len(panel.table.row_keys) == live, "the live window")
         await pilot.press("3")
         assert isinstance(c.app.focused, LiveTable)
         await pilot.press("ctrl+end")
-        await c.wait(pilot, lambda: len(panel.table.row_keys) == 200, "a page of history below")
+        await c.wait(
+            pilot, lambda: len(panel.table.row_keys) == live + OLDER_PAGE, "a page of history below"
+        )
         oldest = panel.tasks[panel.table.row_keys[-1]]
-        assert oldest.key.task_id == "t100"
+        assert oldest.key.task_id == f"t{300 - live - OLDER_PAGE:03d}"
         assert len(panel.older) == OLDER_PAGE
 
     c.run(scenario)
