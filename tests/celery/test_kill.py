@@ -43,7 +43,13 @@ def test_killing_a_try_that_waits_in_the_queue_means_it_never_starts(cluster: Cl
     executor = cluster.executor()
     side_effects = cluster.root / "queued-kill.txt"
     # Fill both of alpha's pool processes, so the third try waits in Redis.
-    blockers = [cluster.workload("sleep 2", queue="alpha") for _ in range(2)]
+    # The blockers wait on a gate, not a timer: under load a timed blocker could
+    # finish before the kill and let the waiting try start.
+    gate = cluster.root / "queued-kill.gate"
+    blockers = [
+        cluster.workload(f"while [ ! -e {gate} ]; do sleep 0.05; done", queue="alpha")
+        for _ in range(2)
+    ]
     waiting = cluster.workload(f"echo ran >> {side_effects}", queue="alpha")
     driver = Driver(executor)
     for workload in (*blockers, waiting):
@@ -54,6 +60,7 @@ def test_killing_a_try_that_waits_in_the_queue_means_it_never_starts(cluster: Cl
     driver.beat()
     assert driver.state(waiting.key) is TaskState.FAILED
     assert driver.report(waiting.key).reason == "killed on request before it started"
+    gate.touch()
 
     # Once the blockers are done the worker takes the killed try's message,
     # finds it revoked, and drops it; a try sent after it does run.
