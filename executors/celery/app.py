@@ -27,7 +27,9 @@ Choices, and why:
   running tries. Their messages may be delivered again afterwards, which the
   claim check makes harmless.
 - Result writes retry while Redis is away (``result_backend_always_retry``), so a
-  try that ends during an outage still reports when Redis is back.
+  try that ends during an outage still reports when Redis is back. A try's
+  own outcome is written by the task itself (outcome.py), which waits for
+  Redis the same way.
 """
 
 from __future__ import annotations
@@ -112,7 +114,16 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
     )
     from executors.celery.task import run_try
 
-    app.task(name=TASK_NAME, bind=True, acks_late=True, typing=False)(run_try)
+    # The task stores its own result together with its claim and log tail, in
+    # one round trip (outcome.py); Celery stores only failures.
+    app.task(
+        name=TASK_NAME,
+        bind=True,
+        acks_late=True,
+        typing=False,
+        ignore_result=True,
+        store_errors_even_if_ignored=True,
+    )(run_try)
     if role == "worker":
         from executors.celery import worker_hooks
 

@@ -15,7 +15,9 @@ that, this task
 4. turns Celery's terminate (SIGTERM to this pool process) into stopping the
    try's whole process tree, which lives in its own session and would
    otherwise outlive this process;
-5. returns the TaskReport as the task's JSON result.
+5. stores how the try ended (claim, lease, log tail and the TaskReport as the
+   task's JSON result) in one Redis round trip (outcome.py), and returns only
+   a short summary to Celery, which stores nothing more for a success.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from executors.celery.claims import (
 from executors.celery.keys import RedisKeys
 from executors.celery.lease import LeaseKeeper
 from executors.celery.log_tail import LogTails
+from executors.celery.outcome import OutcomeWriter
 from executors.celery.task_meta import RUNNING
 from executors.supervisor import (
     HOSTNAME,
@@ -76,6 +79,7 @@ class WorkerRuntime:
     claims: RedisClaims
     tails: LogTails
     keeper: LeaseKeeper
+    outcomes: OutcomeWriter
 
 
 _runtime: WorkerRuntime | None = None
@@ -99,12 +103,26 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
             lease_seconds=settings.lease_seconds,
             log_push_seconds=settings.log_push_seconds,
         )
-        _runtime = WorkerRuntime(os.getpid(), client, claims, tails, keeper)
+        outcomes = OutcomeWriter(
+            client,
+            keys,
+            claim_ttl=settings.claim_ttl_seconds,
+            log_tail_bytes=settings.log_tail_bytes,
+            log_ttl=settings.result_expires_seconds,
+            result_ttl=settings.result_expires_seconds,
+        )
+        _runtime = WorkerRuntime(os.getpid(), client, claims, tails, keeper, outcomes)
     return _runtime
 
 
-def run_try(task: Task, workload_data: dict[str, Any]) -> dict[str, Any]:
-    """Celery task body (bound): run one try once, return its TaskReport as JSON."""
+def run_try(task: Task, workload_data: dict[str, Any]) -> str:
+    """Celery task body (bound): run one try once and store its outcome; returns a summary.
+
+    The TaskReport reaches the executor through the result this task stores
+    itself (``_finish``), in Celery's layout: the task is ``ignore_result``,
+    so Celery neither stores it again nor needs more than a short string back
+    (which it ``saferepr``s and sends from the pool process to the worker).
+    """
     settings: CelerySettings = task.app.settings  # type: ignore[attr-defined]
     workload = Workload.from_json(workload_data)
     node = task.request.hostname or HOSTNAME
@@ -146,8 +164,8 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> dict[str, Any]:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         setproctitle(previous_title)
-    _finish(runtime, workload, report, settings.lease_seconds)
-    return report.to_json()
+    _finish(runtime, task.request.id, workload, report)
+    return report.reason or "exit 0"
 
 
 def _claim(runtime: WorkerRuntime, workload: Workload, node: str) -> str | None:
@@ -218,26 +236,32 @@ def _on_started(
 
 
 def _finish(
-    runtime: WorkerRuntime, workload: Workload, report: TaskReport, patience: float
+    runtime: WorkerRuntime, task_id: str | None, workload: Workload, report: TaskReport
 ) -> None:
+    """Store the outcome in one round trip, waiting for Redis as long as it takes.
+
+    Celery would retry a result write forever (``result_backend_always_retry``);
+    this write carries the result, so it does the same: the message stays
+    unacknowledged meanwhile, and its try's report is never lost.
+    """
     record = runtime.keeper.release()
-    deadline = time.monotonic() + patience
+    delay = 0.1
     while True:
-        # One round trip: the claim's final record, the lease dropped, the log's end.
-        pipe = runtime.client.pipeline(transaction=False)
-        if record is not None:
-            runtime.claims.finish(workload.token, record, into=pipe, **report.to_json())
-        runtime.tails.push(workload.key, workload.log_path, HOSTNAME, final=True, into=pipe)
         try:
-            pipe.execute()
+            runtime.outcomes.store(
+                workload.token,
+                workload.key,
+                task_id=task_id,
+                claim_record=record,
+                report=report,
+                log_path=workload.log_path,
+                host=HOSTNAME,
+            )
             return
         except redis.RedisError as error:
-            # The report still reaches the executor through Celery's result
-            # (which retries until Redis is back); only the log tail is late.
-            if time.monotonic() > deadline:
-                log.warning("could not store the end of %s in Redis: %s", workload.key, error)
-                return
-            time.sleep(0.5)
+            log.warning("waiting for Redis to store the end of %s: %s", workload.key, error)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 class TreeStopper:
