@@ -1,10 +1,14 @@
-"""What the console shows, as plain data: built from the store (and the live engine).
+"""What the console shows, as plain data: built from the store (and its engine's status).
 
 ::
 
-    store (own connection) ──┐
-    live engine (hosted) ────┼──► SnapshotBuilder.build() ──► Snapshot ──► panels (UI thread)
-    psutil (ProcessProbe) ───┘        (a worker thread)
+    store (own connection) ─────────┐
+    the console's engine (status) ──┼──► SnapshotBuilder.build() ──► Snapshot ──► panels (UI thread)
+    psutil (ProcessProbe) ──────────┘        (a worker thread)
+
+The console's own engine runs in a child process (``console.tui.engine_process``)
+and reports an ``EngineStatus`` (plain data: pause and drain state, executors'
+slots, worker processes) a few times a second; the builder reads the latest.
 
 The console fetches a Snapshot on a worker thread and renders it on the UI
 thread, so a slow store never delays a key press. Building is cheap even with
@@ -59,6 +63,116 @@ _FILTER_TEXT_SQL = (
     "dag_id || '/' || task_id || '/' || run_id || '#' || try_number || ' ' || state || ' ' || "
     "executor || ' ' || queue || ' ' || coalesce(worker, '')"
 )
+
+
+# ---- what the console's own engine reports ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ExecutorStatus:
+    """One executor's figures as its engine knows them."""
+
+    parallelism: int
+    running: int
+    backlog: int  # handed to the executor, not yet started
+    open_slots: int | None  # None: no limit
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One worker process of a local executor (``executors.base.WorkerInfo`` as plain data)."""
+
+    pid: int
+    title: str
+    task: str | None
+    tasks_done: int
+    alive: bool = True
+    exit_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """What an engine reports of itself: the figures the store does not hold.
+
+    The console's engine process sends one a few times a second as a JSON line
+    (``to_json``); ``from_engine`` takes it from an engine in this process.
+    """
+
+    pid: int
+    paused: bool
+    draining: bool
+    in_flight: int  # tries handed to executors and not yet finished
+    executors: Mapping[str, ExecutorStatus]
+    workers: Mapping[str, tuple[WorkerStatus, ...]]
+    last_message: str | None = None
+
+    @classmethod
+    def from_engine(cls, engine: Engine) -> EngineStatus:
+        executors = {}
+        workers = {}
+        for name, executor in engine.executors.items():
+            prefetched = len(executor.prefetched())  # handed out, waiting at a worker
+            executors[name] = ExecutorStatus(
+                parallelism=executor.parallelism,
+                running=len(executor.running) - prefetched,
+                backlog=len(executor.queued_tasks) + prefetched,
+                open_slots=executor.open_slots() if executor.parallelism else None,
+            )
+            if executor.is_local:
+                try:
+                    infos = executor.worker_processes()
+                except Exception:  # a status must never take the engine down
+                    infos = []
+                workers[name] = tuple(
+                    WorkerStatus(
+                        pid=info.pid,
+                        title=info.title,
+                        task=str(info.busy_with) if info.busy_with is not None else None,
+                        tasks_done=info.tasks_done,
+                        alive=info.alive,
+                        exit_reason=info.exit_reason,
+                    )
+                    for info in infos
+                )
+        return cls(
+            pid=os.getpid(),
+            paused=engine.paused,
+            draining=engine.draining,
+            in_flight=len(engine.in_flight),
+            executors=executors,
+            workers=workers,
+            last_message=_last(engine.messages),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "paused": self.paused,
+            "draining": self.draining,
+            "in_flight": self.in_flight,
+            "executors": {
+                name: [e.parallelism, e.running, e.backlog, e.open_slots]
+                for name, e in self.executors.items()
+            },
+            "workers": {
+                name: [[w.pid, w.title, w.task, w.tasks_done, w.alive, w.exit_reason] for w in rows]
+                for name, rows in self.workers.items()
+            },
+            "last_message": self.last_message,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EngineStatus:
+        return cls(
+            pid=int(data["pid"]),
+            paused=bool(data["paused"]),
+            draining=bool(data["draining"]),
+            in_flight=int(data["in_flight"]),
+            executors={name: ExecutorStatus(*values) for name, values in data["executors"].items()},
+            workers={
+                name: tuple(WorkerStatus(*values) for values in rows)
+                for name, rows in data["workers"].items()
+            },
+            last_message=data.get("last_message"),
+        )
 
 
 # ---- what the panels show ------------------------------------------------------
@@ -430,13 +544,16 @@ class _WorkerMemory:
 # ---- the builder ---------------------------------------------------------------------
 @dataclass
 class SnapshotBuilder:
-    """Builds Snapshots from the store on its own connection, plus the live engine if hosted.
+    """Builds Snapshots from the store on its own connection, plus its own engine's status.
 
     Args:
         store_path: the store file; the builder opens its own connection, because
             an SQLite connection must not be used by two threads at once.
-        executors: the configured executors by name (started ones when hosted).
-        engine: the engine hosted in this process, or None (attached or watching).
+        executors: the configured executors by name (their capabilities and
+            classes; the engine runs its own instances).
+        engine_status: the latest status of the console's own engine (None while
+            it has not reported, or after it stopped); None when the console has
+            no engine of its own (attached or watching).
         attached_to: the lease owner when another process hosts the engine.
         clock: the time; tests and screenshots pass a fixed one.
         probe: measures process trees (StaticProbe for deterministic scenes).
@@ -444,7 +561,7 @@ class SnapshotBuilder:
 
     store_path: str | os.PathLike[str]
     executors: Mapping[str, BaseExecutor]
-    engine: Engine | None = None
+    engine_status: Callable[[], EngineStatus | None] | None = None
     attached_to: Mapping[str, Any] | None = None
     clock: Clock = field(default=lambda: pendulum.now("UTC"))
     probe: ProcessProbe = field(default_factory=ProcessProbe)
@@ -483,7 +600,7 @@ class SnapshotBuilder:
 
     @property
     def mode(self) -> str:
-        if self.engine is not None:
+        if self.engine_status is not None:
             return "hosted"
         return "attached" if self.attached_to else "watching"
 
@@ -558,16 +675,18 @@ class SnapshotBuilder:
         self, counts: Mapping[str, int], in_flight: Sequence[TaskRecord], now: pendulum.DateTime
     ) -> HeaderView:
         settings = self.store.settings()
+        status = self.engine_status() if self.engine_status is not None else None
         views = []
         for name, executor in self.executors.items():
             warning = None if executor.is_production else "for debugging, not production"
-            if self.engine is not None:
-                parallelism: int | None = executor.parallelism
-                running = len(executor.running)
-                backlog = len(executor.queued_tasks)
-                open_slots: int | None = executor.open_slots() if executor.parallelism else None
+            reported = status.executors.get(name) if status is not None else None
+            if reported is not None:
+                parallelism: int | None = reported.parallelism
+                running = reported.running
+                backlog = reported.backlog
+                open_slots: int | None = reported.open_slots
             else:
-                # Not hosted here: what the store knows (the engine's own figures are elsewhere).
+                # No status from an engine of ours: what the store knows.
                 wanted = settings.get(f"parallelism.{name}")
                 parallelism = int(wanted) if wanted is not None else self.default_parallelism
                 running = sum(
@@ -589,14 +708,15 @@ class SnapshotBuilder:
                     warning=warning,
                 )
             )
-        if self.engine is not None:
-            paused, draining = self.engine.paused, self.engine.draining
-            last_message = _last(self.engine.messages)
+        if status is not None:
+            paused, draining, last_message = status.paused, status.draining, status.last_message
         else:
             paused, draining, last_message = bool(settings.get("paused", False)), False, None
         owner = None
         if self.attached_to:
             owner = f"pid {self.attached_to.get('pid')} on {self.attached_to.get('hostname')}"
+        elif status is not None:
+            owner = f"pid {status.pid}"
         return HeaderView(
             mode=self.mode,
             owner=owner,
@@ -717,11 +837,7 @@ class SnapshotBuilder:
                 usage = self.probe.measure_tree(record.pid, record.pid_create_time)
             started = parse_time(record.start_date)
             if executor is not None and not executor.serve_logs:
-                last = (
-                    _last_nonempty(executor.get_task_log(record.key, record.log_path, 2048).text)
-                    if self.engine is not None
-                    else ""
-                )
+                last = self._remote_last_line(executor, record)
             else:
                 last = last_line_of(record.log_path)
             yield RunningRow(
@@ -739,25 +855,29 @@ class SnapshotBuilder:
                 timeout=record.timeout,
             )
 
+    def _remote_last_line(self, executor: BaseExecutor, record: TaskRecord) -> str:
+        """The last log line of a try whose executor keeps logs elsewhere (e.g. Redis)."""
+        if self.engine_status is None:
+            return ""  # not our engine: its executors' connections are not ours to use
+        try:
+            return _last_nonempty(executor.get_task_log(record.key, record.log_path, 2048).text)
+        except Exception:  # unreachable log service: the row still shows
+            return ""
+
     def _worker_rows(self, now_ts: float, pattern: re.Pattern[str] | None) -> Iterable[WorkerRow]:
-        if self.engine is None:
-            return []  # worker processes belong to the process hosting the engine
+        if self.engine_status is None:
+            return []  # worker processes are reported by the console's own engine
+        status = self.engine_status()
         seen: set[tuple[str, int]] = set()
-        for name, executor in self.executors.items():
-            if not executor.is_local:
-                continue
-            try:
-                infos = executor.worker_processes()
-            except Exception:  # a panel must never take the console down
-                infos = []
+        for name, infos in (status.workers if status is not None else {}).items():
             for info in infos:
                 usage = self.probe.measure(info.pid) if info.alive else None
                 row = WorkerRow(
                     executor=name,
                     pid=info.pid,
                     title=info.title,
-                    busy=info.busy_with is not None,
-                    task=str(info.busy_with) if info.busy_with is not None else None,
+                    busy=info.task is not None,
+                    task=info.task,
                     cpu_percent=usage.cpu_percent if usage else None,
                     rss=usage.rss if usage else None,
                     tasks_done=info.tasks_done,

@@ -29,7 +29,7 @@ from textual.widget import Widget
 
 from console.snapshot import Snapshot, SnapshotBuilder
 from console.tui.confirm_screen import ConfirmScreen
-from console.tui.context import ConsoleContext
+from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
 from console.tui.formatting import task_label
 from console.tui.help_screen import HelpScreen
@@ -58,8 +58,8 @@ class VendedKey:
 class ConsoleApp(App[str | None]):
     """The operator console. Build it with ``console.tui.factory.make_app``.
 
-    Its return value tells the launcher how to stop a hosted engine:
-    "detach", "finish" or "kill" (None when no engine is hosted here).
+    Its return value tells the launcher how to stop the console's own engine:
+    "detach", "finish" or "kill" (None when it has none).
     """
 
     CSS_PATH = "console.tcss"
@@ -99,13 +99,17 @@ class ConsoleApp(App[str | None]):
         self._wanted_parallelism: dict[str, int] = {}
         self._wanted_paused: bool | None = None
         self.polls = 0
-        if context.attached_to:
-            owner = context.attached_to
-            self.title = f"execconsole · attached to the engine pid {owner.get('pid')} on {owner.get('hostname')}"
-        elif context.hosted:
-            self.title = "execconsole · hosting the engine"
-        else:
-            self.title = "execconsole · watching (no engine)"
+        self.restarting = False
+        self.title = self._title()
+
+    def _title(self) -> str:
+        ctx = self.context
+        if ctx.attached_to:
+            owner = ctx.attached_to
+            return f"execconsole · attached to the engine pid {owner.get('pid')} on {owner.get('hostname')}"
+        if ctx.engine is not None:
+            return f"execconsole · engine pid {ctx.engine.pid}, started by this console"
+        return "execconsole · watching (no engine)"
 
     # ---- start -------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -113,9 +117,12 @@ class ConsoleApp(App[str | None]):
 
     def on_mount(self) -> None:
         self.palette = Palette(self.theme_variables)
-        if self.context.host is not None and threading.current_thread() is threading.main_thread():
-            # A closed terminal or a plain `kill` must not orphan the tasks: quit
-            # as if the operator chose to let running tries finish (bounded).
+        if (
+            self.context.engine is not None
+            and threading.current_thread() is threading.main_thread()
+        ):
+            # A closed terminal or a plain `kill` must not orphan the engine or its
+            # tasks: quit as if the operator chose to let running tries finish (bounded).
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -233,8 +240,11 @@ class ConsoleApp(App[str | None]):
         ctx = self.context
         if ctx.attached_to:
             mode = f"Attached to the engine pid {ctx.attached_to.get('pid')}: keys are sent to it as requests."
-        elif ctx.hosted:
-            mode = "This console hosts the engine."
+        elif ctx.engine is not None:
+            mode = (
+                f"The engine (pid {ctx.engine.pid}) was started by this console and stops when it quits; "
+                "keys are sent to it as requests."
+            )
         else:
             mode = "No engine owns this store: requests wait until one starts."
         if ctx.read_only:
@@ -277,8 +287,8 @@ class ConsoleApp(App[str | None]):
         if binding.mutating and self.context.read_only:
             return False
         executor = self.context.executors.get(vended.executor)
-        if executor is None or not self.context.hosted:
-            return None  # its action runs on the engine's thread, which is not in this process
+        if executor is None or not self.context.engine_alive:
+            return None  # its action runs on the thread of the console's own engine
         if binding.capability and not getattr(executor, binding.capability, False):
             return None
         if binding.needs_task and task is None:
@@ -298,8 +308,8 @@ class ConsoleApp(App[str | None]):
         if name == "vended":
             vended = self.vended_keys[int(params[0])]
             executor = self.context.executors.get(vended.executor)
-            if not self.context.hosted:
-                return "only where the engine runs in this console"
+            if not self.context.engine_alive:
+                return "only with the console's own engine running"
             if (
                 vended.binding.capability
                 and executor is not None
@@ -459,31 +469,22 @@ class ConsoleApp(App[str | None]):
         self.push_screen(OpenWorkflowScreen(Path.cwd()))
 
     def run_vended_key(self, vended: VendedKey, task: TaskRef | None) -> None:
-        """Run an executor's key action on the engine's thread; its message comes back as a notification."""
-        executor = self.context.executors[vended.executor]
+        """Run an executor's key action on its engine's thread; its message comes back as a notification."""
         binding = vended.binding
-        key = task.key if task is not None else None
+        engine = self.context.engine
 
-        def on_engine_thread() -> None:
-            try:
-                message = binding.action(executor, key)
-            except Exception as error:  # a plug-in bug must not stop the engine
-                log.exception("key %s of %s failed", binding.key, vended.executor)
-                self.post_message(
-                    ActionFinished(
-                        binding.description, f"{binding.description} failed: {error}", ok=False
-                    )
-                )
-            else:
-                self.post_message(
-                    ActionFinished(
-                        binding.description, message or f"{binding.description}: done", ok=True
-                    )
-                )
+        def reply(ok: bool, message: str) -> None:
+            self.post_message(ActionFinished(binding.description, message, ok=ok))
 
-        if not self.context.call_on_engine(on_engine_thread):
+        if engine is None or not engine.run_key(
+            vended.executor,
+            binding.key,
+            binding.description,
+            task.key if task is not None else None,
+            reply,
+        ):
             self.notify(
-                f"{binding.description}: only where the engine runs in this console",
+                f"{binding.description}: only with the console's own engine running",
                 severity="warning",
             )
 
@@ -507,6 +508,13 @@ class ConsoleApp(App[str | None]):
                         f"{vended.executor} · key {vended.binding.key}",
                         self._palette_callback(screen, f"vended({index})"),
                     )
+        engine = self.context.engine
+        if engine is not None and not engine.running and not self.context.read_only:
+            yield SystemCommand(
+                "Restart the engine",
+                "the console's engine stopped: start a new one",
+                self.restart_engine,
+            )
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command
@@ -524,16 +532,16 @@ class ConsoleApp(App[str | None]):
         self.request_quit()
 
     def request_quit(self) -> None:
-        """Quit; when tasks run in a hosted engine, ask what becomes of them first."""
-        host = self.context.host
+        """Quit; when the console's own engine has tasks in flight, ask what becomes of them."""
         engine = self.context.engine
         if engine is None:
             self.exit(None)
             return
-        if host is not None and not host.running:
-            self.exit("finish" if host.drained else "kill")
+        if not engine.running:
+            self.exit("finish")
             return
-        in_flight = len(engine.in_flight)
+        status = engine.status()
+        in_flight = status.in_flight if status is not None else 0
         if in_flight == 0:
             self.exit("finish")
             return
@@ -543,8 +551,7 @@ class ConsoleApp(App[str | None]):
             if choice is None:
                 return
             if choice == DRAIN:
-                if host is not None:
-                    host.drain()
+                engine.drain()
                 self.notify(
                     "draining: nothing new starts; the console closes when running tasks end (q again to choose)"
                 )
@@ -554,10 +561,66 @@ class ConsoleApp(App[str | None]):
 
         self.push_screen(QuitScreen(in_flight, waiting), chosen)
 
+    # ---- the console's own engine ----------------------------------------------------------
+    def watch_engine(self, engine: EngineLink) -> None:
+        """Hear when ``engine`` (the console's own) ends, whatever the reason."""
+
+        def ended(_engine: object) -> None:
+            drained = engine.drained and engine.drain_requested
+            self.post_message(EngineStopped(drained, None if drained else engine.exit_reason()))
+
+        engine.on_exit = ended
+
     def on_engine_stopped(self, message: EngineStopped) -> None:
         if message.drained:
             self.exit("finish")
             return
-        self.engine_error = message.error or "the engine loop ended"
-        self.notify(f"the engine stopped: {self.engine_error}", severity="error", timeout=30)
+        self.engine_error = message.error or "the engine ended"
+        self.notify(
+            f"{self.engine_error}", title="the engine stopped", severity="error", timeout=30
+        )
         self.dashboard.show_badges()
+        if self.is_running and not self.context.read_only:
+            self._confirm(
+                "The engine stopped.",
+                f"{self.engine_error}. Start a new one? It adopts or accounts for every task "
+                "the last one left in flight. (Also in the command palette: Restart the engine.)",
+                "Restart",
+                self.restart_engine,
+            )
+
+    def restart_engine(self) -> None:
+        """Start a new engine process in place of the one that ended (on a worker thread)."""
+        old = self.context.engine
+        if old is None or old.running or self.restarting:
+            return
+        self.restarting = True
+        self.notify("starting a new engine…")
+
+        def work() -> None:
+            from console.tui.engine_process import EngineOwned, EngineStartFailed
+
+            try:
+                new = old.respawn()
+                new.wait_ready()
+            except EngineOwned as error:
+                self.call_from_thread(self._engine_restarted, None, str(error))
+            except (EngineStartFailed, OSError) as error:
+                self.call_from_thread(self._engine_restarted, None, f"could not start: {error}")
+            else:
+                self.call_from_thread(self._engine_restarted, new, None)
+
+        self.run_worker(work, thread=True, group="engine", exit_on_error=False)
+
+    def _engine_restarted(self, engine: EngineLink | None, error: str | None) -> None:
+        self.restarting = False
+        if engine is None:
+            self.notify(f"the engine did not restart: {error}", severity="error", timeout=30)
+            return
+        self.context.engine = engine
+        self.watch_engine(engine)
+        self.engine_error = None
+        self.title = self._title()
+        self.notify(f"engine pid {engine.pid} started")
+        self.dashboard.show_badges()
+        self.poll_now()

@@ -9,22 +9,18 @@ import pendulum
 
 from console.snapshot import ProcessProbe, Snapshot, SnapshotBuilder
 from console.tui.app import ConsoleApp
-from console.tui.context import ConsoleContext
-from console.tui.messages import EngineStopped
+from console.tui.context import ConsoleContext, EngineLink
 from console.tui.operator import OperatorActions
 
 if TYPE_CHECKING:
-    from console.engine import Engine
     from console.runtime import Runtime
-    from console.tui.engine_host import EngineHost
     from executors.base import BaseExecutor
 
 
 def make_app(
     runtime: Runtime,
     *,
-    engine: Engine | None = None,
-    host: EngineHost | None = None,
+    engine: EngineLink | None = None,
     executors: Mapping[str, BaseExecutor] | None = None,
     attached_to: Mapping[str, Any] | None = None,
     read_only: bool = False,
@@ -38,13 +34,11 @@ def make_app(
 
     Args:
         runtime: config, store and executor choices (``Runtime.load``).
-        engine: the engine hosted in this process, already started; None when
-            attached to another process's engine, or only watching the store.
-        host: the thread running ``engine``'s loop (``EngineHost``); the app
-            closes when it drains and shows an error if it breaks.
-        executors: the executors to show and ask about; defaults to the engine's,
-            else built (not started) from the runtime, for their capabilities,
-            panels and keys.
+        engine: the console's own engine (``engine_process.ChildEngine``, ready);
+            None when attached to another process's engine, or only watching.
+            The app closes when it drains and says so if it dies.
+        executors: the executors to show and ask about; defaults to ones built
+            (not started) from the runtime, for their capabilities, panels and keys.
         attached_to: the lease owner (``store.lease_owner()``) when attached.
         read_only: hide every key that changes something.
         clock: the time; tests and screenshots pass a fixed one.
@@ -54,13 +48,12 @@ def make_app(
         snapshot_hook: a last change to each snapshot (scenes add fixed worker rows).
     """
     if executors is None:
-        executors = engine.executors if engine is not None else runtime.build_executors()
+        executors = runtime.build_executors()
     clock = clock or (lambda: pendulum.now("UTC"))
     context = ConsoleContext(
         runtime=runtime,
         executors=executors,
         engine=engine,
-        host=host,
         attached_to=attached_to,
         read_only=read_only,
         clock=clock,
@@ -68,7 +61,7 @@ def make_app(
     builder = SnapshotBuilder(
         runtime.config.store_path,
         executors=executors,
-        engine=engine,
+        engine_status=context.engine_status if engine is not None else None,
         attached_to=attached_to,
         clock=clock,
         probe=probe or ProcessProbe(),
@@ -92,13 +85,6 @@ def make_app(
         refresh_interval=interval,
         snapshot_hook=snapshot_hook,
     )
-    if host is not None:
-
-        def stopped() -> None:
-            error = host.error
-            app.post_message(
-                EngineStopped(host.drained, f"{type(error).__name__}: {error}" if error else None)
-            )
-
-        host.on_stopped = stopped
+    if engine is not None:
+        app.watch_engine(engine)
     return app

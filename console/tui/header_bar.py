@@ -1,4 +1,4 @@
-"""The header: who hosts the engine, executors and their slots, counts, throughput."""
+"""The header: whose engine runs the store, executors and their slots, counts, throughput."""
 
 from __future__ import annotations
 
@@ -152,7 +152,11 @@ class HeaderBar(Horizontal):
             )
             text.append(" · keys send requests to it", style=palette.style("foreground-muted"))
         elif header.mode == "hosted":
-            text.append(" · hosting the engine", style=palette.style("foreground-muted"))
+            # The console's own engine: a child process it started and will stop.
+            who = f"engine {header.owner}" if header.owner else "engine"
+            text.append(
+                f" · {who}, started by this console", style=palette.style("foreground-muted")
+            )
         else:
             text.append(
                 " · WATCHING: no engine owns this store", style=palette.style("warning", bold=True)

@@ -1,9 +1,13 @@
-"""launch(): open the console from the CLI, hosting the engine or attaching to one.
+"""launch(): open the console from the CLI, on its own engine process or attached to one.
 
-Order matters (FACTS.md): the engine and its executors start, forking their
-worker processes or forkserver, *before* Textual starts any thread; the engine
-then loops on a thread of its own; the UI runs on the main thread; and when it
-quits, the engine shuts down the way the operator chose.
+When no engine owns the store, the console starts one as a child process
+(``console.tui.engine_process``: the headless engine, in a session of its own)
+and attaches to it; the UI and the engine never share an interpreter, so
+rendering never slows dispatch. When the console quits, it tells its engine
+what the operator chose for running tasks (let them finish, kill them, or
+leave them to the next engine) and waits for it to end. If another process
+already owns the store, the console attaches to that engine instead, and
+leaves it running when it quits.
 """
 
 from __future__ import annotations
@@ -16,9 +20,6 @@ from console.cli.output import say
 if TYPE_CHECKING:
     from console.runtime import Runtime
     from console.tui.app import ConsoleApp
-
-SHUTDOWN_GRACE_SECONDS = 10.0
-ENGINE_THREAD_JOIN_SECONDS = 30.0
 
 
 def _log_to_file(runtime: Runtime) -> None:
@@ -47,15 +48,13 @@ def launch(
 ) -> int:
     """Run the console until the operator quits; returns the process exit code.
 
-    Hosts the engine unless another live engine owns the store (then attaches:
-    the same panels from the store, actions sent as requests) or ``read_only``
-    (then it only watches). ``workflow`` (a validated WorkflowSpec) is
-    submitted first, as ``execconsole run`` would.
+    Starts its own engine process unless another live engine owns the store
+    (then attaches: the same panels from the store, actions sent as requests)
+    or ``read_only`` (then it only watches). ``workflow`` (a validated
+    WorkflowSpec) is submitted first, as ``execconsole run`` would.
     """
     from console import actions
-    from console.tui.engine_host import EngineHost
-    from console.tui.factory import make_app
-    from store import StoreOwned
+    from console.tui.engine_process import ChildEngine, EngineOwned, EngineStartFailed
 
     runtime = options.runtime(executor=executor, parallelism=parallelism)
     store = runtime.store()
@@ -76,52 +75,69 @@ def launch(
         say(f"submitted {workflow.dag_id}/{run_id}: {len(keys)} tasks")
     _log_to_file(runtime)
 
+    engine: ChildEngine | None = None
     if owner is None and not read_only:
-        engine = runtime.build_engine(executors)
-        try:
-            engine.start()
-        except StoreOwned:
-            owner = store.lease_owner()  # another engine started first: attach to it
-        else:
-            return _run_hosted(runtime, engine, EngineHost(engine))
-    app = make_app(runtime, executors=executors, attached_to=owner, read_only=read_only)
+        engine = ChildEngine.spawn(runtime)
     try:
-        app.run()
-    finally:
-        _close(app, runtime)
-    return app.return_code or 0
+        # Textual is imported while the engine process starts.
+        from console.tui.factory import make_app
 
-
-def _run_hosted(runtime: Runtime, engine: Any, host: Any) -> int:
-    """The console with the engine in this process; shuts it down as the operator chose."""
-    from console.tui.factory import make_app
-
-    host.start()
-    app = make_app(runtime, engine=engine, host=host)
+        if engine is not None:
+            try:
+                engine.wait_ready()
+            except EngineOwned:
+                engine = None
+                owner = store.lease_owner()  # another engine started first: attach to it
+            except EngineStartFailed as error:
+                engine = None
+                say(
+                    f"error: the engine could not start: {error} (see {runtime.config.home}/engine.log)"
+                )
+                return 1
+        app = make_app(
+            runtime,
+            executors=executors,
+            engine=engine,
+            attached_to=owner if engine is None else None,
+            read_only=read_only,
+        )
+    except BaseException:
+        if engine is not None:
+            engine.stop("finish")
+        raise
     mode = "finish"
     try:
         app.run()
         mode = app.return_value or "finish"
     finally:
         # If the UI crashed there is no answer: let running tries finish (bounded).
-        stopped = host.stop(ENGINE_THREAD_JOIN_SECONDS)
-        if not stopped:
-            logging.getLogger(__name__).error(
-                "the engine thread did not stop; shutting down anyway"
-            )
-        in_flight = len(engine.in_flight)
-        try:
-            engine.shutdown(mode, timeout=SHUTDOWN_GRACE_SECONDS)
-        finally:
-            _close(app, runtime)
-    if mode == "detach" and in_flight:
-        say(f"left {in_flight} tasks running; the next engine on this store adopts them")
-    elif mode == "kill" and in_flight:
-        say(f"killed {in_flight} running tasks")
-    if host.error is not None:
-        say(f"error: the engine stopped: {host.error}")
+        # (The engine may have been restarted while the console ran: stop the current one.)
+        current: Any = app.context.engine
+        if current is not None:
+            stop_engine(current, mode)
+        _close(app, runtime)
+    if app.context.engine is not None and app.engine_error is not None:
+        say(f"error: {app.engine_error}")
         return 1
     return app.return_code or 0
+
+
+def stop_engine(engine: Any, mode: str) -> None:
+    """Tell the console's engine how to stop, wait for it, and say what became of the tasks."""
+    status = engine.status()
+    in_flight = status.in_flight if status is not None else 0
+    if engine.running and in_flight and mode != "detach":
+        say(
+            f"stopping the engine: {'killing' if mode == 'kill' else 'waiting for'} "
+            f"{in_flight} running task{'s' if in_flight != 1 else ''}"
+        )
+    engine.stop(mode)
+    stopped = engine.stopped or {}
+    left = int(stopped.get("in_flight", in_flight))
+    if stopped.get("mode") == "detach" and left:
+        say(f"left {left} tasks running; the next engine on this store adopts them")
+    elif stopped.get("mode") == "kill" and left:
+        say(f"killed {left} running tasks")
 
 
 def _close(app: ConsoleApp, runtime: Runtime) -> None:

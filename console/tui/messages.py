@@ -35,7 +35,7 @@ class ActionFinished(Message):
 
 
 class EngineStopped(Message):
-    """The engine thread ended by itself: drained, or broken (``error``)."""
+    """The console's own engine process ended by itself: drained, or died (``error``)."""
 
     def __init__(self, drained: bool, error: str | None) -> None:
         super().__init__()

@@ -22,7 +22,7 @@ from typing import Any
 import pendulum
 
 from console.runtime import Runtime
-from console.snapshot import ProcessUsage, Snapshot, StaticProbe, WorkerRow
+from console.snapshot import EngineStatus, ProcessUsage, Snapshot, StaticProbe, WorkerRow
 from console.tui.app import ConsoleApp
 from console.tui.factory import make_app
 from console.tui.task_panel import TaskRef
@@ -38,6 +38,7 @@ BACKFILL_TASKS = 10_000
 EXECUTOR = "local"
 WORKERS = {1: 41201, 2: 41202, 3: 41203, 4: 41204}
 HOST = "etl-01"
+ENGINE_PID = 48210
 
 # (task, upstream, priority): the nightly ETL run the scenes show.
 ETL_TASKS: tuple[tuple[str, tuple[str, ...], int], ...] = (
@@ -339,8 +340,39 @@ def scene_workers(snapshot: Snapshot) -> Snapshot:
     return replace(snapshot, workers=tuple(rows))
 
 
+class StaticEngine:
+    """The console's own engine in a scene: a fixed status, never ends (``EngineLink``)."""
+
+    on_exit: Callable[[Any], None] | None = None
+    drain_requested = False
+    running = True
+    drained = False
+
+    def __init__(self, fixed: EngineStatus) -> None:
+        self.fixed = fixed
+        self.pid = fixed.pid
+
+    def status(self) -> EngineStatus:
+        return self.fixed
+
+    def drain(self) -> None:
+        self.drain_requested = True
+
+    def run_key(self, *args: Any) -> bool:
+        return False
+
+    def exit_reason(self) -> str:
+        return f"the engine (pid {self.pid}) is running"
+
+    def wait_ready(self, timeout: float = 0.0) -> None:
+        return None
+
+    def respawn(self) -> StaticEngine:
+        return self
+
+
 def hosted_app(home: Path) -> ConsoleApp:
-    """The console as it looks while hosting the engine (engine built, not started)."""
+    """The console on its own engine (its status taken from an engine built, not started)."""
     runtime = seed(home)
     engine = runtime.build_engine()
     executor = engine.executors[EXECUTOR]
@@ -359,9 +391,10 @@ def hosted_app(home: Path) -> ConsoleApp:
                 )
             )
     engine.messages.append("parallelism of local set to 4")
+    status = replace(EngineStatus.from_engine(engine), pid=ENGINE_PID)
     return make_app(
         runtime,
-        engine=engine,
+        engine=StaticEngine(status),
         clock=lambda: NOW,
         polling=False,
         probe=StaticProbe(USAGE),

@@ -1,12 +1,14 @@
-"""A real console for Pilot tests: real engine on its own thread, real executor, real store.
+"""A real console for Pilot tests: its real engine process, real executor, real store.
 
-Built the way ``launch()`` builds it (Runtime -> engine.start() -> EngineHost ->
-make_app), so a test drives what an operator drives.
+Built the way ``launch()`` builds it (Runtime -> ChildEngine.spawn -> wait_ready
+-> make_app), so a test drives what an operator drives: the engine runs in a
+child process and the console attaches to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,10 +19,10 @@ import psutil
 from textual.pilot import Pilot
 
 from console import actions
-from console.engine import Engine
 from console.runtime import Runtime
+from console.snapshot import EngineStatus
 from console.tui.app import ConsoleApp
-from console.tui.engine_host import EngineHost
+from console.tui.engine_process import ChildEngine
 from console.tui.factory import make_app
 from console.tui.task_panel import TaskPanel
 from executors.task_key import TaskKey
@@ -32,13 +34,12 @@ WAIT_SECONDS = 30.0
 
 @dataclass
 class Console:
-    """One console under test, with its engine (when hosted) and a store for assertions."""
+    """One console under test, with its engine process (when it has one) and a store for assertions."""
 
     home: Path
     runtime: Runtime
     app: ConsoleApp
-    engine: Engine | None = None
-    host: EngineHost | None = None
+    engine: ChildEngine | None = None
     store: Store = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,18 @@ class Console:
     def state(self, key: TaskKey | str) -> str:
         return str(self.record(key).state)
 
+    # ---- the engine process --------------------------------------------------------
+    def status(self) -> EngineStatus | None:
+        """What the console's engine last reported (None before its first report or after it ended)."""
+        engine = self.app.context.engine
+        return engine.status() if engine is not None else None
+
+    def parallelism(self, executor: str = "local") -> int | None:
+        """The executor's parallelism as its engine (in its own process) reports it."""
+        status = self.status()
+        reported = status.executors.get(executor) if status is not None else None
+        return reported.parallelism if reported is not None else None
+
     # ---- the screen --------------------------------------------------------------
     async def wait(
         self,
@@ -82,8 +95,7 @@ class Console:
             if not self.app.is_running:
                 raise AssertionError(f"the console closed before: {what}")
             if time.monotonic() > deadline:
-                dump = self.engine.debug_dump() if self.engine is not None else ""
-                raise AssertionError(f"not within {timeout:g}s: {what}\n{dump}")
+                raise AssertionError(f"not within {timeout:g}s: {what}\n{self.status()}")
             await pilot.pause(0.05)
 
     async def wait_closed(self, pilot: Pilot[Any], timeout: float = WAIT_SECONDS) -> None:
@@ -127,11 +139,11 @@ class Console:
 
     # ---- cleanup -------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the engine (killing what runs) and close every connection."""
-        if self.host is not None:
-            self.host.stop()
-        if self.engine is not None and self.engine._started:
-            self.engine.shutdown("kill", timeout=5)
+        """Stop the engine process (killing what runs) and close every connection."""
+        engine = self.app.context.engine
+        for running in {id(e): e for e in (self.engine, engine) if e is not None}.values():
+            if isinstance(running, ChildEngine) and running.running:
+                running.stop("kill")
         self.app.builder.close()
         self.app.operator.close()
         self.store.close()
@@ -148,20 +160,18 @@ def build_console(
     attached_to: dict[str, Any] | None = None,
     paused: bool = False,
 ) -> Console:
-    """A console on ``home``'s store; hosted: with its engine started and looping."""
+    """A console on ``home``'s store; hosted: with its own engine process started and ready."""
     runtime = Runtime.load(home=home, executor=executor, parallelism=parallelism)
     if not hosted:
         app = make_app(runtime, attached_to=attached_to, read_only=read_only)
         return Console(home, runtime, app)
-    engine = runtime.build_engine()
     if paused:
         with Store(runtime.config.store_path) as store:
             store.commit(_paused_setting())
-    engine.start()  # before the app starts threads, as launch() does
-    host = EngineHost(engine)
-    host.start()
-    app = make_app(runtime, engine=engine, host=host, read_only=read_only)
-    return Console(home, runtime, app, engine, host)
+    engine = ChildEngine.spawn(runtime)  # as launch() does
+    engine.wait_ready()
+    app = make_app(runtime, engine=engine, read_only=read_only)
+    return Console(home, runtime, app, engine)
 
 
 def _paused_setting() -> Any:
@@ -172,10 +182,29 @@ def _paused_setting() -> Any:
     return batch
 
 
+def no_process_left(home: Path, timeout: float = WAIT_SECONDS) -> list[tuple[int, list[str]]]:
+    """Processes of ``home`` still alive after waiting (bounded) for them all to end.
+
+    An engine's forkserver and resource tracker end a moment after it does.
+    """
+    deadline = time.monotonic() + timeout
+    while (left := processes_of(home)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = []
+    for process in left:
+        try:
+            found.append((process.pid, process.cmdline()))
+        except psutil.Error:
+            continue
+    return found
+
+
 def processes_of(home: Path) -> list[psutil.Process]:
     """Live processes started for this EXECCONSOLE_HOME (they inherit it in their environment)."""
     found = []
     for process in psutil.process_iter(["pid"]):
+        if process.pid == os.getpid():
+            continue
         try:
             if process.environ().get("EXECCONSOLE_HOME") == str(home):
                 if process.status() != psutil.STATUS_ZOMBIE:

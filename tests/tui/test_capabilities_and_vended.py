@@ -91,15 +91,13 @@ def test_without_live_scaling_plus_and_minus_are_greyed_out(console: ConsoleFact
         assert c.store.pending_requests() == []
 
     c.run(scenario)
-    assert c.engine is not None and c.engine.executors["fixed"].parallelism == 2
+    assert c.parallelism("fixed") == 2
 
 
 def test_a_plug_in_executors_panel_and_key_appear_and_work(
     threads_plugin: None, console: ConsoleFactory
 ) -> None:
     c = console(executor="threads", parallelism=2)
-    executor = c.engine.executors["threads"] if c.engine else None
-    assert executor is not None
 
     async def scenario(pilot: Any) -> None:
         dashboard = c.app.dashboard
@@ -111,7 +109,9 @@ def test_a_plug_in_executors_panel_and_key_appear_and_work(
         await pilot.press("5")
         assert dashboard.check_action("vended", (0,)) is True
         await pilot.press("G")
-        await c.wait(pilot, lambda: executor.parallelism == 3, "the pool grew on the engine thread")
+        await c.wait(
+            pilot, lambda: c.parallelism("threads") == 3, "the pool grew in the engine process"
+        )
         commands = {command.title for command in c.app.get_system_commands(dashboard)}
         assert "Grow thread pool" in commands
 
@@ -133,4 +133,4 @@ def test_a_plug_in_key_needing_a_capability_that_is_off_is_greyed_out(
         assert "Grow thread pool" not in commands
 
     c.run(scenario)
-    assert c.engine is not None and c.engine.executors["stiffthreads"].parallelism == 2
+    assert c.parallelism("stiffthreads") == 2

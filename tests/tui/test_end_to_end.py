@@ -11,16 +11,18 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from store import Store
-from tests.tui.harness import processes_of
+from tests.tui.harness import no_process_left, processes_of
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 45.0
@@ -83,12 +85,9 @@ def terminal() -> Iterator[Terminal]:
     made.tmux("kill-server")
 
 
-def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
-    terminal: Terminal, home: Path
-) -> None:
-    store_path = home / "execconsole.db"
-    # A clean environment: COLUMNS or LINES inherited from the test runner would
-    # override the terminal's real size.
+def console_command(home: Path, arguments: str) -> str:
+    """The real binary in a clean environment (COLUMNS or LINES inherited from the
+    test runner would override the terminal's real size)."""
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -96,23 +95,54 @@ def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
         "TERM": "xterm-256color",
         "EXECCONSOLE_HOME": str(home),
     }
-    command = " ".join(
+    return " ".join(
         [
             "cd",
             shlex.quote(str(REPO)),
             "&& exec env -i",
             *(shlex.quote(f"{key}={value}") for key, value in environment.items()),
             shlex.quote(executable()),
-            "run examples/demo.toml --parallelism 4",
+            arguments,
         ]
     )
-    terminal.start(command)
 
-    terminal.wait_for_text("hosting the engine")
+
+def console_and_engine(home: Path) -> tuple[psutil.Process, psutil.Process]:
+    """The console process and the engine process it started (its child, in another session)."""
+    (engine,) = [p for p in processes_of(home) if "console.tui.engine_process" in p.cmdline()]
+    console = engine.parent()
+    assert console is not None and "execconsole" in " ".join(console.cmdline())
+    assert os.getsid(engine.pid) == engine.pid != os.getsid(console.pid)
+    return console, engine
+
+
+def assert_nothing_left(home: Path) -> None:
+    left = no_process_left(home)
+    assert not left, left
+    with Store(home / "execconsole.db") as store:
+        counts = store.count_by_state()
+        assert counts["running"] == 0 and counts["queued"] == 0, counts
+        assert store.lease_owner() is None
+
+
+def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
+    terminal: Terminal, home: Path
+) -> None:
+    store_path = home / "execconsole.db"
+    terminal.start(console_command(home, "run examples/demo.toml --parallelism 4"))
+
+    terminal.wait_for_text("started by this console")
+    console, engine = console_and_engine(home)
+    assert f"engine pid {engine.pid}" in terminal.screen()
     terminal.wait(lambda: "local:" in terminal.screen(), "a task running on a LocalExecutor worker")
     screen = terminal.screen()
     for panel in ("1 Running", "2 Queued", "3 Events", "4 Timeline", "5 Workers"):
         assert panel in screen, screen
+    # The Workers panel lists the engine process's workers (reported through its status).
+    workers = [child.pid for child in engine.children(recursive=True) if "worker:" in child.name()]
+    terminal.wait(
+        lambda: any(str(pid) in terminal.screen() for pid in workers), "a worker pid listed"
+    )
 
     terminal.keys("?")
     terminal.wait_for_text("Command palette")
@@ -130,12 +160,28 @@ def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
     terminal.wait_for_text("Quit?")
     terminal.keys("k")
     terminal.wait(lambda: not terminal.alive, "the console exited")
+    assert_nothing_left(home)
 
-    deadline = time.monotonic() + WAIT_SECONDS
-    while (left := processes_of(home)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, [(p.pid, p.cmdline()) for p in left]
-    with Store(store_path) as store:
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_console_told_to_stop_by_a_signal_stops_its_engine_and_leaves_no_process(
+    terminal: Terminal, home: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    workflow = tmp_path / "short.toml"
+    workflow.write_text(
+        'id = "short"\n'
+        + "".join(f'[[task]]\nid = "t{n}"\ncommand = ["sleep", "1"]\n' for n in range(6)),
+        encoding="utf-8",
+    )
+    terminal.start(console_command(home, f"run {shlex.quote(str(workflow))} --parallelism 2"))
+    terminal.wait_for_text("started by this console")
+    console, engine = console_and_engine(home)
+    terminal.wait(lambda: "short/t" in terminal.screen(), "tasks shown")
+    console.send_signal(signum)
+    # As if the operator chose "let them finish": running tries end, nothing new starts.
+    engine.wait(60)
+    console.wait(60)
+    assert_nothing_left(home)
+    with Store(home / "execconsole.db") as store:
         counts = store.count_by_state()
-        assert counts["running"] == 0 and counts["queued"] == 0, counts
-        assert store.lease_owner() is None
+        assert counts["failed"] == 0 and counts["success"] + counts["scheduled"] == 6, counts

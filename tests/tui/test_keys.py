@@ -1,12 +1,14 @@
 """Every key of the console, pressed on a real console: its effect on the engine and the store.
 
-Each test runs the console as ``execconsole`` does: a real engine on its own
-thread with the real LocalExecutor and its worker processes, a real SQLite
+Each test runs the console as ``execconsole`` does: its real engine in a child
+process with the real LocalExecutor and its worker processes, a real SQLite
 store, and the app under Textual's Pilot.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -16,17 +18,22 @@ import psutil
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from console.snapshot import EngineStatus
 from console.tui.confirm_screen import ConfirmScreen
+from console.tui.engine_process import ChildEngine
 from console.tui.help_screen import HelpScreen
+from console.tui.launch import stop_engine
 from console.tui.live_table import LiveTable
 from console.tui.log_screen import LogScreen
 from console.tui.new_task_screen import NewTaskScreen
 from console.tui.open_workflow_screen import OpenWorkflowScreen
 from console.tui.quit_screen import QuitScreen
 from console.tui.task_detail_screen import TaskDetailScreen
-from tests.tui.harness import Console
+from tests.tui.harness import Console, no_process_left
 
 ConsoleFactory = Callable[..., Console]
+# What to read while the engine process has not reported yet.
+no_status = EngineStatus(pid=0, paused=False, draining=False, in_flight=0, executors={}, workers={})
 
 
 def is_focused(dashboard: Any, panel: Widget) -> bool:
@@ -320,15 +327,20 @@ def test_square_brackets_change_a_waiting_tasks_priority(console: ConsoleFactory
 # ---- the engine ----------------------------------------------------------------------------
 
 
+def engine_paused(c: Console) -> bool | None:
+    status = c.status()
+    return status.paused if status is not None else None
+
+
 def test_p_pauses_and_resumes_dispatch(console: ConsoleFactory) -> None:
     c = console()
-    engine = c.engine
-    assert engine is not None
 
     async def scenario(pilot: Any) -> None:
         await pilot.press("p")
         await c.wait(
-            pilot, lambda: c.store.get_setting("paused") is True and engine.paused, "paused"
+            pilot,
+            lambda: c.store.get_setting("paused") is True and engine_paused(c) is True,
+            "paused in the store and in the engine process",
         )
         await c.wait(
             pilot,
@@ -341,7 +353,9 @@ def test_p_pauses_and_resumes_dispatch(console: ConsoleFactory) -> None:
         assert c.state(key) == "scheduled"  # nothing starts while paused
         await pilot.press("p")
         await c.wait(
-            pilot, lambda: c.store.get_setting("paused") is False and not engine.paused, "resumed"
+            pilot,
+            lambda: c.store.get_setting("paused") is False and engine_paused(c) is False,
+            "resumed",
         )
         await c.wait(pilot, lambda: c.state(key) == "success", "dispatched after resuming")
 
@@ -350,20 +364,19 @@ def test_p_pauses_and_resumes_dispatch(console: ConsoleFactory) -> None:
 
 def test_plus_and_minus_change_the_executors_parallelism(console: ConsoleFactory) -> None:
     c = console(parallelism=2)
-    executor = c.engine.executors["local"] if c.engine else None
-    assert executor is not None
 
     async def scenario(pilot: Any) -> None:
         await c.wait(pilot, lambda: c.app.snapshot is not None, "first snapshot")
         await pilot.press("plus")
-        await c.wait(pilot, lambda: executor.parallelism == 3, "parallelism 3")
+        await c.wait(pilot, lambda: c.parallelism() == 3, "parallelism 3 in the engine process")
         assert c.store.get_setting("parallelism.local") == 3
         await pilot.press("minus", "minus")
-        await c.wait(pilot, lambda: executor.parallelism == 1, "parallelism 1")
+        await c.wait(pilot, lambda: c.parallelism() == 1, "parallelism 1")
         assert c.store.get_setting("parallelism.local") == 1
         await pilot.press("minus")  # 0 would mean unlimited: refused
         await pilot.pause(0.3)
-        assert executor.parallelism == 1
+        assert c.parallelism() == 1
+        assert c.store.pending_requests() == []
 
     c.run(scenario)
 
@@ -457,17 +470,20 @@ def test_q_with_running_tasks_asks_and_k_kills_them(console: ConsoleFactory) -> 
         nonlocal pid
         await c.wait(pilot, lambda: c.record(key).pid is not None, "running")
         pid = c.record(key).pid
+        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "reported")
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("k")
 
     c.run(scenario)
     assert c.app.return_value == "kill"
-    assert c.host is not None and c.engine is not None
-    c.host.stop()
-    c.engine.shutdown("kill", timeout=5)  # what launch() does with the answer
+    assert c.engine is not None
+    stop_engine(c.engine, "kill")  # what launch() does with the answer
+    assert not c.engine.running and c.engine.returncode == 0
     assert c.state(key) == "failed"
     assert gone(pid)
+    assert c.store.lease_owner() is None
+    assert no_process_left(c.home) == []
 
 
 def test_ctrl_q_with_running_tasks_asks_too_and_l_leaves_them_to_the_next_engine(
@@ -478,17 +494,32 @@ def test_ctrl_q_with_running_tasks_asks_too_and_l_leaves_them_to_the_next_engine
 
     async def scenario(pilot: Any) -> None:
         await c.wait(pilot, lambda: c.record(key).pid is not None, "running")
+        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "reported")
         await pilot.press("ctrl+q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("l")
 
     c.run(scenario)
     assert c.app.return_value == "detach"
-    assert c.host is not None and c.engine is not None
-    c.host.stop()
-    c.engine.shutdown("detach")  # what launch() does with the answer
-    # Nothing is recorded as ended: the next engine on this store adopts the try.
-    assert c.state(key) == "running"
+    assert c.engine is not None
+    stop_engine(c.engine, "detach")  # what launch() does with the answer
+    assert not c.engine.running and c.engine.returncode == 0
+    # Nothing is recorded as ended, the task still runs, and the store is free.
+    record = c.record(key)
+    assert record.state == "running" and not gone(record.pid)
+    assert c.store.lease_owner() is None
+    # The next console's engine adopts the try: same process, still running.
+    after = console()
+
+    async def adopted(pilot: Any) -> None:
+        await after.wait(
+            pilot,
+            lambda: (after.status() or no_status).in_flight == 1,
+            "adopted by the next engine",
+        )
+        assert after.record(key).pid == record.pid and after.state(key) == "running"
+
+    after.run(adopted)
 
 
 def test_q_then_d_drains_and_closes_when_the_last_task_ends(
@@ -506,10 +537,10 @@ def test_q_then_d_drains_and_closes_when_the_last_task_ends(
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("d")
-        await c.wait(pilot, lambda: c.engine is not None and c.engine.draining, "draining")
+        await c.wait(pilot, lambda: (c.status() or no_status).draining, "draining")
         await c.wait(
             pilot,
-            lambda: c.engine is not None and len(c.engine.in_flight) == 1,
+            lambda: (c.status() or no_status).in_flight == 1,
             "backlog given back",
         )
         assert c.app.is_running  # still open while a task runs
@@ -518,5 +549,46 @@ def test_q_then_d_drains_and_closes_when_the_last_task_ends(
 
     c.run(scenario)
     assert c.app.return_value == "finish"
+    assert c.engine is not None and c.engine.drained
+    stop_engine(c.engine, "finish")
+    assert c.engine.returncode == 0
     assert c.state(running) == "success"
     assert [c.state(key) for key in waiting] == ["scheduled"] * 3
+    assert no_process_left(c.home) == []
+
+
+def test_the_engine_dying_is_shown_and_restarting_it_adopts_its_tasks(
+    console: ConsoleFactory,
+) -> None:
+    c = console()
+    key = c.submit("sleep 60", task_id="survivor")
+    first = c.engine
+    assert first is not None
+
+    async def scenario(pilot: Any) -> None:
+        await c.wait(pilot, lambda: c.state(key) == "running", "running")
+        pid = c.record(key).pid
+        os.kill(first.pid, signal.SIGKILL)
+        await c.wait(pilot, lambda: c.app.engine_error is not None, "the death noticed")
+        assert "killed by SIGKILL" in (c.app.engine_error or "")
+        assert "ENGINE STOPPED" in str(c.app.dashboard.query_one("#header-mode").render())
+        await c.wait(pilot, lambda: isinstance(c.app.screen, ConfirmScreen), "restart offered")
+        await pilot.press("y")
+        await c.wait(
+            pilot,
+            lambda: c.app.context.engine is not first and c.app.engine_error is None,
+            "a new engine",
+        )
+        assert f"engine pid {c.app.context.engine.pid}" in c.app.title  # type: ignore[union-attr]
+        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "the try adopted")
+        assert c.record(key).pid == pid and c.state(key) == "running"
+        await pilot.press("q")
+        await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
+        await pilot.press("k")
+
+    c.run(scenario)
+    current = c.app.context.engine
+    assert isinstance(current, ChildEngine) and current is not first
+    stop_engine(current, "kill")
+    assert c.state(key) == "failed"
+    assert no_process_left(c.home) == []

@@ -2,31 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from console import actions
 from console.tui.events_panel import OLDER_PAGE
 from console.tui.keys import KEYS, MUTATING_ACTIONS, MUTATING_TASK_ACTIONS, action_name
 from console.tui.live_table import LiveTable
+from store import Store
 from tests.tui.harness import Console
+
+REPO = Path(__file__).resolve().parents[2]
 
 ConsoleFactory = Callable[..., Console]
 
 
+@pytest.fixture
+def scheduler(home: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``execconsole scheduler`` on ``home``: an engine some other process owns."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "console", "scheduler", "--parallelism", "2"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with Store(home / "execconsole.db") as store:
+            deadline = time.monotonic() + 60
+            while (store.lease_owner() or {}).get("pid") != process.pid:
+                assert process.poll() is None, "the scheduler exited"
+                assert time.monotonic() < deadline, "the scheduler did not take the store"
+                time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
 def test_attached_console_sends_its_keys_as_requests_to_the_owning_engine(
-    console: ConsoleFactory,
+    console: ConsoleFactory, scheduler: subprocess.Popen[bytes]
 ) -> None:
-    owner_side = console(parallelism=2)  # the engine some other console (or `scheduler`) hosts
-    owner = owner_side.store.lease_owner()
-    assert owner is not None
-    engine = owner_side.engine
-    assert engine is not None
-    c = console(hosted=False, attached_to=owner)
-    key = owner_side.submit("sleep 30", task_id="remote")
+    c = console(hosted=False, attached_to=c_owner(scheduler))
+    key = c.submit("sleep 30", task_id="remote")
+
+    def done(kind: str) -> bool:
+        rows = c.store.conn.execute(
+            "SELECT status FROM requests WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,)
+        ).fetchall()
+        return bool(rows) and rows[0][0] == "done"
 
     async def scenario(pilot: Any) -> None:
-        assert "attached" in c.app.title
+        assert f"attached to the engine pid {scheduler.pid}" in c.app.title
         await c.wait(
             pilot,
             lambda: c.app.snapshot is not None and c.app.snapshot.header.mode == "attached",
@@ -38,19 +72,27 @@ def test_attached_console_sends_its_keys_as_requests_to_the_owning_engine(
             "its running task shown from the store",
         )
         await pilot.press("p")
-        await c.wait(pilot, lambda: engine.paused, "the owning engine paused")
+        await c.wait(pilot, lambda: done("pause"), "the owning engine paused")
+        assert c.store.get_setting("paused") is True
         await pilot.press("plus")
-        await c.wait(
-            pilot, lambda: engine.executors["local"].parallelism == 3, "its parallelism changed"
-        )
+        await c.wait(pilot, lambda: done("parallelism"), "its parallelism changed")
+        assert c.store.get_setting("parallelism.local") == 3
         await c.select(pilot, c.app.dashboard.running_panel, key)
         await pilot.press("k", "y")
         await c.wait(pilot, lambda: c.state(key) == "failed", "killed by the owning engine")
-        await pilot.press("q")  # no engine here: quitting asks nothing
+        await pilot.press("q")  # not this console's engine: quitting asks nothing
 
     c.run(scenario)
     assert c.app.return_value is None
-    assert engine._started  # the owner's engine goes on
+    assert scheduler.poll() is None  # the owner's engine goes on
+    assert c.store.lease_owner()["pid"] == scheduler.pid  # type: ignore[index]
+
+
+def c_owner(scheduler: subprocess.Popen[bytes]) -> dict[str, Any]:
+    with Store(Path(os.environ["EXECCONSOLE_HOME"]) / "execconsole.db") as store:
+        found = store.lease_owner()
+    assert found is not None and found["pid"] == scheduler.pid
+    return found
 
 
 def test_read_only_hides_every_key_that_changes_something(console: ConsoleFactory) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from console import actions
 from console.engine import Engine
-from console.snapshot import ProcessProbe, SnapshotBuilder
+from console.snapshot import EngineStatus, ProcessProbe, SnapshotBuilder
 from executors.base import BaseExecutor, WorkerInfo
 from executors.task_key import TaskKey
 from executors.workload import Workload
@@ -115,8 +116,14 @@ def test_a_worker_that_disappears_stays_visible_as_dead_for_a_while(store: Store
     moments = [NOW]
     executor = ListedWorkers()
     engine = Engine(store, {"listed": executor}, logs_dir=store.path.parent / "logs")
+    # The engine's status as its process reports it, through JSON as over the pipe.
     builder = SnapshotBuilder(
-        store.path, executors={"listed": executor}, engine=engine, clock=lambda: moments[-1]
+        store.path,
+        executors={"listed": executor},
+        engine_status=lambda: EngineStatus.from_json(
+            json.loads(json.dumps(EngineStatus.from_engine(engine).to_json()))
+        ),
+        clock=lambda: moments[-1],
     )
     executor.workers = [
         WorkerInfo(pid=os.getpid(), title="worker:idle", busy_with=None, tasks_done=3)
@@ -163,7 +170,7 @@ def test_headless_modules_never_import_textual() -> None:
     code = (
         "import sys\n"
         "import console.snapshot, console.tui, console.tui.operator, console.tui.log_source\n"
-        "import console.tui.formatting, console.tui.engine_host\n"
+        "import console.tui.formatting, console.tui.engine_process\n"
         "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if m.startswith('textual'))\n"
     )
     result = subprocess.run(
