@@ -150,6 +150,7 @@ class ConsoleApp(App[str | None]):
 
     def _theme_changed(self, _theme: object) -> None:
         self.palette = Palette(self.theme_variables)
+        self.dashboard.show_focused_panel()
         if self.snapshot is not None:
             self.dashboard.apply(self.snapshot)
 

@@ -35,6 +35,7 @@ from console.tui.help_screen import HelpLine
 from console.tui.keys import KEYS, action_name
 from console.tui.live_table import LiveTable
 from console.tui.messages import TaskOpened, TaskSelected
+from console.tui.panel_frame import PanelFrame
 from console.tui.queued_panel import QueuedPanel
 from console.tui.running_panel import RunningPanel
 from console.tui.task_panel import TaskPanel, TaskRef
@@ -168,6 +169,30 @@ class DashboardScreen(Screen[None]):
             filter_text=filter_text,
             zoomed=self.zoomed is not None,
         )
+
+    # ---- focus -------------------------------------------------------------------------
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        blurred = self.focused
+        super().set_focus(widget, scroll_visible, from_app_focus)
+        if blurred is widget:
+            return
+        # Everything a switch changes is drawn in this one call, so it reaches the
+        # terminal as one frame: the two tables' cursor rows (without waiting for
+        # their Focus and Blur events, whose handlers then find nothing to do) and
+        # the two panels' frames.
+        for table, focused in ((blurred, False), (widget, True)):
+            if isinstance(table, LiveTable):
+                table.show_focus(focused)
+        self.show_focused_panel()
+
+    def show_focused_panel(self) -> None:
+        """Frame the panel that holds the focus as focused, the others not (their borders only)."""
+        current = self.focused_panel
+        for panel in self.panels:
+            if isinstance(panel, PanelFrame):
+                panel.show_focus(panel is current)
 
     # ---- selection -----------------------------------------------------------------------
     @property
@@ -331,10 +356,11 @@ class DashboardScreen(Screen[None]):
         panel = panels[number - 1]
         if self.zoomed is not None:
             self.zoom(panel)  # shown before it can take the focus
+        # Focused at once (Widget.focus would defer it and repaint the widget whole).
         if isinstance(panel, TaskPanel):
-            panel.table.focus()
+            self.set_focus(panel.table)
         elif isinstance(panel, TimelinePanel):
-            panel.view.focus()
+            self.set_focus(panel.view)
         elif isinstance(panel, VendedPanel):
             panel.focus_inside()
         if self.maximized is not None:

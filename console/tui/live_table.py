@@ -27,7 +27,9 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.dom import NoScreen
 from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -36,6 +38,14 @@ if TYPE_CHECKING:
     from typing import Self
 
     from textual.geometry import Region
+
+
+FOCUS_COMPONENTS = (
+    "datatable--cursor",
+    "datatable--hover",
+    "datatable--header",
+    "datatable--header-hover",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +213,79 @@ class LiveTable(DataTable[Any]):
         self._strips: dict[tuple[object, ...], Strip] = {}
         self._versions: dict[str, int] = {}
         self._version = 0
+        # Component styles (cursor, header, hover) by (focused, theme): see watch_has_focus.
+        self._components: dict[tuple[bool, str], dict[str, Style]] = {}
 
     def on_mount(self) -> None:
         self._ensure_columns()
+
+    # ---- focus without a restyle --------------------------------------------------
+    # Textual restyles a widget whose focus changes (DataTable's CSS has :focus
+    # rules) and redraws it whole: about 10 ms of CPU per table here, and every
+    # visible line sent to the terminal again. Only the cursor row looks
+    # different (a focused table is not tinted, see console.tcss), so once the
+    # component styles of both states are known, a focus change repaints that
+    # row alone.
+    def watch_has_focus(self, has_focus: bool) -> None:
+        if (has_focus, self.app.theme) not in self._components:
+            super().watch_has_focus(has_focus)  # restyle, once per state and theme
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._components.pop((self.has_focus, self.app.theme), None)
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """Take the focus (on the next message, as Widget.focus), without repainting every line."""
+
+        def take(_table: LiveTable) -> None:
+            try:
+                self.screen.set_focus(self, scroll_visible=scroll_visible)
+            except NoScreen:
+                pass
+
+        self.app.call_later(take, self)
+        return self
+
+    def show_focus(self, focused: bool) -> None:
+        """Look focused or not: only the cursor row changes (the screen calls this as focus moves)."""
+        if self.has_focus != focused:
+            self.has_focus = focused
+            self._refresh_cursor_row()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        event.prevent_default()  # not Widget's: it would repaint every line
+        self.show_focus(self._is_focused())
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()
+        self.show_focus(self._is_focused())
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
+
+    def _is_focused(self) -> bool:
+        """Whether the screen's focus is here now (a Focus or Blur event may be stale)."""
+        try:
+            return self.screen.focused is self
+        except NoScreen:
+            return False
+
+    def _refresh_cursor_row(self) -> None:
+        if self.row_count and self.is_valid_row_index(self.cursor_row):
+            self.refresh_row(self.cursor_row)
+
+    def _component(self, name: str) -> Style:
+        """A component's style for the table's focus state, as DataTable's CSS gives it."""
+        key = (self.has_focus, self.app.theme)
+        styles = self._components.get(key)
+        if styles is None:
+            # The last restyle was in this state (see watch_has_focus): read them now.
+            styles = self._components[key] = {
+                component: self.get_component_rich_style(component)
+                for component in FOCUS_COMPONENTS
+            }
+        return styles[name]
 
     def _ensure_columns(self) -> None:
         # A snapshot may arrive before the table is mounted: columns come first either way.
@@ -412,7 +492,7 @@ class LiveTable(DataTable[Any]):
             and self.hover_coordinate.row == row_index
         )
         # The row's meta (for clicks) holds its index: a row that moved is drawn again.
-        # Focus and the theme decide the component styles (cursor, header).
+        # The theme decides the component styles; focus only the cursor's and the hover's.
         key = (
             row_key,
             version,
@@ -421,7 +501,7 @@ class LiveTable(DataTable[Any]):
             scroll_x,
             cursor,
             hover,
-            self.has_focus,
+            self.has_focus if cursor or hover else None,
             self.app.theme,
             base_style,
         )
@@ -441,7 +521,7 @@ class LiveTable(DataTable[Any]):
         self, row_index: int, cells: Sequence[Any], base_style: Style, cursor: bool, hover: bool
     ) -> list[Segment]:
         """A row's segments, styled as DataTable styles its cells (pre-style + cell + post-style)."""
-        component = self.get_component_rich_style
+        component = self._component
         header = row_index == -1
         row_style = component("datatable--header") if header else base_style
         overlay = Style()

@@ -64,14 +64,14 @@ class TaskDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         with Horizontal(id="detail-body"):
-            with VerticalScroll(id="detail-fields", classes="panel"):
+            with VerticalScroll(id="detail-fields", classes="panel detail-panel"):
                 yield Static(id="detail-fields-table")
             with Vertical(id="detail-right"):
-                with VerticalScroll(id="detail-tries", classes="panel"):
+                with VerticalScroll(id="detail-tries", classes="panel detail-panel"):
                     yield Static(id="detail-tries-table")
-                with VerticalScroll(id="detail-history", classes="panel"):
+                with VerticalScroll(id="detail-history", classes="panel detail-panel"):
                     yield Static(id="detail-history-table")
-        with Vertical(id="detail-log-frame", classes="panel"):
+        with Vertical(id="detail-log-frame", classes="panel detail-panel"):
             yield Log(id="detail-log", max_lines=LOG_TAIL_LINES * 4)
         yield StableFooter()
 

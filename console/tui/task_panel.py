@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from console.tui.live_table import Column, LiveRow, LiveTable
 from console.tui.messages import TaskOpened, TaskSelected
+from console.tui.panel_frame import PanelFrame
 from executors.task_key import TaskKey
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class TaskRef:
     executor: str
 
 
-class TaskPanel(Vertical):
+class TaskPanel(PanelFrame, Vertical):
     """A panel listing tries; subclasses turn a snapshot into rows."""
 
     ALLOW_MAXIMIZE = True  # z zooms the whole panel, frame and title included
@@ -43,7 +44,7 @@ class TaskPanel(Vertical):
         self.table = LiveTable(self.COLUMNS, id=f"{id}-table" if id else None)
         self.tasks: dict[str, TaskRef] = {}
         self._announced: TaskRef | None = None
-        self.border_title = self.title_text("")
+        self.set_title(self.title_text(""))
 
     def compose(self) -> ComposeResult:
         yield self.table
@@ -64,8 +65,7 @@ class TaskPanel(Vertical):
         rows, tasks, detail = self.rows(snapshot, palette)
         self.tasks = tasks
         self.table.show(rows)
-        self.border_title = self.title_text(detail)
-        self.border_subtitle = self.table.sort_label
+        self.set_title(self.title_text(detail), self.table.sort_label)
         self._announce_selection()
 
     @property
@@ -95,4 +95,4 @@ class TaskPanel(Vertical):
             self.post_message(TaskOpened(task.ti_id))
 
     def on_live_table_sort_changed(self, event: LiveTable.SortChanged) -> None:
-        self.border_subtitle = self.table.sort_label
+        self.set_title(self._title_text, self.table.sort_label)

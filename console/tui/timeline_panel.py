@@ -17,6 +17,7 @@ from textual.widget import Widget
 
 from console.snapshot import Snapshot, TimelineBar
 from console.tui.palette import STATE_LABELS, Palette
+from console.tui.panel_frame import PanelFrame
 
 LANE_LABEL_WIDTH = 20
 WINDOWS = (30, 60, 120, 300, 600, 1800, 3600)
@@ -161,7 +162,7 @@ class TimelineView(Widget, can_focus=True):
         return f"{'time →':<{LANE_LABEL_WIDTH}}" + "".join(axis)
 
 
-class TimelinePanel(Vertical):
+class TimelinePanel(PanelFrame, Vertical):
     """The framed timeline."""
 
     ALLOW_MAXIMIZE = True  # z zooms the whole panel, frame and title included
@@ -171,7 +172,7 @@ class TimelinePanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="panel")
         self.view = TimelineView(id=f"{id}-view" if id else None)
-        self.border_title = f"{self.HOTKEY} Timeline"
+        self.set_title(f"{self.HOTKEY} Timeline")
 
     def compose(self) -> ComposeResult:
         yield self.view
@@ -179,7 +180,7 @@ class TimelinePanel(Vertical):
     def refresh_panel(self, snapshot: Snapshot, palette: Palette) -> None:
         self.view.show(snapshot.timeline, palette)
         lanes = len(self.view.lanes)
-        self.border_title = (
+        self.set_title(
             f"{self.HOTKEY} Timeline · last {_span(self.view.window)} · {lanes} worker slot"
             + ("" if lanes == 1 else "s")
         )

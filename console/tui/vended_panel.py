@@ -12,13 +12,14 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from console.snapshot import Snapshot
+from console.tui.panel_frame import PanelFrame
 from executors.base import BaseExecutor
 from executors.vended import ConsolePanel
 
 log = logging.getLogger(__name__)
 
 
-class VendedPanel(Vertical, can_focus=True):
+class VendedPanel(PanelFrame, Vertical, can_focus=True):
     """Builds the executor's widget lazily and feeds it each snapshot.
 
     A broken plug-in must not break the console: if its widget cannot be
@@ -43,7 +44,7 @@ class VendedPanel(Vertical, can_focus=True):
         self.hotkey = hotkey
         self.widget: Widget | None = None
         self.failed: str | None = None
-        self.border_title = f"{hotkey} {spec.title} · {executor.executor_name}"
+        self.set_title(f"{hotkey} {spec.title} · {executor.executor_name}")
 
     def compose(self) -> ComposeResult:
         try:

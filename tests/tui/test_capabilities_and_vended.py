@@ -38,7 +38,7 @@ def test_the_local_executors_workers_panel_lists_its_live_worker_processes(
         dashboard = c.app.dashboard
         (panel,) = dashboard.vended_panels
         assert panel.spec.title == "Workers"
-        assert panel.border_title == "5 Workers · local"
+        assert panel.frame_title == "5 Workers · local"
         widget: Any = panel.widget
         await c.wait(pilot, lambda: c.state(key) == "running", "running")
 
@@ -103,7 +103,7 @@ def test_a_plug_in_executors_panel_and_key_appear_and_work(
         dashboard = c.app.dashboard
         (panel,) = dashboard.vended_panels
         assert isinstance(panel, VendedPanel)
-        assert panel.border_title == "5 Thread pool · threads"
+        assert panel.frame_title == "5 Thread pool · threads"
         assert panel.widget is not None and panel.failed is None
         assert "G" in c.app.active_bindings
         await pilot.press("5")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from textual.color import Color
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
@@ -27,6 +28,7 @@ from console.tui.live_table import LiveTable
 from console.tui.log_screen import LogScreen
 from console.tui.new_task_screen import NewTaskScreen
 from console.tui.open_workflow_screen import OpenWorkflowScreen
+from console.tui.panel_frame import PanelFrame
 from console.tui.quit_screen import QuitScreen
 from console.tui.task_detail_screen import TaskDetailScreen
 from tests.tui.harness import Console, no_process_left
@@ -188,13 +190,42 @@ def test_number_keys_tab_and_z_move_between_and_zoom_panels(console: ConsoleFact
             "5": dashboard.vended_panels[0],
             "1": dashboard.running_panel,
         }
+
+        def framed() -> list[Widget]:
+            return [p for p in dashboard.panels if isinstance(p, PanelFrame) and p.looks_focused]
+
         for key, panel in expected.items():
             await pilot.press(key)
             await c.wait(pilot, partial(is_focused, dashboard, panel), f"{key} focuses {panel.id}")
+            # The frame says so (drawn by the panel, no :focus-within restyle): only this one.
+            assert framed() == [panel]
+            assert isinstance(panel, PanelFrame) and panel.styles.border_top[1] == Color.parse(
+                c.app.theme_variables["primary"]
+            )
         await pilot.press("tab")
         await c.wait(
             pilot, lambda: dashboard.focused_panel is not dashboard.running_panel, "tab moves on"
         )
+        assert framed() == [dashboard.focused_panel]
+        # A switch changes a table's cursor row only: its other rows look the same focused or not.
+        for number in range(6):
+            c.submit("true", task_id=f"row_{number}")
+        table = dashboard.events_panel.table
+        await pilot.press("3")
+        await c.wait(pilot, lambda: table.row_count >= 5, "rows to compare")
+        await c.wait(
+            pilot, lambda: c.app.polls > 0 and c.store.count_by_state()["success"] >= 6, "done"
+        )
+        await pilot.press("space")  # frozen: the rows stay put while we compare
+        await pilot.pause()
+        focused_rows = [list(table.render_line(y)) for y in range(table.size.height)]
+        await pilot.press("2")
+        await c.wait(pilot, lambda: not table.has_focus, "blurred")
+        blurred_rows = [list(table.render_line(y)) for y in range(table.size.height)]
+        cursor_y = table.cursor_row + 1  # below the header
+        changed = [y for y, row in enumerate(focused_rows) if row != blurred_rows[y]]
+        assert changed == [cursor_y], changed
+        await pilot.press("space")
         await pilot.press("2", "z")
         await c.wait(pilot, lambda: dashboard.zoomed is dashboard.queued_panel, "queued zoomed")
         assert not dashboard.running_panel.display and not dashboard.events_panel.display
