@@ -252,9 +252,12 @@ class Engine:
 
     def return_backlog(self, executor: BaseExecutor, batch: Batch) -> None:
         """Give back tries the executor holds but never started, so they stay scheduled."""
-        for key in list(executor.queued_tasks):
+        # Prefetched tries wait at the workers; they are taken back too, unless a
+        # worker has already claimed one (then it runs and is recorded as usual).
+        for key in [*executor.queued_tasks, *executor.prefetched()]:
+            if not executor.dequeue(key):
+                continue
             flight = self.in_flight.pop(key, None)
-            executor.dequeue(key)
             if flight is not None:
                 batch.transition(
                     flight.record,

@@ -248,6 +248,20 @@ class BaseExecutor:
             return max(self.parallelism - len(self.running), 0)
         return len(self.queued_tasks)
 
+    def prefetch_depth(self) -> int:
+        """How many tries may be handed out beyond ``parallelism``, to wait at the workers.
+
+        0 here: a try is handed out only when a slot is free. An executor whose
+        workers would otherwise sit idle between tries, waiting for the next
+        heartbeat, can keep a few waiting at them (see LocalExecutor). The number
+        running at once is still bounded by ``parallelism``.
+        """
+        return 0
+
+    def prefetched(self) -> list[TaskKey]:
+        """Keys handed out (so in ``running``) that no worker has started yet."""
+        return []
+
     def order_queued_tasks_by_priority(self) -> list[tuple[TaskKey, QueuedTask]]:
         """Queued keys in the order they will start: higher priority first, then first in."""
         return sorted(
@@ -258,8 +272,13 @@ class BaseExecutor:
     def heartbeat(self) -> int:
         """Start what fits, then collect states. Returns the open slots it saw."""
         open_slots = self.open_slots()
-        if open_slots and self.queued_tasks:
-            self.trigger_tasks(open_slots)
+        room = open_slots
+        if self.parallelism and self.queued_tasks:
+            depth = self.prefetch_depth()
+            if depth:
+                room = max(self.parallelism + depth - len(self.running), 0)
+        if room and self.queued_tasks:
+            self.trigger_tasks(room)
         self.sync()
         return open_slots
 
@@ -482,10 +501,11 @@ class BaseExecutor:
     def gauges(self) -> dict[str, int]:
         """Open slots, queued and running, named per executor so several can be shown side by side."""
         prefix = f"executor.{self.executor_name}"
+        prefetched = self.prefetched()  # handed out but not started: waiting, not running
         return {
             f"{prefix}.open_slots": self.open_slots() if self.parallelism else -1,
-            f"{prefix}.queued_tasks": len(self.queued_tasks),
-            f"{prefix}.running_tasks": len(self.running),
+            f"{prefix}.queued_tasks": len(self.queued_tasks) + len(prefetched),
+            f"{prefix}.running_tasks": len(self.running) - len(prefetched),
         }
 
     def debug_dump(self) -> str:

@@ -81,6 +81,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -116,6 +117,7 @@ from executors.supervisor import (
     TERMINATE_GRACE_SECONDS,
     kill_process_tree,
     now_iso,
+    process_create_time,
 )
 from executors.task_key import TaskKey
 from executors.vended import ConsolePanel
@@ -198,6 +200,46 @@ def same_process_alive(pid: int | None, create_time: float | None) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+QUIET_START_SECONDS = 0.005
+"""Tries that end this quickly are reported once, at the end (see ``run_workload``)."""
+
+PID_CLOCK_SLACK = 5.0
+"""How far a process's create time may sit from its try's started_at (wall clock)
+and still be taken for it: /proc start times count from a boot time rounded to
+the second, and the wall clock may have been stepped since boot. For the pid to
+be reused within that window, the machine would have to run through its whole
+pid space (32,768 here) in ten seconds."""
+
+
+def read_claim(claims: ClaimBook, token: str) -> dict[str, Any] | None:
+    """A claim record, with the create time of its process filled in when it was left out.
+
+    A worker records only the pid during a try's quiet start. The process
+    running under that pid counts as the try's own if it was created around
+    the try's start; any other gets a create time of -1, which matches no
+    process, so a reused pid is never signalled or watched as the try's.
+    """
+    record = claims.read(token)
+    if (
+        record is None
+        or record.get("state") != STARTED
+        or not record.get("pid")
+        or record.get("pid_create_time") is not None
+    ):
+        return record
+    created = process_create_time(record["pid"])
+    started = record.get("started_at")
+    matches = False
+    if created is not None and started:
+        try:
+            started_epoch = datetime.fromisoformat(started).timestamp()
+        except ValueError:
+            started_epoch = None
+        matches = started_epoch is not None and abs(created - started_epoch) <= PID_CLOCK_SLACK
+    record["pid_create_time"] = created if matches else -1.0
+    return record
 
 
 def _wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
@@ -288,7 +330,7 @@ class AdoptedTry:
     def poll(self, claims: ClaimBook, now: float) -> tuple[TaskState, TaskReport] | None:
         """None while the try still runs; otherwise its final state and report."""
         if self.pid is None:
-            record = claims.read(self.token) or {}
+            record = read_claim(claims, self.token) or {}
             if record.get("state") == STARTED and record.get("pid"):
                 self.pid, self.create_time = record["pid"], record.get("pid_create_time")
                 self.worker_pid = None
@@ -296,7 +338,7 @@ class AdoptedTry:
                 return None
         if self.pid is not None and same_process_alive(self.pid, self.create_time):
             return None
-        record = claims.read(self.token) or {}
+        record = read_claim(claims, self.token) or {}
         if record.get("state") == FINISHED:
             report = TaskReport.from_json(record)
             if self.kill_requested:
@@ -341,12 +383,12 @@ def adopt_from_claims(
                 AdoptionOutcome.LOST, TaskReport(reason="lost: no claim token was recorded")
             )
             continue
-        claim = claims.read(record.token)
+        claim = read_claim(claims, record.token)
         if claim is None:
             if claims.revoke(record.token, why="engine restarted before any worker took it"):
                 outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
                 continue
-            claim = claims.read(record.token) or {}  # a worker claimed it just now
+            claim = read_claim(claims, record.token) or {}  # a worker claimed it just now
         state = claim.get("state")
         if state == REVOKED:
             outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
@@ -372,7 +414,7 @@ def adopt_from_claims(
             )
             outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
         else:
-            final = claims.read(record.token) or {}
+            final = read_claim(claims, record.token) or {}
             if final.get("state") == FINISHED:  # it ended while we looked
                 outcomes[record.key] = Adoption(
                     AdoptionOutcome.FINISHED, TaskReport.from_json(final)
@@ -400,6 +442,7 @@ class _InFlight:
     suspect_since: float | None = None  # a worker died while this was unaccounted for
     suspect_cause: str = ""
     resolving: bool = False  # a background thread is settling it
+    started_mono: float = 0.0  # when its Started report arrived (monotonic)
 
 
 @dataclass(slots=True)
@@ -452,6 +495,8 @@ class LocalExecutor(BaseExecutor):
     MAX_START_FAILURES: ClassVar[int] = 3
     """Workers in a row that die before taking any work before waiting work is failed."""
     START_FAILURE_WINDOW: ClassVar[float] = 5.0
+    PREFETCH_BELOW_SECONDS: ClassVar[float] = 0.5
+    """Tries shorter than this (recent average) get the next one waiting at the workers."""
 
     def __init__(
         self,
@@ -463,6 +508,8 @@ class LocalExecutor(BaseExecutor):
     ) -> None:
         super().__init__(parallelism, name=name, home=home, options=options)
         self.terminate_grace = float(self.options.get("terminate_grace", TERMINATE_GRACE_SECONDS))
+        self.prefetch = _option_flag(self.options.get("prefetch", True), "prefetch")
+        self._recent_duration: float | None = None  # moving average of try durations
         self._started = False
         self._ending = False
         self._stopping_why = ""  # set while end() or terminate() kills what is left
@@ -511,6 +558,7 @@ class LocalExecutor(BaseExecutor):
             log_path=str(Path(home) / "logs" / f"{self.executor_name}-workers.log"),
             terminate_grace=self.terminate_grace,
             engine_pid=os.getpid(),
+            quiet_start=QUIET_START_SECONDS,
         )
         self._activity, self._activity_far = socket.socketpair(
             socket.AF_UNIX, socket.SOCK_SEQPACKET
@@ -676,7 +724,7 @@ class LocalExecutor(BaseExecutor):
             if entry.running is not None and entry.running.pid:
                 roots.append((entry.running.pid, entry.running.pid_create_time))
                 continue
-            record = self._claims.read(entry.workload.token) or {}
+            record = read_claim(self._claims, entry.workload.token) or {}
             if record.get("state") == STARTED and record.get("pid"):
                 roots.append((record["pid"], record.get("pid_create_time")))
         for adopted in self._adopted.values():
@@ -838,6 +886,7 @@ class LocalExecutor(BaseExecutor):
     # ---- results --------------------------------------------------------------
     def _read_results(self) -> None:
         results, view = self._results, self._result_view
+        now = 0.0
         while True:
             try:
                 size = results.recv_into(self._result_buffer)
@@ -846,6 +895,7 @@ class LocalExecutor(BaseExecutor):
             except OSError:
                 return  # closed
             message = pickle.loads(view[:size])
+            now = now or time.monotonic()
             self._start_failures = 0
             if message.seq > self._max_reported_seq:
                 self._max_reported_seq = message.seq
@@ -856,6 +906,7 @@ class LocalExecutor(BaseExecutor):
                     continue  # settled already (revoked or failed while it was on its way)
                 entry.worker_pid = message.worker_pid
                 entry.running = message.report
+                entry.started_mono = now
                 if worker is not None:
                     worker.busy_with = entry.key
                 self.running_state(entry.key, message.report)
@@ -866,6 +917,8 @@ class LocalExecutor(BaseExecutor):
                     worker.busy_with = None
                     worker.tasks_done += 1
                 if entry is not None:
+                    # No Started report: it ended within its quiet start.
+                    self._note_duration(now - entry.started_mono if entry.started_mono else 0.0)
                     self._finish_with_report(entry, message.report)
             elif type(message) is Refused:
                 if worker is not None:
@@ -881,6 +934,50 @@ class LocalExecutor(BaseExecutor):
                             reason=message.reason,
                         ),
                     )
+
+    def _note_duration(self, seconds: float) -> None:
+        previous = self._recent_duration
+        self._recent_duration = seconds if previous is None else previous + (seconds - previous) / 8
+
+    # ---- prefetch ---------------------------------------------------------------------
+    def prefetch_depth(self) -> int:
+        """One try waiting per worker while recent tries are short; none otherwise.
+
+        A worker that finishes a try would otherwise wait for the engine to read
+        its report and write the next dispatch: with tries of a few milliseconds
+        that hop is most of the cost (workers measured idle a third of the
+        time). A waiting try is taken the moment any worker is free. Long tries
+        gain nothing from it, and a waiting try can no longer be overtaken by a
+        higher priority, so they get none.
+        """
+        if not self.prefetch or self._ending or self._recent_duration is None:
+            return 0
+        return self.parallelism if self._recent_duration < self.PREFETCH_BELOW_SECONDS else 0
+
+    def prefetched(self) -> list[TaskKey]:
+        """Tries written to the activity queue that no worker has reported started."""
+        entries = list(self._inflight.values())  # gauges() may run on another thread
+        return [
+            entry.key for entry in entries if entry.running is None and not entry.kill_requested
+        ]
+
+    def dequeue(self, key: TaskKey) -> bool:
+        """Take back a queued try, or a prefetched one no worker has claimed yet (revoked)."""
+        if super().dequeue(key):
+            return True
+        entry = self._inflight_by_key.get(key)
+        if entry is None or entry.running is not None or entry.kill_requested:
+            return False
+        if self._claims is None or not self._claims.revoke(
+            entry.workload.token, why="taken back before it started"
+        ):
+            return False  # a worker claimed it: it runs, and reports as usual
+        # The worker that reads the message finds the revocation and refuses it;
+        # with the entry gone, that Refused is ignored.
+        self._inflight.pop(entry.seq, None)
+        del self._inflight_by_key[key]
+        self.running.discard(key)
+        return True
 
     def _finish_with_report(self, entry: _InFlight, report: TaskReport) -> None:
         # A try that ended by itself before the kill reached it keeps its own outcome.
@@ -1028,7 +1125,7 @@ class LocalExecutor(BaseExecutor):
                 ),
             )
             return
-        record = self._claims.read(token) or {}
+        record = read_claim(self._claims, token) or {}
         owner = record.get("worker_pid") or self._pid_by_name.get(record.get("worker") or "")
         owner_worker = self._workers.get(owner) if owner else None
         if owner_worker is not None and owner_worker.alive:
@@ -1215,7 +1312,7 @@ class LocalExecutor(BaseExecutor):
                 ),
             )
             return True
-        record = self._claims.read(entry.workload.token) or {}
+        record = read_claim(self._claims, entry.workload.token) or {}
         if record.get("state") == STARTED and record.get("pid"):
             entry.running = TaskReport.from_json(record)
             self._kill_in_background(entry)
@@ -1302,6 +1399,18 @@ class LocalExecutor(BaseExecutor):
             state = "alive" if info.alive else f"dead ({info.exit_reason})"
             lines.append(f"  worker {info.pid} {state}: {info.title}")
         return "\n".join(lines)
+
+
+def _option_flag(value: Any, name: str) -> bool:
+    """A boolean executor option, from TOML (a bool) or the environment (a string)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "on", "1"}:
+        return True
+    if text in {"false", "no", "off", "0"}:
+        return False
+    raise ValueError(f"executor option {name!r} must be true or false, not {value!r}")
 
 
 def _unread_bytes(sock: socket.socket) -> int:

@@ -78,6 +78,7 @@ class WorkerConfig(NamedTuple):
     log_path: str | None
     terminate_grace: float
     engine_pid: int = 0
+    quiet_start: float = 0.0  # see executors.supervisor.run_workload
 
 
 def engine_alive(engine_pid: int) -> bool:
@@ -203,6 +204,7 @@ def run_worker(
                 worker=name,
                 on_started=started,
                 terminate_grace=config.terminate_grace,
+                quiet_start=config.quiet_start,
             )
             outcome = Finished(seq, pid, final)
         except NotClaimed:

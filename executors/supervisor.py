@@ -13,6 +13,7 @@ workers, the SequentialExecutor, Celery workers). The task process:
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -146,6 +147,37 @@ def process_create_time(pid: int) -> float | None:
     return int(fields[19]) / _CLOCK_TICKS + _BOOT_TIME
 
 
+def _wait_exit(process: subprocess.Popen[bytes], pidfd: int | None, timeout: float | None) -> bool:
+    """Wait until the process exits or ``timeout`` passes; True if it exited.
+
+    A pidfd wakes us the moment the process ends. ``Popen.wait(timeout=...)``
+    instead polls with sleeps of up to 50 ms, which would add that much to every
+    try that has a timeout.
+    """
+    if pidfd is None:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if poller.poll(None if remaining is None else remaining * 1000):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None  # an old kernel: fall back to Popen's own waiting
+
+
 def run_workload(
     workload: Workload,
     claims: ClaimBook | None,
@@ -153,8 +185,17 @@ def run_workload(
     worker: str,
     on_started: Callable[[TaskReport], None] | None = None,
     terminate_grace: float = TERMINATE_GRACE_SECONDS,
+    quiet_start: float = 0.0,
 ) -> TaskReport:
     """Run ``workload`` to the end and return its report.
+
+    Args:
+        quiet_start: a try that ends within this many seconds is reported only
+            once, when it ends: ``on_started`` is not called for it and its
+            process's create time is not read. For tries of a few milliseconds
+            that halves the messages and the engine's work. The claim records
+            the pid at once either way (without a create time during the quiet
+            start; see ``claim_process``).
 
     Raises:
         NotClaimed: the token was claimed or revoked already; nothing was started.
@@ -166,7 +207,9 @@ def run_workload(
 
     log_fd = _open_log(workload.log_path)
     started_at = now_iso()
-    env = {**_base_environment(), **workload.env}
+    # No overrides: inherit this process's environment as it is, rather than
+    # re-encoding every variable for every spawn.
+    env = {**_base_environment(), **workload.env} if workload.env else None
     argv: str | list[str] = workload.command[0] if workload.shell else workload.command
     try:
         process = subprocess.Popen(
@@ -197,26 +240,51 @@ def run_workload(
             claims.record_finished(workload.token, **report.to_json())
         return report
     os.close(log_fd)
-
-    create_time = process_create_time(process.pid)
-    running = TaskReport(
-        pid=process.pid,
-        pid_create_time=create_time,
-        hostname=HOSTNAME,
-        worker=worker,
-        started_at=started_at,
-    )
-    if claims is not None:
-        claims.record_started(workload.token, **running.to_json())
-    if on_started is not None:
-        on_started(running)
-
-    timed_out = False
+    pidfd = _open_pidfd(process.pid)
     try:
-        returncode = process.wait(timeout=workload.timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        create_time: float | None = None
+        quiet = quiet_start > 0 and (workload.timeout is None or workload.timeout > quiet_start)
+        if quiet:
+            # The pid goes on record at once (the try's process must be findable
+            # if this worker dies now); its create time only if it outlives the
+            # quiet start.
+            if claims is not None:
+                claims.record_started(
+                    workload.token,
+                    pid=process.pid,
+                    hostname=HOSTNAME,
+                    worker=worker,
+                    started_at=started_at,
+                )
+            ended = _wait_exit(process, pidfd, quiet_start)
+        else:
+            ended = False
+        if not ended:
+            create_time = process_create_time(process.pid)
+            running = TaskReport(
+                pid=process.pid,
+                pid_create_time=create_time,
+                hostname=HOSTNAME,
+                worker=worker,
+                started_at=started_at,
+            )
+            if claims is not None:
+                claims.record_started(workload.token, **running.to_json())
+            if on_started is not None:
+                on_started(running)
+            remaining = workload.timeout
+            if remaining is not None and quiet:
+                remaining = max(remaining - quiet_start, 0.0)
+            ended = _wait_exit(process, pidfd, remaining)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+    timed_out = not ended
+    if timed_out:
         returncode = _stop_own_child(process, terminate_grace)
+    else:
+        returncode = process.wait()
     # Grandchildren left in the group after the leader exited are part of the
     # try; leaving them would leave processes behind.
     signal_group(process.pid, signal.SIGKILL)

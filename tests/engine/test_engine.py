@@ -230,6 +230,50 @@ def test_pause_stops_new_dispatch_and_resume_restarts_it(make_engine) -> None:
     assert states(engine) == {"t": "success"}
 
 
+def test_pause_takes_back_tries_waiting_at_the_workers_too(make_engine, tmp_path: Path) -> None:
+    engine = make_engine(parallelism=1)
+    warm_up = "\n".join(f'[[task]]\nid = "warm{i}"\ncommand = ["true"]' for i in range(10))
+    submit(engine, f'id = "warm"\n{warm_up}\n')
+    drive(engine, idle(engine))
+    executor = engine.default_executor
+    assert executor.prefetch_depth() == 1  # short tries: one waits at the worker
+
+    release = tmp_path / "release"
+    marker = tmp_path / "ran"
+    submit(
+        engine,
+        f"""
+        id = "wf"
+        [[task]]
+        id = "blocker"
+        priority = 10
+        command = ["sh", "-c", "while [ ! -e {release} ]; do sleep 0.05; done"]
+        [[task]]
+        id = "waiting"
+        command = ["touch", "{marker}"]
+        """,
+    )
+    drive(engine, lambda: states(engine).get("blocker") == "running" and executor.prefetched())
+    assert [str(key) for key in executor.prefetched()] == [
+        str(engine.store.resolve("wf/waiting").key)
+    ]
+
+    actions.pause(engine.store)
+    drive(engine, lambda: engine.paused)
+    assert executor.prefetched() == []
+    release.touch()
+    drive(engine, lambda: states(engine)["blocker"] == "success")
+    for _ in range(50):
+        engine.iterate()
+    assert states(engine)["waiting"] == "scheduled" and not marker.exists()
+
+    actions.resume(engine.store)
+    drive(engine, idle(engine))
+    assert states(engine)["waiting"] == "success" and marker.exists()
+    [waiting] = [t for t in engine.store.list_tasks(dag_id="wf") if t.task_id == "waiting"]
+    assert waiting.try_number == 1  # taken back before it started: the same try, run once
+
+
 def test_parallelism_request_changes_the_live_executor(make_engine) -> None:
     engine = make_engine(parallelism=2)
     requested = actions.set_parallelism(engine.store, 5)

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from executors.base import BaseExecutor
+from executors.local import LocalExecutor
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
@@ -174,3 +175,35 @@ def no_leftover_processes() -> Iterator[None]:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(leftovers, timeout=5)
+
+
+# ---- LocalExecutor fixtures, shared by its test modules ----------------------------
+MakeLocal = Callable[..., LocalExecutor]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def make_local(home: Path) -> Iterator[MakeLocal]:
+    made: list[LocalExecutor] = []
+
+    def make(parallelism: int = 2, **options: object) -> LocalExecutor:
+        executor = LocalExecutor(
+            parallelism, home=str(home), options={"terminate_grace": 1.0, **options}
+        )
+        executor.start()
+        made.append(executor)
+        return executor
+
+    yield make
+    for executor in made:
+        executor.terminate()
+
+
+def held(tmp_path: Path, name: str = "release") -> tuple[str, Path]:
+    """A shell command that runs until ``release`` exists, and that file."""
+    release = tmp_path / name
+    return f"while [ ! -e {release} ]; do sleep 0.05; done", release

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait as wait_for_handles
 from pathlib import Path
 
@@ -25,42 +24,14 @@ from executors.task_key import TaskKey
 from tests.executors.conftest import (
     DEADLINE,
     Driver,
+    MakeLocal,
     PidReaper,
+    held,
     is_gone,
     live_descendants,
     make_workload,
     wait_for,
 )
-
-MakeLocal = Callable[..., LocalExecutor]
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def make_local(home: Path) -> Iterator[MakeLocal]:
-    made: list[LocalExecutor] = []
-
-    def make(parallelism: int = 2, **options: object) -> LocalExecutor:
-        executor = LocalExecutor(
-            parallelism, home=str(home), options={"terminate_grace": 1.0, **options}
-        )
-        executor.start()
-        made.append(executor)
-        return executor
-
-    yield make
-    for executor in made:
-        executor.terminate()
-
-
-def held(tmp_path: Path, name: str = "release") -> tuple[str, Path]:
-    """A shell command that runs until ``release`` exists, and that file."""
-    release = tmp_path / name
-    return f"while [ ! -e {release} ]; do sleep 0.05; done", release
 
 
 def busy_worker_of(executor: LocalExecutor, key: TaskKey) -> int:
@@ -152,24 +123,33 @@ def test_log_file_receives_the_tasks_output(make_local: MakeLocal, tmp_path: Pat
     assert executor.get_task_log(item.key, item.log_path).text == "to stdout\nto stderr\n"
 
 
-def test_many_short_tries_all_succeed_within_parallelism(
+def test_many_short_tries_all_succeed_never_more_than_parallelism_at_once(
     make_local: MakeLocal, tmp_path: Path
 ) -> None:
     executor = make_local(2)
     driver = Driver(executor)
-    items = [make_workload(tmp_path, ["true"], run=f"r{index}") for index in range(60)]
+    journal = tmp_path / "journal"
+    # Each try appends "+" when it starts and "-" when it ends (O_APPEND writes
+    # of one byte are atomic), so the journal replays real concurrency.
+    command = f"printf + >> {journal}; sleep 0.01; printf - >> {journal}"
+    items = [make_workload(tmp_path, command, run=f"r{index}") for index in range(60)]
     for item in items:
         executor.queue_workload(item)
-    most_running = 0
+    most_started = 0
 
     def all_done() -> bool:
-        nonlocal most_running
-        most_running = max(most_running, len(executor.running))
+        nonlocal most_started
+        most_started = max(most_started, len(executor.running) - len(executor.prefetched()))
         return len(driver.final) == len(items)
 
     driver.until(all_done, "every try to finish")
     assert {state for state, _ in driver.final.values()} == {TaskState.SUCCESS}
-    assert most_running <= 2
+    at_once = most_at_once = 0
+    for mark in journal.read_text():
+        at_once += 1 if mark == "+" else -1
+        most_at_once = max(most_at_once, at_once)
+    assert most_at_once == 2
+    assert most_started <= 2
     assert len(alive_workers(executor)) <= 2
 
 

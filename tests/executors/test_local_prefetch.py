@@ -1,0 +1,160 @@
+"""LocalExecutor prefetch and quiet starts: the two ways it keeps up with very short tries.
+
+Prefetch: while recent tries are short, one more try per worker waits in the
+activity queue, so a worker that finishes one starts the next without waiting
+for the engine. Quiet start: a try that ends within a few milliseconds is
+reported once, when it ends, with no RUNNING event before it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from executors.claims import ClaimBook
+from executors.local import LocalExecutor, read_claim
+from executors.state import TaskState
+from tests.executors.conftest import Driver, MakeLocal, held, make_workload
+
+
+def warm_up_with_short_tries(executor: LocalExecutor, driver: Driver, tmp_path: Path) -> None:
+    """Run enough instant tries that the executor knows its tries are short."""
+    items = [make_workload(tmp_path, ["true"], run=f"warm{index}") for index in range(20)]
+    for item in items:
+        executor.queue_workload(item)
+    driver.until_finished(*(item.key for item in items))
+
+
+def test_short_tries_get_one_more_waiting_per_worker(make_local: MakeLocal, tmp_path: Path) -> None:
+    executor = make_local(2)
+    driver = Driver(executor)
+    warm_up_with_short_tries(executor, driver, tmp_path)
+    assert executor.prefetch_depth() == 2
+
+    command, release = held(tmp_path)
+    blockers = [make_workload(tmp_path, command, run=f"block{index}") for index in range(2)]
+    waiting = [make_workload(tmp_path, ["true"], run=f"wait{index}") for index in range(5)]
+    for item in [*blockers, *waiting]:
+        executor.queue_workload(item)
+    driver.until_started(*(item.key for item in blockers))
+    driver.until(lambda: len(executor.running) == 4, "two tries to be prefetched")
+
+    # Two run, two wait at the workers (handed out, not started), one stays queued.
+    assert set(executor.prefetched()) == {waiting[0].key, waiting[1].key}
+    assert list(executor.queued_tasks) == [item.key for item in waiting[2:]]
+    gauges = executor.gauges()
+    assert gauges["executor.local.running_tasks"] == 2
+    assert gauges["executor.local.queued_tasks"] == 5  # waiting: prefetched ones included
+    assert executor.open_slots() == 0
+
+    release.touch()
+    driver.until_finished(*(item.key for item in [*blockers, *waiting]))
+    assert all(driver.state(item.key) is TaskState.SUCCESS for item in [*blockers, *waiting])
+
+
+def test_long_tries_are_not_prefetched(make_local: MakeLocal, tmp_path: Path) -> None:
+    executor = make_local(1)
+    driver = Driver(executor)
+    slow = make_workload(tmp_path, ["sleep", "0.8"], run="slow")
+    executor.queue_workload(slow)
+    driver.until_finished(slow.key)
+    assert executor.prefetch_depth() == 0
+
+    command, release = held(tmp_path)
+    running = make_workload(tmp_path, command, run="running")
+    queued = make_workload(tmp_path, ["true"], run="queued")
+    executor.queue_workload(running)
+    executor.queue_workload(queued)
+    driver.until_started(running.key)
+    for _ in range(5):
+        driver.beat()
+    assert executor.prefetched() == [] and list(executor.queued_tasks) == [queued.key]
+    release.touch()
+    driver.until_finished(running.key, queued.key)
+
+
+def test_prefetch_can_be_turned_off(make_local: MakeLocal, tmp_path: Path) -> None:
+    executor = make_local(2, prefetch="false")
+    driver = Driver(executor)
+    warm_up_with_short_tries(executor, driver, tmp_path)
+    assert executor.prefetch_depth() == 0
+
+
+def test_a_prefetched_try_taken_back_never_runs(make_local: MakeLocal, tmp_path: Path) -> None:
+    executor = make_local(1)
+    driver = Driver(executor)
+    warm_up_with_short_tries(executor, driver, tmp_path)
+    command, release = held(tmp_path)
+    blocker = make_workload(tmp_path, command, run="blocker")
+    marker = tmp_path / "ran"
+    taken_back = make_workload(tmp_path, f"touch {marker}", run="taken-back")
+    executor.queue_workload(blocker)
+    executor.queue_workload(taken_back)
+    driver.until_started(blocker.key)
+    driver.until(lambda: executor.prefetched() == [taken_back.key], "the try to be prefetched")
+
+    assert executor.dequeue(taken_back.key)
+    assert not executor.has_task(taken_back.key)
+    release.touch()
+    driver.until_finished(blocker.key)
+    # The worker reads the message after the blocker and refuses it: it never runs,
+    # and no event is reported for it (the engine already took it back).
+    driver.until(lambda: executor.unread_messages == 0, "the worker to read the message")
+    for _ in range(5):
+        driver.beat()
+    assert not marker.exists()
+    assert taken_back.key not in driver.final
+    claim = ClaimBook(Path(executor.home) / "claims").read(taken_back.token)
+    assert claim is not None and claim["state"] == "revoked"
+
+
+def test_a_quick_try_is_reported_once_and_a_slow_one_twice(
+    make_local: MakeLocal, tmp_path: Path
+) -> None:
+    executor = make_local(2)
+    driver = Driver(executor)
+    quick = make_workload(tmp_path, ["true"], run="quick")
+    slow = make_workload(tmp_path, ["sleep", "0.3"], run="slow")
+    executor.queue_workload(quick)
+    executor.queue_workload(slow)
+    driver.until_finished(quick.key, slow.key)
+
+    states = {key: [state for k, state, _ in driver.history if k == key] for key in driver.final}
+    assert states[quick.key] == [TaskState.SUCCESS]
+    assert states[slow.key] == [TaskState.RUNNING, TaskState.SUCCESS]
+    quick_report = driver.final[quick.key][1]
+    assert quick_report is not None and quick_report.pid and quick_report.started_at
+    slow_started = driver.started[slow.key]
+    assert slow_started is not None and slow_started.pid_create_time is not None
+
+
+def test_a_claim_with_only_a_pid_names_that_process_and_no_other(tmp_path: Path) -> None:
+    claims = ClaimBook(tmp_path / "claims")
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        now = pendulum.now("UTC").to_iso8601_string()
+        claims.claim("fresh", worker="local:1", worker_pid=os.getpid())
+        claims.record_started("fresh", pid=process.pid, started_at=now)
+        record = read_claim(claims, "fresh")
+        assert record is not None
+        assert record["pid_create_time"] is not None and record["pid_create_time"] > 0
+
+        # The same pid, but the try started an hour before this process existed:
+        # the pid was reused, so the record must not name this process.
+        long_ago = pendulum.now("UTC").subtract(hours=1).to_iso8601_string()
+        claims.claim("stale", worker="local:1", worker_pid=os.getpid())
+        claims.record_started("stale", pid=process.pid, started_at=long_ago)
+        stale = read_claim(claims, "stale")
+        assert stale is not None and stale["pid_create_time"] == -1.0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_prefetch_option_must_be_a_boolean(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'prefetch' must be true or false"):
+        LocalExecutor(2, home=str(tmp_path), options={"prefetch": "sometimes"})
