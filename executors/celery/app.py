@@ -85,7 +85,7 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
         result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=False,
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=settings.prefetch_multiplier,
         worker_lost_wait=2.0,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         task_track_started=False,

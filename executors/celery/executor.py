@@ -7,9 +7,17 @@
                        │                                                                │
                        │                                 workers BRPOP, claim, run, renew leases
                        │                                                                │
-                       └─► one MGET (at most every poll_interval): epoch key,          │
-                           result of every try sent, lease of every claimed try ◄──────┘
+                       └─► one MGET: epoch key, result of every try sent,             │
+                           lease of every claimed try ◄─────────────────────────────────┘
                               └─► running / success / failed into the event buffer
+
+    worker stores a try's outcome ─► PUBLISH <prefix>:finished ─► notices thread ─► pipe
+                                     (the pipe is wait_handles(): the engine wakes at once)
+
+When ``sync`` reads: every ``poll_interval``, and sooner once a worker
+announced a finished try; never more often than a read's own cost allows
+(the time the last MGET took, times ``1 / READ_BUDGET``), so a read of
+thousands of tries in flight is not repeated every few milliseconds.
 
 What guards what:
 
@@ -44,6 +52,7 @@ from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_recor
 from executors.celery.cluster import ClusterInspector, ClusterSnapshot
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
+from executors.celery.notices import FinishNotices
 from executors.celery.settings import CelerySettings
 from executors.celery.task_meta import read_meta
 from executors.state import TaskState
@@ -58,6 +67,19 @@ RETRY_SECONDS = 1.0
 
 PUBLISH_BATCH = 500
 """Messages per pipelined publish; a failed batch is sent again whole."""
+
+READ_BUDGET = 0.1
+"""At most this share of the engine's time goes to reading states: after a read
+that took t seconds, the next waits at least t / READ_BUDGET."""
+
+_WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
+
+
+def workload_message(workload: Workload) -> dict[str, Any]:
+    """``Workload.to_json()`` without its deep copy: the dict is serialised at once."""
+    data = {name: getattr(workload, name) for name in _WORKLOAD_FIELDS}
+    data["key"] = list(workload.key)
+    return data
 
 
 @dataclass(slots=True)
@@ -106,6 +128,10 @@ class CeleryExecutor(BaseExecutor):
         self._queues_used: set[str] = {self.settings.default_queue}
         self._retry_at = 0.0
         self._next_read = 0.0
+        self._last_read = 0.0
+        self._read_gap = 0.0
+        self._notified = False
+        self._notices: FinishNotices | None = None
         self._epoch: bytes | None = None
         self._recheck_wiped_at: float | None = None
         self._app: CeleryApp | None = None
@@ -133,6 +159,15 @@ class CeleryExecutor(BaseExecutor):
             max_bytes=self.settings.log_tail_bytes,
             ttl=self.settings.result_expires_seconds,
         )
+        self._notices = FinishNotices(
+            lambda: redis_client(
+                self.settings,
+                self.settings.backend_url,
+                f"execconsole-notices-{self.executor_name}",
+            ),
+            self.keys.finished_channel,
+        )
+        self._notices.start()
         try:
             self._epoch = self._ensure_epoch()
             self._redis_answered()
@@ -161,6 +196,9 @@ class CeleryExecutor(BaseExecutor):
         self._release()
 
     def _release(self) -> None:
+        if self._notices is not None:
+            self._notices.close()
+            self._notices = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
@@ -189,7 +227,7 @@ class CeleryExecutor(BaseExecutor):
                         workload = cast(Workload, self._flights[key].workload)
                         app.send_task(
                             TASK_NAME,
-                            args=[workload.to_json()],
+                            args=[workload_message(workload)],
                             task_id=workload.token,
                             queue=workload.queue,
                             producer=producer,
@@ -215,18 +253,27 @@ class CeleryExecutor(BaseExecutor):
     def sync(self) -> None:
         """Send what waits, then read every in-flight try's state in one MGET.
 
-        Sending happens on every call; reading at most every ``poll_interval``
-        seconds, since the engine may beat hundreds of times a second and each
-        read costs Redis and this process time in proportion to the tries in flight.
+        Sending happens on every call. Reading happens every ``poll_interval``
+        seconds, or sooner when a worker announced a finished try (the
+        engine's wait handle), but never sooner than the last read's cost
+        allows: each read costs Redis and this process time in proportion to
+        the tries in flight, and the engine may beat hundreds of times a second.
         """
         now = time.monotonic()
+        if self._notices is not None and self._notices.drain():
+            self._notified = True
         if not self.broker_ok and now < self._retry_at:
             return
         if self._outbox and not self._flush_outbox():
             return
-        if now < self._next_read:
+        since = now - self._last_read
+        if since < self._read_gap:
             return
+        if now < self._next_read and not self._notified:
+            return
+        self._notified = False
         self._next_read = now + self.settings.poll_interval
+        self._last_read = now
         sent = [flight for flight in self._flights.values() if flight.sent]
         # Leases matter only for tries known to be claimed: an unclaimed try
         # has none, and reading thousands of absent keys costs the client time.
@@ -239,6 +286,7 @@ class CeleryExecutor(BaseExecutor):
         except redis.RedisError as error:
             self._redis_failed("reading task states", error)
             return
+        self._read_gap = (time.monotonic() - now) / READ_BUDGET
         recovered = not self.broker_ok
         self._redis_answered()
         if self._epoch is None:
@@ -449,6 +497,10 @@ class CeleryExecutor(BaseExecutor):
             claimed=claimed or running,
         )
         self.running.add(record.key)
+
+    def wait_handles(self) -> list[Any]:
+        """The notices pipe: readable as soon as a worker says a try of ours may have ended."""
+        return [self._notices] if self._notices is not None else []
 
     def get_task_log(self, key: TaskKey, log_path: str | None, max_bytes: int = 64_000) -> TaskLog:
         """The end of a try's log as its worker stored it in Redis, else the local file if any."""

@@ -4,6 +4,8 @@
 ``lease:<token>``  renewed every few seconds while the try runs; its expiry means the worker is gone.
 ``log:<task key>`` the end of the try's log, so a console on another machine can show it.
 ``epoch``          set once per Redis data set; when it vanishes, Redis lost its data.
+``finished``       a pub/sub channel (not a key): a worker publishes a try's token on it
+                   once the try's outcome is stored, so executors wake up instead of polling.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class RedisKeys:
     @property
     def epoch(self) -> str:
         return f"{self.prefix}:epoch"
+
+    @property
+    def finished_channel(self) -> str:
+        return f"{self.prefix}:finished"
 
     @staticmethod
     def meta(token: str) -> str:

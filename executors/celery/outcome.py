@@ -12,6 +12,9 @@ The task is declared ``ignore_result`` so that Celery does not store the
 result a second time; failures (exceptions, revokes, lost pool processes)
 are still stored by Celery (``store_errors_even_if_ignored``). As in Celery's
 own backend, a result already stored as SUCCESS is never overwritten.
+Last, the token is published on the ``finished`` channel, which wakes the
+executors that listen (notices.py); it is a hint, never the only way a
+state is learnt.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from executors.workload import TaskReport
 # KEYS: claim, lease, log, meta.
 # ARGV: 1 expected claim ('' = leave the claim and lease alone), 2 final claim,
 #       3 claim ttl (s), 4 log size, 5 log data, 6 log path, 7 host, 8 log ttl (s),
-#       9 result meta, 10 result ttl (s).
+#       9 result meta, 10 result ttl (s), 11 the "finished" channel, 12 the token.
 # Returns 1 if the claim was finished, 0 if it was someone else's (or left alone).
 _STORE_OUTCOME = """
 local finished = 0
@@ -55,6 +58,7 @@ if stored then
 end
 redis.call('SET', KEYS[4], ARGV[9], 'EX', ARGV[10])
 redis.call('PUBLISH', KEYS[4], ARGV[9])
+redis.call('PUBLISH', ARGV[11], ARGV[12])
 return finished
 """
 
@@ -137,6 +141,8 @@ class OutcomeWriter:
             self.log_ttl,
             success_meta(task_id or token, report),
             self.result_ttl,
+            self.keys.finished_channel,
+            token,
         ]
         names = [
             self.keys.claim(token),

@@ -20,3 +20,7 @@ class QuietRedisBackend(RedisBackend):
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Do nothing: results are fetched in bulk, not waited for one by one."""
+
+    def remove_pending_result(self, result: Any) -> Any:
+        """Do nothing: nothing was subscribed (each sent task's AsyncResult calls this when freed)."""
+        return result

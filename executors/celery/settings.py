@@ -43,6 +43,8 @@ class CelerySettings:
     """How often a worker copies the end of a running try's log to Redis."""
     log_dir: str = ""
     """Worker side: write task logs here instead of the path the console chose."""
+    prefetch_multiplier: int = 1
+    """Worker side: messages a worker reserves per pool process (Celery's worker_prefetch_multiplier)."""
     poll_interval: float = 0.1
     """At most this often ``sync`` reads every in-flight state (the engine may beat far faster)."""
     inspect_interval: float = 5.0
@@ -90,6 +92,8 @@ class CelerySettings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"celery option {name!r} must be more than 0")
+        if self.prefetch_multiplier < 1:
+            raise SettingsError("celery option 'prefetch_multiplier' must be at least 1")
         if self.log_tail_bytes < 1024:
             raise SettingsError("celery option 'log_tail_bytes' must be at least 1024")
         if not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
