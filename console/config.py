@@ -27,11 +27,9 @@ This module is imported by every command, so it imports nothing heavy.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -251,10 +249,16 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; config.toml must be a file (or absent)")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        handle = path.open("rb")
     except FileNotFoundError:
-        return {}
+        return {}  # no config file: no need to import the TOML parser at all
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it: {error.strerror or error}") from None
+    import tomllib  # here, not at the top: quick commands with no config file skip it
+
+    try:
+        with handle:
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         # tomllib ends its message with "(at line L, column C)": lead with it
         # as file:line:col, which editors and terminals can jump to.
@@ -435,6 +439,8 @@ def _wanted(setting: _Setting) -> str:
 
 def _option_from_text(text: str) -> Any:
     """An executor option from the environment: a TOML value if it reads as one, else the text."""
+    import tomllib
+
     try:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
@@ -461,6 +467,8 @@ def _unknown_key(section: str, key: str) -> str:
 
 
 def _did_you_mean(word: str, candidates: list[str], brackets: str) -> str:
+    import difflib  # only on an error path
+
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f" (did you mean {brackets[0]}{close[0]}{brackets[1]}?)" if close else ""
 
