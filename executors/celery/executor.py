@@ -16,8 +16,9 @@
 
 When ``sync`` reads: every ``poll_interval``, and sooner once a worker
 announced a finished try; never more often than a read's own cost allows
-(the time the last MGET took, times ``1 / READ_BUDGET``), so a read of
-thousands of tries in flight is not repeated every few milliseconds.
+(the CPU time the last read took, times ``1 / READ_BUDGET``, at most
+``MAX_READ_GAP``), so a read of thousands of tries in flight is not
+repeated every few milliseconds.
 
 What guards what:
 
@@ -66,11 +67,18 @@ RETRY_SECONDS = 1.0
 """While Redis is unreachable, how often sends and state reads are tried again."""
 
 PUBLISH_BATCH = 500
-"""Messages per pipelined publish; a failed batch is sent again whole."""
+"""Messages per pipelined publish at most; a failed batch is sent again whole."""
+
+FIRST_PUBLISH_BATCH = 16
+"""The first batch of a flush is this small, and each next one twice as big (up to
+PUBLISH_BATCH), so workers start on the first tries while the rest are encoded."""
 
 READ_BUDGET = 0.1
 """At most this share of the engine's time goes to reading states: after a read
-that took t seconds, the next waits at least t / READ_BUDGET."""
+that cost t seconds of this thread's CPU, the next waits at least t / READ_BUDGET..."""
+
+MAX_READ_GAP = 1.0
+"""...but never more than this many seconds."""
 
 _WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
 
@@ -218,11 +226,16 @@ class CeleryExecutor(BaseExecutor):
     def _flush_outbox(self) -> bool:
         """Publish waiting tries in order; False if Redis refused (they stay in the outbox)."""
         app = self._require_app()
+        size = FIRST_PUBLISH_BATCH
         while self._outbox:
-            head = list(itertools.islice(self._outbox, PUBLISH_BATCH))
+            head = list(itertools.islice(self._outbox, size))
+            size = min(size * 2, PUBLISH_BATCH)
             batch = [key for key in head if key in self._flights]
             try:
-                with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+                with (
+                    app.producer_or_acquire() as producer,
+                    producer.batch(max_size=max(len(batch), 1)),
+                ):
                     for key in batch:
                         workload = cast(Workload, self._flights[key].workload)
                         app.send_task(
@@ -274,6 +287,7 @@ class CeleryExecutor(BaseExecutor):
         self._notified = False
         self._next_read = now + self.settings.poll_interval
         self._last_read = now
+        cpu_before = time.thread_time()
         sent = [flight for flight in self._flights.values() if flight.sent]
         # Leases matter only for tries known to be claimed: an unclaimed try
         # has none, and reading thousands of absent keys costs the client time.
@@ -286,7 +300,6 @@ class CeleryExecutor(BaseExecutor):
         except redis.RedisError as error:
             self._redis_failed("reading task states", error)
             return
-        self._read_gap = (time.monotonic() - now) / READ_BUDGET
         recovered = not self.broker_ok
         self._redis_answered()
         if self._epoch is None:
@@ -305,6 +318,9 @@ class CeleryExecutor(BaseExecutor):
                 self._check_lease(flight, lease is not None, now)
         if self._recheck_wiped_at is not None and now >= self._recheck_wiped_at:
             self._resend_unclaimed()
+        # Thread CPU time, not wall time: a read that waited for a busy core
+        # (or for Redis) must not push the next one seconds away.
+        self._read_gap = min((time.thread_time() - cpu_before) / READ_BUDGET, MAX_READ_GAP)
 
     def _read_state(self, flight: _Flight, raw_meta: bytes | None) -> None:
         if raw_meta is None or raw_meta == flight.raw_meta:

@@ -33,6 +33,8 @@ class FinishNotices:
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # no write to the pipe once close() has closed it
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -47,6 +49,8 @@ class FinishNotices:
 
     def drain(self) -> bool:
         """Empty the pipe; True if any notice (or a reconnection) arrived since the last call."""
+        if self._closed:
+            return False
         got = False
         try:
             while os.read(self._read_fd, 65536):
@@ -58,21 +62,27 @@ class FinishNotices:
         return got
 
     def close(self) -> None:
+        """Stop listening. Returns at once: the thread notices within RECONNECT_SECONDS and ends."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * RECONNECT_SECONDS)
-            self._thread = None
-        for fd in (self._read_fd, self._write_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._thread = None
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for fd in (self._read_fd, self._write_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _notify(self) -> None:
-        try:
-            os.write(self._write_fd, b"!")
-        except (BlockingIOError, OSError):
-            pass  # full: the reader has plenty to wake up for already
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._write_fd, b"!")
+            except (BlockingIOError, OSError):
+                pass  # full: the reader has plenty to wake up for already
 
     def _run(self) -> None:
         while not self._stop.is_set():
