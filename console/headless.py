@@ -51,9 +51,14 @@ def host_engine(
     *,
     until: Callable[[Engine], bool],
     on_tick: Callable[[Engine], None] | None = None,
+    engine: Engine | None = None,
 ) -> Engine:
-    """Start an engine on the runtime's store, iterate until ``until(engine)``, shut down cleanly."""
-    engine = runtime.build_engine()
+    """Start an engine on the runtime's store, iterate until ``until(engine)``, shut down cleanly.
+
+    ``engine``: one already built by ``runtime.build_engine()`` (not started).
+    """
+    if engine is None:
+        engine = runtime.build_engine()
     for executor in engine.executors.values():
         if not executor.is_production:
             print(

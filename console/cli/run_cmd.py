@@ -68,6 +68,9 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
 
             raise BadInput(f"--run-id {run_id!r} may hold only letters, digits and _ . - : + @")
     owner = store.lease_owner()
+    # Build the engine (and so check every executor's options) before anything
+    # is written: a bad option must leave the store as it was.
+    engine = runtime.build_engine() if owner is None else None
     run_id, keys = actions.submit_workflow(
         store, spec, default_executor=runtime.default_executor, run_id=run_id
     )
@@ -89,7 +92,7 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
     else:
         from console.headless import host_engine
 
-        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick)
+        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick, engine=engine)
     final = watch.counts()
     bar.close(final)
     return report_outcome(store, spec.dag_id, run_id, final, len(keys))

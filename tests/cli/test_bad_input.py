@@ -177,6 +177,15 @@ def test_a_bad_config_value_names_its_source(home: Path) -> None:
     assert_bad_input(run_cli(home, "tasks", "list"), "config.toml", "parallelism")
 
 
+def test_a_bad_executor_option_is_rejected_before_the_workflow_is_stored(seeded: Path) -> None:
+    (seeded / "config.toml").write_text('[executor.local]\nprefetch = "sometimes"\n')
+    workflow = seeded / "wf.toml"
+    workflow.write_text('id = "x"\n[[task]]\nid = "a"\ncommand = ["true"]\n')
+    before = store_digest(seeded)
+    assert_bad_input(run_cli(seeded, "run", str(workflow), "--headless"), "prefetch", "sometimes")
+    assert store_digest(seeded) == before
+
+
 @pytest.fixture
 def read_only_folder(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A real read-only filesystem (even root cannot write there), holding an existing store file."""
