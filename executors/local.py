@@ -26,7 +26,13 @@ The data flow::
 Engine to activity queue. ``execute_async`` pickles a ``Dispatch`` (the workload
 and its place ``seq`` in the queue) and writes it without blocking; if the
 socket is full the message waits in a local backlog that every ``sync`` flushes,
-so the engine never waits on its workers.
+so the engine never waits on its workers. While recent tries are short, the
+heartbeat hands out one try per worker beyond ``parallelism`` (``prefetch_depth``):
+it waits in the queue, and a worker that finishes a try takes it at once
+instead of waiting for the engine to read the report and write the next
+dispatch. Only ``parallelism`` workers exist, so no more run at once; a
+prefetched try counts as waiting, and ``dequeue`` takes it back by revoking
+its token.
 
 Activity queue to workers. The queue is one ``SOCK_SEQPACKET`` socket pair
 whose far end every worker shares. A multiprocessing queue would need a reader
@@ -47,7 +53,8 @@ has started threads, and costs no fresh interpreter.
 
 Workers to result queue. A worker reports ``Started`` (pid, create time) as soon
 as the task process exists and ``Finished`` when it ends; ``Refused`` if the
-token was claimed or revoked elsewhere. The result queue is a second socket
+token was claimed or revoked elsewhere. A try that ends within its first few
+milliseconds (the quiet start) is reported once, with ``Finished``. The result queue is a second socket
 pair, for the same reasons as the first.
 
 Result queue to event buffer. ``sync`` reads every waiting result without
