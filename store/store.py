@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -639,48 +639,53 @@ class Store:
     def _records_on(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[TaskRecord]:
         return [record_from_row(row) for row in conn.execute(sql, params)]
 
-    def _fail_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
-        """Mark every scheduled task downstream of ``record`` upstream_failed, transitively."""
+    def _walk_downstream(
+        self, conn: sqlite3.Connection, record: TaskRecord, state: str
+    ) -> Iterator[tuple[TaskRecord, TaskRecord]]:
+        """``(upstream, row)`` for every task in ``state`` downstream of ``record``, transitively.
+
+        The caller changes each row before the walk goes on from it, so a row
+        is reached once even when several paths lead to it.
+        """
         frontier = [record]
         while frontier:
             upstream = frontier.pop()
             for row in self._downstream_rows(
-                conn, upstream.dag_id, upstream.run_id, upstream.task_id, "scheduled"
+                conn, upstream.dag_id, upstream.run_id, upstream.task_id, state
             ):
-                reason = f"upstream {upstream.task_id} failed"
-                conn.execute(
-                    "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
-                    (reason, now, row.id),
-                )
-                conn.execute(
-                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
-                    (row.id, now, reason),
-                )
+                yield upstream, row
                 frontier.append(row)
+
+    def _fail_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
+        """Mark every scheduled task downstream of ``record`` upstream_failed, transitively."""
+        for upstream, row in self._walk_downstream(conn, record, "scheduled"):
+            reason = f"upstream {upstream.task_id} failed"
+            conn.execute(
+                "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
+                (reason, now, row.id),
+            )
+            conn.execute(
+                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
+                (row.id, now, reason),
+            )
 
     def _revive_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
         """Put upstream_failed tasks downstream of ``record`` back to scheduled, transitively."""
-        frontier = [record]
-        while frontier:
-            upstream = frontier.pop()
-            for row in self._downstream_rows(
-                conn, upstream.dag_id, upstream.run_id, upstream.task_id, "upstream_failed"
-            ):
-                pending = conn.execute(
-                    "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
-                    "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
-                    "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
-                    (row.dag_id, row.run_id, row.task_id),
-                ).fetchone()[0]
-                conn.execute(
-                    "UPDATE task_instances SET state = 'scheduled', reason = NULL, end_date = NULL, pending_upstreams = ? WHERE id = ?",
-                    (pending, row.id),
-                )
-                conn.execute(
-                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'upstream_failed', 'scheduled', 'operator', ?)",
-                    (row.id, now, f"upstream {upstream.task_id} given another chance"),
-                )
-                frontier.append(row)
+        for upstream, row in self._walk_downstream(conn, record, "upstream_failed"):
+            pending = conn.execute(
+                "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
+                "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
+                (row.dag_id, row.run_id, row.task_id),
+            ).fetchone()[0]
+            conn.execute(
+                "UPDATE task_instances SET state = 'scheduled', reason = NULL, end_date = NULL, pending_upstreams = ? WHERE id = ?",
+                (pending, row.id),
+            )
+            conn.execute(
+                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'upstream_failed', 'scheduled', 'operator', ?)",
+                (row.id, now, f"upstream {upstream.task_id} given another chance"),
+            )
 
     def _insert_next_try(
         self,
