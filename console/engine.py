@@ -330,6 +330,12 @@ class Engine:
             timeout = min(timeout, 0.002)
         if timeout <= 0:
             return
+        if len(self.executors) == 1:
+            [executor] = self.executors.values()
+            if executor.wait_handles():
+                # Its own poller: no selector built and torn down every iteration.
+                executor.wait_for_events(timeout)
+                return
         handles = [
             handle for executor in self.executors.values() for handle in executor.wait_handles()
         ]

@@ -23,6 +23,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -477,6 +478,22 @@ class BaseExecutor:
         next tick; returning the result pipe lets it react within microseconds.
         """
         return []
+
+    def wait_for_events(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until this executor has news; True if it has.
+
+        The engine calls this instead of waiting on ``wait_handles()`` itself
+        when this is its only executor, so an executor can keep its own
+        long-lived poller and its own timers. This default waits on
+        ``wait_handles()`` (or sleeps when there are none).
+        """
+        handles = self.wait_handles()
+        if not handles:
+            time.sleep(max(timeout, 0.0))
+            return False
+        from multiprocessing.connection import wait
+
+        return bool(wait(handles, timeout=max(timeout, 0.0)))
 
     def worker_processes(self) -> list[WorkerInfo]:
         """Worker processes on this machine (meaningful when ``is_local``)."""

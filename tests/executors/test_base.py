@@ -245,3 +245,29 @@ def test_capabilities_are_read_as_data() -> None:
     capabilities = RecordingExecutor.capabilities()
     assert set(capabilities) == set(BaseExecutor.CAPABILITY_NAMES)
     assert capabilities["supports_kill"] is False
+
+
+class PipeExecutor(BaseExecutor):
+    """An executor whose news arrives on a pipe, as a remote executor's might."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        import os
+
+        self.read_end, self.write_end = os.pipe()
+
+    def wait_handles(self) -> list[Any]:
+        return [self.read_end]
+
+
+def test_the_default_wait_for_events_wakes_on_a_wait_handle_and_times_out_without() -> None:
+    import os
+
+    executor = PipeExecutor()
+    try:
+        assert executor.wait_for_events(0.05) is False
+        os.write(executor.write_end, b"x")
+        assert executor.wait_for_events(5.0) is True
+    finally:
+        os.close(executor.read_end)
+        os.close(executor.write_end)
