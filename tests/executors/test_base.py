@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +253,6 @@ class PipeExecutor(BaseExecutor):
 
     def __init__(self) -> None:
         super().__init__(1)
-        import os
-
         self.read_end, self.write_end = os.pipe()
 
     def wait_handles(self) -> list[Any]:
@@ -261,8 +260,6 @@ class PipeExecutor(BaseExecutor):
 
 
 def test_the_default_wait_for_events_wakes_on_a_wait_handle_and_times_out_without() -> None:
-    import os
-
     executor = PipeExecutor()
     try:
         assert executor.wait_for_events(0.05) is False
