@@ -73,7 +73,7 @@ FIRST_PUBLISH_BATCH = 16
 """The first batch of a flush is this small, and each next one twice as big (up to
 PUBLISH_BATCH), so workers start on the first tries while the rest are encoded."""
 
-READ_BUDGET = 0.1
+READ_BUDGET = 0.03
 """At most this share of the engine's time goes to reading states: after a read
 that cost t seconds of this thread's CPU, the next waits at least t / READ_BUDGET..."""
 
@@ -321,6 +321,8 @@ class CeleryExecutor(BaseExecutor):
         # Thread CPU time, not wall time: a read that waited for a busy core
         # (or for Redis) must not push the next one seconds away.
         self._read_gap = min((time.thread_time() - cpu_before) / READ_BUDGET, MAX_READ_GAP)
+        if self._notices is not None:
+            self._notices.hold_until(now + self._read_gap)
 
     def _read_state(self, flight: _Flight, raw_meta: bytes | None) -> None:
         if raw_meta is None or raw_meta == flight.raw_meta:

@@ -7,6 +7,10 @@ the engine sleeping between ticks wakes at once, and the next ``sync`` reads
 the states (still one MGET of every try in flight). A notice is only a hint:
 messages published while the listener was disconnected are lost, and failures
 stored by Celery itself are not announced, so ``sync`` keeps polling too.
+
+The executor says when it would read again at the earliest (``hold_until``);
+notices that arrive before then are held and signalled once, at that time, so
+a stream of finishes wakes the engine once per read, not once per try.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import redis
@@ -35,6 +40,7 @@ class FinishNotices:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # no write to the pipe once close() has closed it
         self._closed = False
+        self._hold_until = 0.0  # time.monotonic(); written by the executor's thread
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -46,6 +52,10 @@ class FinishNotices:
 
     def fileno(self) -> int:
         return self._read_fd
+
+    def hold_until(self, when: float) -> None:
+        """Signal nothing before ``when`` (``time.monotonic()``): notices until then wait for it."""
+        self._hold_until = when
 
     def drain(self) -> bool:
         """Empty the pipe; True if any notice (or a reconnection) arrived since the last call."""
@@ -94,8 +104,15 @@ class FinishNotices:
                 pubsub.subscribe(self._channel)
                 # Anything may have ended while we were not listening.
                 self._notify()
+                held = False
                 while not self._stop.is_set():
-                    if pubsub.get_message(timeout=RECONNECT_SECONDS) is not None:
+                    timeout = RECONNECT_SECONDS
+                    if held:
+                        timeout = min(timeout, max(self._hold_until - time.monotonic(), 0.0))
+                    if pubsub.get_message(timeout=timeout) is not None:
+                        held = True
+                    if held and time.monotonic() >= self._hold_until:
+                        held = False
                         self._notify()
             except (redis.RedisError, OSError, ValueError) as error:
                 log.debug("finish notices: %s; listening again shortly", error)
