@@ -516,6 +516,17 @@ class LocalExecutor(BaseExecutor):
         super().__init__(parallelism, name=name, home=home, options=options)
         self.terminate_grace = float(self.options.get("terminate_grace", TERMINATE_GRACE_SECONDS))
         self.prefetch = _option_flag(self.options.get("prefetch", True), "prefetch")
+        quiet_start = self.options.get("quiet_start", QUIET_START_SECONDS)
+        try:
+            self.quiet_start = float(quiet_start)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"executor option 'quiet_start' must be a number of seconds, not {quiet_start!r}"
+            ) from None
+        if not 0 <= self.quiet_start <= 60:
+            raise ValueError(
+                f"executor option 'quiet_start' must be between 0 and 60 seconds, not {self.quiet_start:g}"
+            )
         self._recent_duration: float | None = None  # moving average of try durations
         self._started = False
         self._ending = False
@@ -565,7 +576,7 @@ class LocalExecutor(BaseExecutor):
             log_path=str(Path(home) / "logs" / f"{self.executor_name}-workers.log"),
             terminate_grace=self.terminate_grace,
             engine_pid=os.getpid(),
-            quiet_start=QUIET_START_SECONDS,
+            quiet_start=self.quiet_start,
         )
         self._activity, self._activity_far = socket.socketpair(
             socket.AF_UNIX, socket.SOCK_SEQPACKET

@@ -9,6 +9,7 @@ reported once, when it ends, with no RUNNING event before it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from executors.claims import ClaimBook
 from executors.local import LocalExecutor, read_claim
 from executors.state import TaskState
-from tests.executors.conftest import Driver, MakeLocal, held, make_workload
+from tests.executors.conftest import Driver, MakeLocal, held, is_gone, make_workload, wait_for
 
 
 def warm_up_with_short_tries(executor: LocalExecutor, driver: Driver, tmp_path: Path) -> None:
@@ -132,6 +133,34 @@ def test_a_quick_try_is_reported_once_and_a_slow_one_twice(
     assert slow_started is not None and slow_started.pid_create_time is not None
 
 
+def test_a_worker_killed_during_a_quiet_start_still_has_its_try_killed_and_failed(
+    make_local: MakeLocal, tmp_path: Path
+) -> None:
+    # A quiet start long enough to kill the worker inside it: the engine never
+    # hears Started, and only the claim (pid, no create time) names the process.
+    executor = make_local(1, quiet_start=60)
+    driver = Driver(executor)
+    item = make_workload(tmp_path, ["sleep", "300"], task="quiet")
+    executor.queue_workload(item)
+    claims = ClaimBook(Path(executor.home or "") / "claims")
+
+    def claimed_pid() -> int | None:
+        record = claims.read(item.token) or {}
+        return record.get("pid") if record.get("state") == "started" else None
+
+    driver.until(lambda: claimed_pid() is not None, "the claim to name the task's pid")
+    assert item.key not in driver.started  # still within its quiet start
+    task_pid = claimed_pid()
+    assert task_pid is not None
+    [worker_pid] = [info.pid for info in executor.worker_processes() if info.alive]
+    os.kill(worker_pid, signal.SIGKILL)
+
+    driver.until_finished(item.key)
+    assert driver.state(item.key) is TaskState.FAILED
+    assert f"worker {worker_pid} died" in (driver.reason(item.key) or "")
+    wait_for(lambda: is_gone(task_pid), "the task process to be killed")
+
+
 def test_a_claim_with_only_a_pid_names_that_process_and_no_other(tmp_path: Path) -> None:
     claims = ClaimBook(tmp_path / "claims")
     process = subprocess.Popen(["sleep", "30"])
@@ -155,6 +184,8 @@ def test_a_claim_with_only_a_pid_names_that_process_and_no_other(tmp_path: Path)
         process.wait()
 
 
-def test_prefetch_option_must_be_a_boolean(tmp_path: Path) -> None:
+def test_options_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'prefetch' must be true or false"):
         LocalExecutor(2, home=str(tmp_path), options={"prefetch": "sometimes"})
+    with pytest.raises(ValueError, match="'quiet_start' must be between 0 and 60"):
+        LocalExecutor(2, home=str(tmp_path), options={"quiet_start": -1})
