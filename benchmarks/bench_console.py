@@ -9,8 +9,8 @@ one store holding 10,002 tasks: two ``sleep 600`` at priority 10 and 10,000
 ``/bin/true``; at parallelism 2 the two sleeps run and the rest stays queued).
 Each round alternates the two ways a console runs, in rotating order:
 
-- ``hosted``: ``execconsole console --parallelism 2`` (the engine runs in the
-  console's process, on a thread of its own);
+- ``own``: ``execconsole console --parallelism 2`` (no engine owns the store,
+  so the console starts its own engine as a child process and attaches to it);
 - ``attached``: ``execconsole scheduler --parallelism 2`` in the background and
   ``execconsole console`` attached to it (the console process is only the UI).
 
@@ -35,8 +35,8 @@ In each: wait until both sleeps run, let it settle, then
 each case on a fresh EXECCONSOLE_HOME, in rotating order:
 
 - ``headless``: ``execconsole run bench.toml --headless --parallelism 2``;
-- ``tui_hosted``: ``execconsole run bench.toml --parallelism 2`` in tmux: the
-  console hosts the engine and renders the whole run;
+- ``tui_own``: ``execconsole run bench.toml --parallelism 2`` in tmux: the
+  console starts its own engine (a child process) and renders the whole run;
 - ``tui_watching``: ``execconsole console --read-only`` opened in tmux first,
   then the same headless run as ``headless``; the console reads and renders the
   store all along (the same snapshots as attached; read-only because the
@@ -468,7 +468,8 @@ def timed_key(
             )
 
 
-FOCUSED_TITLE = "\x1b[1m {}"  # a focused panel's title is bold
+# A focused panel's title is bold (then its colour; the space before it may be styled apart).
+FOCUSED_TITLE = r"\x1b\[1m(?:\x1b\[[0-9;]*m)* ?{}"
 
 
 def settled(read: Callable[[], Any], timeout: float = 3.0) -> Any:
@@ -503,7 +504,8 @@ def press_keys(
         time.sleep(rng.uniform(0.10, 0.35))
 
     def focused(title: str) -> Callable[[list[str]], bool]:
-        return lambda lines: FOCUSED_TITLE.format(title) in "".join(lines)
+        pattern = re.compile(FOCUSED_TITLE.format(re.escape(title)))
+        return lambda lines: pattern.search("".join(lines)) is not None
 
     tmux.send("2")  # focus the Queued panel
     tmux.wait_for(
@@ -586,7 +588,7 @@ def run_console(
         else:
             argv = [script, "console", "--parallelism", str(PARALLELISM)]
         tmux = Tmux(argv, env)
-        marker = "ATTACHED" if mode == "attached" else "hosting the engine"
+        marker = "ATTACHED" if mode == "attached" else "started by this console"
         tmux.wait_for(
             lambda lines: (
                 marker in lines[0]
@@ -596,17 +598,21 @@ def run_console(
             f"the {mode} console shows both sleeps running and the queue",
         )
         process = console_process(tmux)
+        # The engine: the scheduler it attached to, or its own child process.
+        engine = (
+            psutil.Process(scheduler.pid)
+            if scheduler is not None
+            else next(
+                child
+                for child in process.children()
+                if "console.tui.engine_process" in child.cmdline()
+            )
+        )
         time.sleep(args.settle)
-        sched_cpu0 = cpu_seconds(psutil.Process(scheduler.pid)) if scheduler else 0.0
+        sched_cpu0 = cpu_seconds(engine)
         wall0 = time.perf_counter()
         cpu, rss = measure_idle(process, args.idle_seconds)
-        sched_cpu = None
-        if scheduler is not None:
-            sched_cpu = (
-                100
-                * (cpu_seconds(psutil.Process(scheduler.pid)) - sched_cpu0)
-                / (time.perf_counter() - wall0)
-            )
+        sched_cpu = 100 * (cpu_seconds(engine) - sched_cpu0) / (time.perf_counter() - wall0)
         latencies, key_cpu = press_keys(tmux, args.presses, rng, process)
         _quit(tmux, mode)
         return ConsoleRun(mode, cpu, rss, latencies, key_cpu, sched_cpu)
@@ -627,7 +633,9 @@ def run_console(
 
 def _quit(tmux: Tmux, mode: str) -> None:
     tmux.send("q")
-    if mode == "hosted":  # tasks run: the console asks what becomes of them
+    if (
+        mode == "own"
+    ):  # tasks run in the console's own engine: the console asks what becomes of them
         tmux.wait_for(lambda lines: "Quit?" in screen_text(lines), "the quit dialog", 10)
         tmux.send("k")
     _wait(lambda: not tmux.alive, "the console exits", 30)
@@ -662,7 +670,7 @@ def console_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) -
     seed_queued(template)
     rng = random.Random(args.seed)
     load_before = os.getloadavg()
-    modes = ["hosted", "attached"]
+    modes = ["own", "attached"]
     runs: list[ConsoleRun] = []
     for index in range(args.console_rounds):
         order = modes[index % 2 :] + modes[: index % 2]
@@ -673,7 +681,7 @@ def console_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) -
                 f"{k}={statistics.median(v):.1f}ms" for k, v in run.latencies_ms.items()
             )
             extra = (
-                f"  scheduler cpu={run.scheduler_cpu_percent:.1f}%"
+                f"  engine cpu={run.scheduler_cpu_percent:.1f}%"
                 if run.scheduler_cpu_percent is not None
                 else ""
             )
@@ -709,7 +717,7 @@ def console_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) -
             "rss_mb_peak": rss.as_dict(0),
         }
         if mine[0].scheduler_cpu_percent is not None:
-            entry["scheduler_idle_cpu_percent"] = Summary(
+            entry["engine_idle_cpu_percent"] = Summary(
                 [r.scheduler_cpu_percent or 0.0 for r in mine]
             ).as_dict(1)
         entry["verdicts"] = {
@@ -734,7 +742,7 @@ def console_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) -
         "loadavg_before": [round(x, 1) for x in load_before],
         "loadavg_after": [round(x, 1) for x in os.getloadavg()],
         "commands": {
-            "hosted": f"EXECCONSOLE_HOME=<copy of the store> {console_script()} console --parallelism {PARALLELISM}",
+            "own": f"EXECCONSOLE_HOME=<copy of the store> {console_script()} console --parallelism {PARALLELISM}",
             "attached": (
                 f"EXECCONSOLE_HOME=<copy> {console_script()} scheduler --parallelism {PARALLELISM} &  "
                 f"then {console_script()} console"
@@ -781,13 +789,13 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         headless_run(home, env, "headless")
         return finish(home)
 
-    def tui_hosted() -> float:
-        home, env = fresh_home("hosted")
+    def tui_own() -> float:
+        home, env = fresh_home("own")
         tmux = Tmux([script, "run", str(workflow), "--parallelism", str(PARALLELISM)], env)
         try:
             _wait(
                 lambda: store_counts(home).get("success", 0) == args.dispatch_tasks,
-                "the hosted run ends",
+                "the run ends",
             )
             tmux.wait_for(
                 lambda lines: f"{args.dispatch_tasks:,} succeeded" in screen_text(lines),
@@ -821,7 +829,7 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
             tmux.close()
         return finish(home)
 
-    cases = {"headless": headless, "tui_hosted": tui_hosted, "tui_watching": tui_watching}
+    cases = {"headless": headless, "tui_own": tui_own, "tui_watching": tui_watching}
     print(
         f"dispatch: {args.dispatch_tasks} /bin/true at parallelism {PARALLELISM} (tasks/s):",
         file=sys.stderr,
@@ -830,7 +838,7 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     results: dict[str, Any] = {}
     for name in cases:
         results[f"{name}_tasks_per_s"] = rounds.summary(name).as_dict(1)
-    for name in ("tui_hosted", "tui_watching"):
+    for name in ("tui_own", "tui_watching"):
         ratio = rounds.ratio(name, "headless")
         results[f"{name}_over_headless"] = ratio.as_dict(3)
         results[f"{name}_verdict"] = _met(ratio.median >= TARGET_DISPATCH_RATIO)
@@ -846,7 +854,7 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         "rounds": args.dispatch_rounds,
         "commands": {
             "headless": f"EXECCONSOLE_HOME=<fresh> {script} run bench.toml --headless --parallelism {PARALLELISM}",
-            "tui_hosted": f"tmux: EXECCONSOLE_HOME=<fresh> {script} run bench.toml --parallelism {PARALLELISM}; q when done",
+            "tui_own": f"tmux: EXECCONSOLE_HOME=<fresh> {script} run bench.toml --parallelism {PARALLELISM}; q when done",
             "tui_watching": (
                 f"tmux: EXECCONSOLE_HOME=<fresh> {script} console --read-only; then the headless command on the same home"
             ),

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import messages
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.css.scalar import Scalar
 from textual.dom import DOMNode
 from textual.reactive import Reactive
@@ -35,7 +35,7 @@ from console.tui.help_screen import HelpLine
 from console.tui.keys import KEYS, action_name
 from console.tui.live_table import LiveTable
 from console.tui.messages import TaskOpened, TaskSelected
-from console.tui.panel_frame import PanelFrame
+from console.tui.panel_frame import Column, PanelFrame, Row
 from console.tui.queued_panel import QueuedPanel
 from console.tui.running_panel import RunningPanel
 from console.tui.task_panel import TaskPanel, TaskRef
@@ -88,13 +88,13 @@ class DashboardScreen(Screen[None]):
                 self.vended_panels.append(panel)
                 hotkey += 1
         yield self.running_panel
-        with Horizontal(id="row-middle"):
+        with Row(id="row-middle"):
             yield self.queued_panel
             yield self.events_panel
-        with Horizontal(id="row-bottom"):
+        with Row(id="row-bottom"):
             yield self.timeline_panel
             if self.vended_panels:
-                with Vertical(id="executor-panels"):
+                with Column(id="executor-panels"):
                     yield from self.vended_panels
         yield FilterBar()
         yield StableFooter()
@@ -182,17 +182,25 @@ class DashboardScreen(Screen[None]):
         # terminal as one frame: the two tables' cursor rows (without waiting for
         # their Focus and Blur events, whose handlers then find nothing to do) and
         # the two panels' frames.
+        changed: list[Widget] = []
         for table, focused in ((blurred, False), (widget, True)):
             if isinstance(table, LiveTable):
                 table.show_focus(focused)
-        self.show_focused_panel()
+                changed.append(table)
+        changed += self.show_focused_panel()
+        # Tell the screen now, not when each widget next idles (the panels would
+        # idle only after their tables' Focus events, a frame later).
+        for repainted in changed:
+            self.post_message(messages.Update(repainted))
 
-    def show_focused_panel(self) -> None:
-        """Frame the panel that holds the focus as focused, the others not (their borders only)."""
+    def show_focused_panel(self) -> list[Widget]:
+        """Title the panel that holds the focus as focused, the others not; returns those redrawn."""
         current = self.focused_panel
+        redrawn: list[Widget] = []
         for panel in self.panels:
-            if isinstance(panel, PanelFrame):
-                panel.show_focus(panel is current)
+            if isinstance(panel, PanelFrame) and panel.show_focus(panel is current):
+                redrawn.append(panel)
+        return redrawn
 
     # ---- selection -----------------------------------------------------------------------
     @property

@@ -4,10 +4,12 @@ Textual would show focus with ``:focus-within`` CSS: on every focus change it
 restyles the old and the new panel and everything inside them, then redraws
 both panels whole (every visible line of their tables), about 80 ms of CPU
 and 45 KB of terminal output per switch with 10,000 tasks queued (measured
-here). A panel switch only needs to change the frames, so a ``PanelFrame``
-sets its border colour and title style itself and repaints only its border:
-the four edges, not the lines inside. Titles that change with every refresh
-(counts, sort order) are repainted the same way.
+here). Even a border repainted edge by edge is costly: Textual composes the
+bounding box of everything dirty, and the side edges of two panels side by
+side span the whole middle of the screen. So the border stays as CSS draws
+it, and a ``PanelFrame`` shows focus in its title alone (a filled tab in the
+theme's primary colour), repainting only the top edge; a subtitle change
+(the sort order) repaints only the bottom edge.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color
-from textual.geometry import Region
+from textual.containers import Horizontal, Vertical
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widget import Widget
 
 if TYPE_CHECKING:
@@ -26,8 +30,70 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-class PanelFrame(Widget):
-    """A widget with a ``round`` border (CSS class ``panel``) that draws its focus itself.
+KEPT_LINES = 8  # sizes and crops remembered per widget (a zoom alternates two)
+
+
+class KeptLines(Widget):
+    """Mixin (after the Textual class in the bases: Textual takes CSS only from the
+    first base) for a container whose own lines (border, title, background) are kept by what they depend on.
+
+    Textual drops a widget's drawn lines whenever its size changes, and a zoom
+    changes the size of every panel twice (in, then out): about 30 ms of each
+    zoom went to drawing the same empty frames again (measured here). What a
+    container draws itself depends only on its size, the crop, its title,
+    colours and the theme; its children draw their own lines.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept_lines: dict[tuple[object, ...], list[Strip]] = {}
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        base, background = self.background_colors
+        key = (
+            self.region.size,
+            crop,
+            self._frame_state(),
+            base,
+            background,
+            self.app.theme,
+            self.opacity,
+            tuple(repr(line_filter) for line_filter in self.get_line_filters()),
+        )
+        kept = self._kept_lines.get(key)
+        if kept is None:
+            kept = super().render_lines(crop)
+            if len(self._kept_lines) >= KEPT_LINES:
+                self._kept_lines.clear()
+            self._kept_lines[key] = kept
+        return kept
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Textual lays the whole screen out a second time when a widget's virtual
+        # size changed during a layout (every zoom). These containers are sized by
+        # CSS and never scroll: nothing depends on their virtual size.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+    def _frame_state(self) -> tuple[object, ...]:
+        """What the title and subtitle look like (Textual's Content compares text, not style)."""
+        return (
+            self._border_title.markup if self._border_title is not None else None,
+            self._border_subtitle.markup if self._border_subtitle is not None else None,
+        )
+
+
+class Row(Horizontal, KeptLines):
+    """A row of panels (see KeptLines)."""
+
+
+class Column(Vertical, KeptLines):
+    """A column of panels (see KeptLines)."""
+
+
+class PanelFrame(KeptLines):
+    """Mixin (after the Textual class in the bases) for a widget with a ``round`` border (CSS class ``panel``) that draws its focus itself.
 
     Set the title with ``set_title``; the dashboard calls ``show_focus`` when
     the focus moves into or out of the panel.
@@ -35,7 +101,7 @@ class PanelFrame(Widget):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._frame_only = False
+        self._frame_edges: tuple[str, ...] = ()
         self._looks_focused = False
         self._title_text = ""
         self._subtitle_text = ""
@@ -43,20 +109,24 @@ class PanelFrame(Widget):
 
     # ---- what the dashboard calls ------------------------------------------------
     def set_title(self, title: str, subtitle: str | None = None) -> None:
-        """Change the frame's title (and subtitle); only the border is repainted."""
-        if title == self._title_text and (subtitle is None or subtitle == self._subtitle_text):
-            return
-        self._title_text = title
-        if subtitle is not None:
+        """Change the frame's title (and subtitle); only the edges that hold them are repainted."""
+        edges = []
+        if title != self._title_text:
+            self._title_text = title
+            edges.append("top")
+        if subtitle is not None and subtitle != self._subtitle_text:
             self._subtitle_text = subtitle
-        self._draw_frame()
+            edges.append("bottom")
+        if edges:
+            self._draw_frame(*edges)
 
-    def show_focus(self, focused: bool) -> None:
-        """Draw the frame as focused (primary colour, bold title) or not."""
+    def show_focus(self, focused: bool) -> bool:
+        """Draw the title as focused (a filled tab) or not; True if it was redrawn."""
         if focused == self._looks_focused and self._theme_shown == self.app.theme:
-            return
+            return False
         self._looks_focused = focused
-        self._draw_frame()
+        self._draw_frame("top")
+        return True
 
     @property
     def looks_focused(self) -> bool:
@@ -82,42 +152,40 @@ class PanelFrame(Widget):
             colour = Color.parse(variables.get("background", "#000000")) + colour
         return colour
 
-    def _draw_frame(self) -> None:
+    def _title_style(self) -> Style:
+        if not self._looks_focused:
+            return Style(color=self._colour("foreground-muted").rich_color)
+        tab = self._colour("primary")
+        return Style(color=tab.get_contrast_text().rich_color, bgcolor=tab.rich_color, bold=True)
+
+    def _draw_frame(self, *edges: str) -> None:
         if not self.is_attached:  # before mounting: no theme yet, and nothing drawn
             self.border_title = self._title_text or None
             self.border_subtitle = self._subtitle_text or None
             return
         self._theme_shown = self.app.theme
-        focused = self._looks_focused
-        border = self._colour("primary" if focused else "border-blurred")
-        title = self._colour("primary" if focused else "foreground-muted")
-        with self._repaint_frame_only():
-            self.styles.border = ("round", border)
+        with self._repaint_frame_only(edges):
             self.border_title = (
-                Text(self._title_text, style=Style(color=title.rich_color, bold=focused))
+                Text(f" {self._title_text} ", style=self._title_style())
                 if self._title_text
                 else None
             )
             self.border_subtitle = self._subtitle_text or None
 
     @contextmanager
-    def _repaint_frame_only(self) -> Iterator[None]:
-        self._frame_only = True
+    def _repaint_frame_only(self, edges: tuple[str, ...]) -> Iterator[None]:
+        self._frame_edges = edges
         try:
             yield
         finally:
-            self._frame_only = False
+            self._frame_edges = ()
 
-    def _frame_regions(self) -> list[Region]:
-        """The four edges, in the coordinates ``refresh`` takes (relative to the content)."""
+    def _edge_regions(self, edges: tuple[str, ...]) -> list[Region]:
+        """The top and/or bottom edge, in the coordinates ``refresh`` takes (relative to the content)."""
         width, height = self.outer_size
         left, top = self.content_offset
-        return [
-            Region(-left, -top, width, 1),
-            Region(-left, height - 1 - top, width, 1),
-            Region(-left, -top, 1, height),
-            Region(width - 1 - left, -top, 1, height),
-        ]
+        rows = {"top": 0, "bottom": height - 1}
+        return [Region(-left, rows[edge] - top, width, 1) for edge in edges]
 
     def refresh(
         self,
@@ -126,9 +194,9 @@ class PanelFrame(Widget):
         layout: bool = False,
         recompose: bool = False,
     ) -> Self:
-        if self._frame_only and not regions and not layout and not recompose:
-            # The border changed (same kind, same width): the lines inside did not.
+        if self._frame_edges and not regions and not layout and not recompose:
+            # A title changed: the lines inside did not.
             width, height = self.outer_size
             if width and height:
-                regions = tuple(self._frame_regions())
+                regions = tuple(self._edge_regions(self._frame_edges))
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)

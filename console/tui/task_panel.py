@@ -30,7 +30,7 @@ class TaskRef:
     executor: str
 
 
-class TaskPanel(PanelFrame, Vertical):
+class TaskPanel(Vertical, PanelFrame):
     """A panel listing tries; subclasses turn a snapshot into rows."""
 
     ALLOW_MAXIMIZE = True  # z zooms the whole panel, frame and title included

@@ -162,7 +162,7 @@ class TimelineView(Widget, can_focus=True):
         return f"{'time →':<{LANE_LABEL_WIDTH}}" + "".join(axis)
 
 
-class TimelinePanel(PanelFrame, Vertical):
+class TimelinePanel(Vertical, PanelFrame):
     """The framed timeline."""
 
     ALLOW_MAXIMIZE = True  # z zooms the whole panel, frame and title included

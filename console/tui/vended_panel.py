@@ -19,7 +19,7 @@ from executors.vended import ConsolePanel
 log = logging.getLogger(__name__)
 
 
-class VendedPanel(PanelFrame, Vertical, can_focus=True):
+class VendedPanel(Vertical, PanelFrame, can_focus=True):
     """Builds the executor's widget lazily and feeds it each snapshot.
 
     A broken plug-in must not break the console: if its widget cannot be

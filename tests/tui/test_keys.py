@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from textual.color import Color
+from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
@@ -197,11 +197,14 @@ def test_number_keys_tab_and_z_move_between_and_zoom_panels(console: ConsoleFact
         for key, panel in expected.items():
             await pilot.press(key)
             await c.wait(pilot, partial(is_focused, dashboard, panel), f"{key} focuses {panel.id}")
-            # The frame says so (drawn by the panel, no :focus-within restyle): only this one.
+            # Its frame says so (drawn by the panel, no :focus-within restyle): only this one.
             assert framed() == [panel]
-            assert isinstance(panel, PanelFrame) and panel.styles.border_top[1] == Color.parse(
-                c.app.theme_variables["primary"]
-            )
+            # Its title is drawn as a tab (bold, in the theme's primary colour), the others' not.
+            for other in dashboard.panels:
+                assert isinstance(other, PanelFrame)
+                top = other.render_lines(Region(0, 0, other.outer_size.width, 1))[0]
+                drawn = [seg for seg in top if other.frame_title.split(" ·")[0] in seg.text]
+                assert drawn and bool(drawn[0].style and drawn[0].style.bold) is (other is panel)
         await pilot.press("tab")
         await c.wait(
             pilot, lambda: dashboard.focused_panel is not dashboard.running_panel, "tab moves on"
