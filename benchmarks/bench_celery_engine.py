@@ -136,8 +136,9 @@ def free_port() -> int:
 class Cluster:
     """A redis-server and the two workers; every process is stopped by ``close``."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, worker_env: dict[str, str] | None = None) -> None:
         self.work = work
+        self.worker_env = worker_env or {}
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -179,7 +180,7 @@ class Cluster:
         self._wait(self._redis_answers, "redis-server to answer")
         raw_env = clean_env(**{BROKER_ENV: self.url, "PYTHONPATH": str(HERE)})
         self._spawn("raw-worker", raw_worker, raw_env, HERE)
-        self._spawn("product-worker", product_worker, self.product_env(), REPO)
+        self._spawn("product-worker", product_worker, self.product_env(**self.worker_env), REPO)
         raw_app.conf.broker_url = raw_app.conf.result_backend = self.url  # this process pings
         for node in ("raw@bench", "product@bench"):
             self._wait(
@@ -291,6 +292,11 @@ def main() -> None:
         action="store_true",
         help="add a third case: the CeleryExecutor alone (no engine, no store) on the same worker",
     )
+    parser.add_argument(
+        "--worker-prefetch",
+        type=int,
+        help="experiment: the product worker's prefetch_multiplier (default: the product's, 1)",
+    )
     parser.add_argument("--raw-client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--executor-client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--logs", help=argparse.SUPPRESS)
@@ -303,7 +309,10 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="bench-celery-"))
-    cluster = Cluster(work)
+    worker_env = {}
+    if args.worker_prefetch is not None:
+        worker_env["EXECCONSOLE__CELERY__PREFETCH_MULTIPLIER"] = str(args.worker_prefetch)
+    cluster = Cluster(work, worker_env)
     script = console_script()
     workflow = work / "bench.toml"
     write_workflow(workflow, args.tasks)
@@ -375,7 +384,10 @@ def main() -> None:
             f"(worker: celery -A bench_celery_engine:raw_app worker -P prefork -c 2 -Q raw)",
             "product": "EXECCONSOLE__CORE__EXECUTOR=celery EXECCONSOLE__CELERY__BROKER_URL=<redis> "
             f"EXECCONSOLE_HOME=<fresh dir> {script} run bench.toml --headless "
-            f"--parallelism {args.parallelism}  (worker: execconsole celery worker --concurrency 2)",
+            f"--parallelism {args.parallelism}  (worker: "
+            + " ".join(f"{k}={v}" for k, v in worker_env.items())
+            + (" " if worker_env else "")
+            + "execconsole celery worker --concurrency 2)",
         },
     }
     try:
