@@ -543,6 +543,12 @@ class ConsoleApp(App[str | None]):
             return
         status = engine.status()
         in_flight = status.in_flight if status is not None else 0
+        if in_flight and self.snapshot is not None:
+            # Both are a fraction of a second old; the engine's status can lag
+            # under load. If either saw nothing in flight, nothing is asked: the
+            # engine is then told to let whatever runs finish (bounded).
+            counts = self.snapshot.header.counts
+            in_flight = min(in_flight, counts.get("queued", 0) + counts.get("running", 0))
         if in_flight == 0:
             self.exit("finish")
             return

@@ -30,12 +30,14 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.dom import NoScreen
-from textual.geometry import Region, Size
+from textual.geometry import Region
 from textual.message import Message
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
+
+from console.tui.panel_frame import KeptLines
 
 if TYPE_CHECKING:
     from typing import Self
@@ -49,28 +51,16 @@ FOCUS_COMPONENTS = (
 )
 
 
-class _SteadyScrollBar(ScrollBar):
+class _SteadyScrollBar(ScrollBar, KeptLines):
     """A table's scrollbar that neither lays the screen out again nor redraws what it drew before.
 
-    Textual lays the whole screen out again when a widget's virtual size
-    changes during a layout (a scrollbar's is only its own size), and draws a
-    scrollbar through Rich line by line whenever its size changes: together
-    about 40 ms of a zoom here. Its lines depend only on its size, the crop,
-    the window it shows, its state and the colours.
+    Textual draws a scrollbar through Rich, line by line, whenever its size
+    changes (every zoom); its lines depend only on what ``lines_key`` names.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._kept_lines: dict[tuple[object, ...], list[Strip]] = {}
-
-    def _size_updated(
-        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
-    ) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
-
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def lines_key(self, crop: Region) -> tuple[object, ...]:
         parent = self.parent
-        key = (
+        return (
             self.region.size,
             crop,
             self.window_virtual_size,
@@ -81,13 +71,6 @@ class _SteadyScrollBar(ScrollBar):
             self.app.theme,
             parent.background_colors if isinstance(parent, Widget) else None,
         )
-        kept = self._kept_lines.get(key)
-        if kept is None:
-            kept = super().render_lines(crop)
-            if len(self._kept_lines) >= 16:
-                self._kept_lines.clear()
-            self._kept_lines[key] = kept
-        return kept
 
 
 @dataclass(frozen=True, slots=True)

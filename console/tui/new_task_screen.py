@@ -5,23 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from console.tui.messages import ActionFinished
+from console.tui.form_screen import FormScreen
 
 
-class NewTaskScreen(ModalScreen[str | None]):
+class NewTaskScreen(FormScreen):
     """Command, task id, executor, priority, retries, timeout, shell; enter submits."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, executors: Sequence[str], default_executor: str) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.executors = list(executors)
         self.default_executor = default_executor
 
@@ -53,10 +48,7 @@ class NewTaskScreen(ModalScreen[str | None]):
                     yield Label("Timeout (s, empty: none)")
                     yield Input("", id="timeout", type="number")
             yield Checkbox("Run through the shell", id="shell")
-            yield Static("", id="form-error", classes="form-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Submit (enter)", id="submit", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_footer()
 
     def on_mount(self) -> None:
         self.query_one("#command", Input).focus()
@@ -84,30 +76,4 @@ class NewTaskScreen(ModalScreen[str | None]):
         except ValueError as error:
             self.show_error(f"not a number: {error}")
             return
-        self.app.run_operator(  # type: ignore[attr-defined]
-            "submit", lambda ops: ops.submit_command(**values), reply_to=self
-        )
-
-    def show_error(self, message: str) -> None:
-        self.query_one("#form-error", Static).update(Text(message))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "submit":
-            self.submit()
-        else:
-            self.dismiss(None)
-
-    def on_action_finished(self, message: ActionFinished) -> None:
-        message.stop()
-        if message.ok:
-            self.dismiss(message.message)
-        else:
-            self.show_error(message.message)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.send("submit", lambda ops: ops.submit_command(**values))

@@ -30,27 +30,30 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-KEPT_LINES = 8  # sizes and crops remembered per widget (a zoom alternates two)
+KEPT_LINES = 16  # sizes and crops remembered per widget (a zoom alternates two)
 
 
 class KeptLines(Widget):
-    """Mixin (after the Textual class in the bases: Textual takes CSS only from the
-    first base) for a container whose own lines (border, title, background) are kept by what they depend on.
+    """Mixin for a widget whose drawn lines depend on a few things (``lines_key``).
 
-    Textual drops a widget's drawn lines whenever its size changes, and a zoom
-    changes the size of every panel twice (in, then out): about 30 ms of each
-    zoom went to drawing the same empty frames again (measured here). What a
-    container draws itself depends only on its size, the crop, its title,
-    colours and the theme; its children draw their own lines.
+    Put it after the Textual class in the bases: Textual takes CSS (layout,
+    defaults) from the first base only. Textual drops a widget's drawn lines
+    whenever its size changes, and a zoom changes the size of every panel
+    twice (in, then out): about 30 ms of each zoom went to drawing the same
+    frames and scrollbars again (measured here). It also lays the whole screen
+    out a second time when a widget's virtual size changed during a layout;
+    these widgets are sized by CSS or by their table and never scroll
+    themselves, so nothing depends on their virtual size.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept_lines: dict[tuple[object, ...], list[Strip]] = {}
 
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def lines_key(self, crop: Region) -> tuple[object, ...]:
+        """Everything this widget's own lines depend on (its children draw theirs)."""
         base, background = self.background_colors
-        key = (
+        return (
             self.region.size,
             crop,
             self._frame_state(),
@@ -60,6 +63,9 @@ class KeptLines(Widget):
             self.opacity,
             tuple(repr(line_filter) for line_filter in self.get_line_filters()),
         )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        key = self.lines_key(crop)
         kept = self._kept_lines.get(key)
         if kept is None:
             kept = super().render_lines(crop)
@@ -71,9 +77,6 @@ class KeptLines(Widget):
     def _size_updated(
         self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
     ) -> bool:
-        # Textual lays the whole screen out a second time when a widget's virtual
-        # size changed during a layout (every zoom). These containers are sized by
-        # CSS and never scroll: nothing depends on their virtual size.
         return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def _frame_state(self) -> tuple[object, ...]:

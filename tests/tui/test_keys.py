@@ -34,6 +34,18 @@ from console.tui.task_detail_screen import TaskDetailScreen
 from tests.tui.harness import Console, no_process_left
 
 ConsoleFactory = Callable[..., Console]
+
+
+def in_flight_seen(c: Console) -> int:
+    """Tries in flight as both the engine's status and the console's last snapshot show them."""
+    status = c.status()
+    snapshot = c.app.snapshot
+    if status is None or snapshot is None:
+        return 0
+    counts = snapshot.header.counts
+    return min(status.in_flight, counts.get("queued", 0) + counts.get("running", 0))
+
+
 # What to read while the engine process has not reported yet.
 no_status = EngineStatus(pid=0, paused=False, draining=False, in_flight=0, executors={}, workers={})
 
@@ -504,7 +516,7 @@ def test_q_with_running_tasks_asks_and_k_kills_them(console: ConsoleFactory) -> 
         nonlocal pid
         await c.wait(pilot, lambda: c.record(key).pid is not None, "running")
         pid = c.record(key).pid
-        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "reported")
+        await c.wait(pilot, lambda: in_flight_seen(c) == 1, "reported by the engine and shown")
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("k")
@@ -528,7 +540,7 @@ def test_ctrl_q_with_running_tasks_asks_too_and_l_leaves_them_to_the_next_engine
 
     async def scenario(pilot: Any) -> None:
         await c.wait(pilot, lambda: c.record(key).pid is not None, "running")
-        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "reported")
+        await c.wait(pilot, lambda: in_flight_seen(c) == 1, "reported by the engine and shown")
         await pilot.press("ctrl+q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("l")
@@ -568,6 +580,7 @@ def test_q_then_d_drains_and_closes_when_the_last_task_ends(
 
     async def scenario(pilot: Any) -> None:
         await c.wait(pilot, lambda: c.state(running) == "running", "running")
+        await c.wait(pilot, lambda: in_flight_seen(c) >= 1, "reported by the engine and shown")
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         await pilot.press("d")
@@ -614,7 +627,7 @@ def test_the_engine_dying_is_shown_and_restarting_it_adopts_its_tasks(
             "a new engine",
         )
         assert f"engine pid {c.app.context.engine.pid}" in c.app.title  # type: ignore[union-attr]
-        await c.wait(pilot, lambda: (c.status() or no_status).in_flight == 1, "the try adopted")
+        await c.wait(pilot, lambda: in_flight_seen(c) == 1, "the try adopted")
         assert c.record(key).pid == pid and c.state(key) == "running"
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
