@@ -9,6 +9,8 @@ Modules, one noun each:
     lease.py           LeaseKeeper: a worker thread renewing the running try's lease
     log_tail.py        LogTails: the end of each log, kept in Redis
     task.py            the Celery task: claim, supervise, report
+    outcome.py         OutcomeWriter: a try's end (claim, lease, log tail, result) in one script call
+    notices.py         FinishNotices: workers' finish notices as the executor's wait handle
     task_meta.py       read_meta(): a result-backend value as (state, report)
     result_backend.py  QuietRedisBackend: sending without subscribing to results
     worker_hooks.py    the worker's status reply and orphan cleanup

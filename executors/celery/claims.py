@@ -19,7 +19,6 @@ import json
 from typing import Any
 
 import redis
-from redis.client import Pipeline
 
 from executors.celery.keys import RedisKeys
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED
@@ -47,7 +46,7 @@ return 1
 
 
 class RedisClaims:
-    """Claim, renew, finish and revoke tokens in one Redis; every write is one round trip."""
+    """Claim, renew and revoke tokens in one Redis, one round trip each (a try's end: outcome.py)."""
 
     def __init__(
         self, client: redis.Redis, keys: RedisKeys, *, claim_ttl: int, lease_seconds: float
@@ -66,7 +65,6 @@ class RedisClaims:
         *,
         lease: bool,
         recreate: bool,
-        into: Pipeline | None = None,
     ) -> bool:
         args: list[str | int] = [
             expected,
@@ -76,9 +74,8 @@ class RedisClaims:
             int(recreate),
         ]
         keys = [self.keys.claim(token), self.keys.lease(token)]
-        if into is not None:
-            self._write(keys=keys, args=args, client=into)
-            return True  # queued; the pipeline's caller reads the outcome if it cares
+        # EVALSHA through a Script object: the script is loaded only after a
+        # NOSCRIPT. (Queued on a pipeline, redis-py would add a SCRIPT EXISTS.)
         return bool(self._write(keys=keys, args=args))
 
     def claim(self, token: str, **details: Any) -> str | None:
@@ -93,13 +90,6 @@ class RedisClaims:
         again, so that a copy of the message the executor re-sends is refused.
         """
         return self._guarded(token, current, new or current, lease=True, recreate=True)
-
-    def finish(
-        self, token: str, current: str, *, into: Pipeline | None = None, **details: Any
-    ) -> bool:
-        """Record how the try ended and drop its lease (queued on ``into`` when given)."""
-        record = encode_record(FINISHED, details)
-        return self._guarded(token, current, record, lease=False, recreate=True, into=into)
 
     def revoke(self, token: str, why: str) -> bool:
         """Make sure a token never starts; False if a worker claimed it first."""

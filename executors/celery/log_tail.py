@@ -12,7 +12,6 @@ import os
 from typing import Any, cast
 
 import redis
-from redis.client import Pipeline
 
 from executors.base import TaskLog
 from executors.celery.keys import RedisKeys
@@ -40,10 +39,9 @@ class LogTails:
         self.max_bytes = max_bytes
         self.ttl = ttl
 
-    def push(
-        self, key: TaskKey, path: str, host: str, *, final: bool, into: Pipeline | None = None
-    ) -> int:
-        """Copy the end of ``path`` to Redis (queued on ``into`` when given); returns the size."""
+    def push(self, key: TaskKey, path: str, host: str, *, final: bool) -> int:
+        """Copy the end of ``path`` to Redis; returns the size. (A try's final tail is
+        written with its outcome, in outcome.py.)"""
         size, data = read_tail(path, self.max_bytes)
         fields: dict[Any, Any] = {
             "size": size,
@@ -53,11 +51,10 @@ class LogTails:
             "final": int(final),
         }
         name = self.keys.log(key)
-        pipe = into if into is not None else self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         pipe.hset(name, mapping=fields)
         pipe.expire(name, self.ttl)
-        if into is None:
-            pipe.execute()
+        pipe.execute()
         return size
 
     def fetch(self, key: TaskKey, max_bytes: int) -> TaskLog | None:
