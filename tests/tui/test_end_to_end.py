@@ -163,7 +163,7 @@ def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
     assert_nothing_left(home)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_a_console_told_to_stop_by_a_signal_stops_its_engine_and_leaves_no_process(
     terminal: Terminal, home: Path, tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -179,6 +179,7 @@ def test_a_console_told_to_stop_by_a_signal_stops_its_engine_and_leaves_no_proce
     terminal.wait(lambda: "short/t" in terminal.screen(), "tasks shown")
     console.send_signal(signum)
     # As if the operator chose "let them finish": running tries end, nothing new starts.
+    # (SIGKILL: the console cannot say so; the engine reads the end of its control pipe.)
     engine.wait(60)
     console.wait(60)
     assert_nothing_left(home)
