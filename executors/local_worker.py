@@ -22,6 +22,7 @@ from setproctitle import setproctitle
 
 from executors.claims import ClaimBook
 from executors.supervisor import HOSTNAME, NotClaimed, now_iso, run_workload
+from executors.task_environment import InheritedEnvironment
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
 
@@ -156,6 +157,7 @@ def run_worker(
     pid = os.getpid()
     name = worker_name(config.executor_name, pid)
     claims = ClaimBook(config.claims_dir)
+    environment = InheritedEnvironment()  # a worker runs one try at a time, on one thread
     engine_gone = False
     tasks_done = 0
     buffer = bytearray(MAX_MESSAGE_BYTES)
@@ -205,6 +207,7 @@ def run_worker(
                 on_started=started,
                 terminate_grace=config.terminate_grace,
                 quiet_start=config.quiet_start,
+                environment=environment,
             )
             outcome = Finished(seq, pid, final)
         except NotClaimed:

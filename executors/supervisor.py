@@ -26,6 +26,7 @@ import psutil
 
 from executors.claims import ClaimBook
 from executors.reasons import reason_for_exit
+from executors.task_environment import InheritedEnvironment
 from executors.workload import TaskReport, Workload
 
 TERMINATE_GRACE_SECONDS = 5.0
@@ -186,6 +187,7 @@ def run_workload(
     on_started: Callable[[TaskReport], None] | None = None,
     terminate_grace: float = TERMINATE_GRACE_SECONDS,
     quiet_start: float = 0.0,
+    environment: InheritedEnvironment | None = None,
 ) -> TaskReport:
     """Run ``workload`` to the end and return its report.
 
@@ -195,7 +197,10 @@ def run_workload(
             process's create time is not read. For tries of a few milliseconds
             that halves the messages and the engine's work. The claim records
             the pid at once either way (without a create time during the quiet
-            start; see ``claim_process``).
+            start; see ``read_claim`` in executors/local.py).
+        environment: in a single-threaded worker, the try's variables are set
+            in this process's own environment and inherited, instead of a whole
+            new environment being encoded for every spawn.
 
     Raises:
         NotClaimed: the token was claimed or revoked already; nothing was started.
@@ -207,9 +212,13 @@ def run_workload(
 
     log_fd = _open_log(workload.log_path)
     started_at = now_iso()
-    # No overrides: inherit this process's environment as it is, rather than
-    # re-encoding every variable for every spawn.
-    env = {**_base_environment(), **workload.env} if workload.env else None
+    # Inherit this process's environment where possible, rather than encoding
+    # every variable again for every spawn.
+    env: dict[str, str] | None = None
+    if environment is not None:
+        environment.apply(workload.env)
+    elif workload.env:
+        env = {**_base_environment(), **workload.env}
     argv: str | list[str] = workload.command[0] if workload.shell else workload.command
     try:
         process = subprocess.Popen(
