@@ -162,6 +162,9 @@ class Engine:
         self.clock = clock or (lambda: pendulum.now("UTC"))
         self.in_flight: dict[TaskKey, InFlight] = {}
         self.paused = False
+        # Held (not persisted, unlike paused): dispatch waits until whoever
+        # started this engine is ready to watch, e.g. the console's first screen.
+        self.held = False
         self.draining = False
         self.stats = EngineStats()
         self.messages: deque[str] = deque(maxlen=200)
@@ -365,7 +368,7 @@ class Engine:
             batch.renew_lease = True
             self._last_lease_renewal = now_mono
         handoffs: list[tuple[BaseExecutor, Workload]] = []
-        if dispatch and not self.paused and not self.draining:
+        if dispatch and not self.paused and not self.draining and not self.held:
             handoffs = self._pick_ready(batch, now)
         self.store.commit(batch)
         if now_mono - self._last_forget >= FORGET_FINISHED_SECONDS:

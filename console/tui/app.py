@@ -128,6 +128,10 @@ class ConsoleApp(App[str | None]):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, self.exit, "finish")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        # Our own engine holds dispatch until the first screen is drawn, so the
+        # console's start-up does not compete with the run and shows it from
+        # its first task.
+        self.call_after_refresh(self._release_engine)
         for vended in self.vended_keys:
             if vended.clash:
                 self.notify(
@@ -595,6 +599,11 @@ class ConsoleApp(App[str | None]):
                 "Restart",
                 self.restart_engine,
             )
+
+    def _release_engine(self) -> None:
+        engine = self.context.engine
+        if engine is not None:
+            engine.release()
 
     def restart_engine(self) -> None:
         """Start a new engine process in place of the one that ended (on a worker thread)."""

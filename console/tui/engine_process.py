@@ -9,7 +9,7 @@ What the store does not carry goes through two pipes:
 
 ::
 
-    console ──control pipe──► engine process     {"op": "drain" | "key" | "stop", ...}
+    console ──control pipe──► engine process     {"op": "go" | "drain" | "key" | "stop", ...}
     console ◄──status pipe─── engine process     {"type": "ready" | "status" | "result" | "stopped", ...}
 
 - **ready** once the engine holds the store's lease (or ``owned``/``error``
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL = 0.25
+HOLD_SECONDS = 10.0
+"""Longest a held engine waits for the console's go before dispatching anyway."""
 SHUTDOWN_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 60.0
 # Stop is bounded in the engine (SHUTDOWN_GRACE_SECONDS for "finish"); beyond
@@ -136,8 +138,12 @@ class ChildEngine:
         self._waiter.start()
 
     @classmethod
-    def spawn(cls, runtime: Runtime) -> ChildEngine:
-        """Start the engine process on ``runtime``'s store, with its executors and parallelism."""
+    def spawn(cls, runtime: Runtime, *, hold: bool = False) -> ChildEngine:
+        """Start the engine process on ``runtime``'s store, with its executors and parallelism.
+
+        ``hold``: dispatch nothing until ``release()`` (the console calls it once
+        its first screen is drawn), or HOLD_SECONDS at most.
+        """
         config = runtime.config
         config.ensure_dirs()
         command = [
@@ -153,6 +159,8 @@ class ChildEngine:
             command += ["--executor", runtime.executor_override]
         if runtime.parallelism_override is not None:
             command += ["--parallelism", str(runtime.parallelism_override)]
+        if hold:
+            command.append("--hold")
         env = dict(os.environ)
         # The engine imports what the console can import (executors named by
         # import path, plug-ins): the console's own module path, cwd first.
@@ -162,9 +170,13 @@ class ChildEngine:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return cls(command, config.home / LOG_NAME, env)
 
+    def respawn_command(self) -> list[str]:
+        """This engine's command line, without the hold: a restarted engine dispatches at once."""
+        return [part for part in self.command if part != "--hold"]
+
     def respawn(self) -> ChildEngine:
         """A new engine process like this one (after this one ended)."""
-        return ChildEngine(self.command, self.log_path, self.env)
+        return ChildEngine(self.respawn_command(), self.log_path, self.env)
 
     # ---- what the console asks --------------------------------------------------------
     @property
@@ -198,6 +210,10 @@ class ChildEngine:
             raise self._failure
         if self._exited.is_set():
             raise EngineStartFailed(self.exit_reason())
+
+    def release(self) -> None:
+        """Let a held engine start dispatching (a no-op for one that was not held)."""
+        self._send({"op": "go"})
 
     def drain(self) -> None:
         """Start nothing new; the engine ends (and says it drained) once nothing runs."""
@@ -410,7 +426,9 @@ class _Controls:
                     self.mode = mode if mode in (FINISH, KILL, DETACH) else FINISH
                     self.engine.request_stop()
                     return
-                if op == "drain":
+                if op == "go":
+                    self.engine.call_soon(lambda: release_hold(self.engine))
+                elif op == "drain":
                     self.engine.call_soon(lambda: start_draining(self.engine))
                 elif op == "key":
                     self.engine.call_soon(self._key_call(message))
@@ -428,6 +446,11 @@ class _Controls:
             )
 
         return run
+
+
+def release_hold(engine: Engine) -> None:
+    """Let dispatch begin: the console is on screen (or gave up waiting for it)."""
+    engine.held = False
 
 
 def start_draining(engine: Engine) -> None:
@@ -478,6 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int)
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--status-fd", type=int, required=True)
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="dispatch nothing until the console sends go (at most HOLD_SECONDS)",
+    )
     args = parser.parse_args(argv)
     # Nothing this engine starts may hold the console's pipes.
     os.set_inheritable(args.control_fd, False)
@@ -510,6 +538,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         channel.send({"type": "error", "message": f"{type(error).__name__}: {error}"})
         channel.flush(wait=5)
         return 1
+    # The console draws its first screen while this engine starts; dispatching
+    # meanwhile would race its start-up for the CPU (and it would miss the
+    # first tries). Held until it says go, and never longer than HOLD_SECONDS.
+    engine.held = args.hold
+    hold_until = time.monotonic() + HOLD_SECONDS
     log.info("engine for the console on %s", runtime.config.store_path)
     channel.send({"type": "ready", "pid": os.getpid()})
     controls = _Controls(engine, args.control_fd, channel)
@@ -523,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             while not engine._stop.is_set():
                 engine.iterate()
                 now = time.monotonic()
+                if engine.held and now >= hold_until:
+                    log.warning("the console did not say go within %gs; dispatching", HOLD_SECONDS)
+                    release_hold(engine)
                 if now - last_status >= STATUS_INTERVAL:
                     last_status = now
                     channel.send(

@@ -77,7 +77,7 @@ def launch(
 
     engine: ChildEngine | None = None
     if owner is None and not read_only:
-        engine = ChildEngine.spawn(runtime)
+        engine = ChildEngine.spawn(runtime, hold=True)  # released by the app's first screen
     try:
         # Textual is imported while the engine process starts.
         from console.tui.factory import make_app

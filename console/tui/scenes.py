@@ -355,6 +355,9 @@ class StaticEngine:
     def status(self) -> EngineStatus:
         return self.fixed
 
+    def release(self) -> None:
+        """A scene's engine dispatches nothing, held or not."""
+
     def drain(self) -> None:
         self.drain_requested = True
 

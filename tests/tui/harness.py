@@ -168,7 +168,7 @@ def build_console(
     if paused:
         with Store(runtime.config.store_path) as store:
             store.commit(_paused_setting())
-    engine = ChildEngine.spawn(runtime)  # as launch() does
+    engine = ChildEngine.spawn(runtime, hold=True)  # as launch() does: the app releases it
     engine.wait_ready()
     app = make_app(runtime, engine=engine, read_only=read_only)
     return Console(home, runtime, app, engine)
