@@ -117,8 +117,19 @@ def create_tables(db: sqlite_utils.Database) -> None:
     )
 
 
+def index_start_date(db: sqlite_utils.Database) -> None:
+    """The console's timeline asks for the latest tries to start, twice a second.
+
+    Without an index SQLite scanned and sorted every row for it: 20 ms with
+    4,000 task instances, growing with the store.
+    """
+    db.executescript(
+        "CREATE INDEX ti_start_date ON task_instances (start_date) WHERE start_date IS NOT NULL;"
+    )
+
+
 # In order; each runs once. Add new migrations at the end, never edit old ones.
-MIGRATIONS = [create_tables]
+MIGRATIONS = [create_tables, index_start_date]
 
 
 def _applied_names(conn: sqlite3.Connection) -> set[str]:

@@ -1,0 +1,52 @@
+"""The store's schema migrations: applied once, to new and existing stores alike."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from store import Store
+from store.schema import MIGRATION_SET, MIGRATIONS
+
+TIMELINE_QUERY = (
+    "SELECT * FROM task_instances WHERE start_date IS NOT NULL ORDER BY start_date DESC LIMIT 120"
+)
+
+
+def applied(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY id",
+            (MIGRATION_SET,),
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_a_new_store_has_every_migration_and_the_timeline_query_uses_an_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "execconsole.db"
+    with Store(path) as store:
+        plan = " ".join(
+            str(row) for row in store.conn.execute(f"EXPLAIN QUERY PLAN {TIMELINE_QUERY}")
+        )
+    assert applied(path) == [function.__name__ for function in MIGRATIONS]
+    assert "ti_start_date" in plan and "TEMP B-TREE" not in plan
+
+
+def test_a_store_from_before_a_migration_gets_it_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "execconsole.db"
+    Store(path).close()
+    # Make it look like a store written before the start_date index existed.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX ti_start_date")
+        conn.execute(
+            "DELETE FROM _sqlite_migrations WHERE migration_set = ? AND name = 'index_start_date'",
+            (MIGRATION_SET,),
+        )
+    assert "index_start_date" not in applied(path)
+
+    with Store(path) as store:
+        indexes = {row[1] for row in store.conn.execute("PRAGMA index_list(task_instances)")}
+    assert "ti_start_date" in indexes
+    assert applied(path)[-1] == "index_start_date"
