@@ -735,7 +735,9 @@ class SnapshotBuilder:
         now_iso = now.to_iso8601_string()
         rows = self.store.conn.execute(
             "SELECT CAST((julianday(end_date) - julianday(?)) * 86400 / ? AS INTEGER) AS bucket, "
-            f"count(*) FROM task_instances WHERE end_date >= ? AND end_date <= ? AND state IN {_FINISHED_SQL} "
+            # INDEXED BY: left to itself SQLite walks every finished row by state.
+            f"count(*) FROM task_instances INDEXED BY ti_end_date "
+            f"WHERE end_date >= ? AND end_date <= ? AND state IN {_FINISHED_SQL} "
             "GROUP BY bucket",
             (since, THROUGHPUT_BUCKET_SECONDS, since, now_iso),
         ).fetchall()
