@@ -12,6 +12,7 @@ hyperfine (``hyperfine --export-json``).
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import os
@@ -183,6 +184,23 @@ def check_tree(env: dict[str, str]) -> str:
     if not found.startswith(str(REPO) + os.sep):
         raise SystemExit(f"commands would run {found}, not the checkout at {REPO}")
     return found
+
+
+_LEFT_FOR_LAST: list[Path] = []
+
+
+def remove_after_last_round(path: Path) -> None:
+    """Delete ``path`` when the benchmark exits, not between rounds.
+
+    This machine's root file system is ext4 without a journal. There, every
+    file creation skips, one by one, the inodes deleted in the last 60-360 s
+    (``recently_deleted`` in the kernel, seen with ``perf``), so deleting a
+    round's thousands of log files would charge their deletion to the next
+    round's file creations, whichever case that is.
+    """
+    if not _LEFT_FOR_LAST:
+        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _LEFT_FOR_LAST])
+    _LEFT_FOR_LAST.append(path)
 
 
 def verdict(value: float, target: float) -> str:

@@ -8,6 +8,9 @@ For each parallelism (default 2 and 8), three cases run in rotating order every 
   The forkserver is started once before timing (the product starts it at
   launch); worker processes are spawned inside the timed region.
 - ``threads``: ``ThreadPoolExecutor(P)`` calling ``subprocess.run(["/bin/true"])`` N times (the floor).
+- ``threads_logs``: the same, but each task writes to a log file of its own in a
+  new session, as every try of the product does (for context; the target is
+  against ``threads``).
 - ``xargs``: ``seq N | xargs -P P -n 1 /bin/true`` as one command.
 
 Reports per-case medians and the per-round ratio local/threads (target at
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import Rounds, machine, verdict, write_report  # noqa: E402
+from _common import Rounds, machine, remove_after_last_round, verdict, write_report  # noqa: E402
 
 TARGET_P2 = 1.15
 
@@ -75,13 +77,38 @@ def run_local(tasks: int, parallelism: int) -> float:
         elapsed = time.perf_counter() - started
         return elapsed
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        remove_after_last_round(home)
 
 
 def run_threads(tasks: int, parallelism: int) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(parallelism) as pool:
         for _ in pool.map(lambda _i: subprocess.run(["/bin/true"]), range(tasks)):
+            pass
+    return time.perf_counter() - started
+
+
+def run_threads_with_logs(tasks: int, parallelism: int) -> float:
+    """The floor plus what the product must also do per try: a log file of its own, a new session."""
+    home = Path(tempfile.mkdtemp(prefix="bench-threads-"))
+    remove_after_last_round(home)
+
+    def spawn(index: int) -> None:
+        fd = os.open(home / f"t{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            subprocess.run(
+                ["/bin/true"],
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            os.close(fd)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallelism) as pool:
+        for _ in pool.map(spawn, range(tasks)):
             pass
     return time.perf_counter() - started
 
@@ -119,6 +146,7 @@ def main() -> None:
             {
                 "local": partial(run_local, args.tasks, p),
                 "threads": partial(run_threads, args.tasks, p),
+                "threads_logs": partial(run_threads_with_logs, args.tasks, p),
                 "xargs": partial(run_xargs, args.tasks, p),
             },
             args.rounds,
@@ -127,8 +155,10 @@ def main() -> None:
         entry = {
             "local_s": rounds.summary("local").as_dict(),
             "threads_s": rounds.summary("threads").as_dict(),
+            "threads_logs_s": rounds.summary("threads_logs").as_dict(),
             "xargs_s": rounds.summary("xargs").as_dict(),
             "local_over_threads": ratio.as_dict(3),
+            "local_over_threads_logs": rounds.ratio("local", "threads_logs").as_dict(3),
             "xargs_over_threads": rounds.ratio("xargs", "threads").as_dict(3),
             "local_ms_per_task": round(rounds.summary("local").median / args.tasks * 1000, 3),
         }
@@ -139,8 +169,10 @@ def main() -> None:
         print(
             f"  local   {rounds.summary('local').text()}\n"
             f"  threads {rounds.summary('threads').text()}\n"
+            f"  threads+logs {rounds.summary('threads_logs').text()}\n"
             f"  xargs   {rounds.summary('xargs').text()}\n"
             f"  local/threads {ratio.text(unit='x')}"
+            f"  local/threads+logs {rounds.ratio('local', 'threads_logs').text(unit='x')}"
             + (f"  target <= {TARGET_P2}: {entry['verdict']}" if p == 2 else ""),
             file=sys.stderr,
         )

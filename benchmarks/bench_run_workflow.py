@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +34,7 @@ from _common import (  # noqa: E402
     clean_env,
     console_script,
     machine,
+    remove_after_last_round,
     timed_command,
     verdict,
     write_report,
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--json", help="also write the report to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the last product home")
+    parser.add_argument("--keep", action="store_true", help="keep the product homes")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
@@ -70,15 +70,16 @@ def main() -> None:
     def product() -> float:
         home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
         homes.append(home)
+        if not args.keep:
+            remove_after_last_round(home)
         elapsed = timed_command(
             [script, "run", str(workflow), "--headless", "--parallelism", str(args.parallelism)],
             env=clean_env(EXECCONSOLE_HOME=str(home)),
             cwd=work,
         )
-        # Untimed: check every task really ran once, then free the disk.
+        # Untimed: check every task really ran once. Homes are deleted only
+        # after the last round (see deferred_cleanup in _common.py).
         check_home(home, args.tasks)
-        if not args.keep:
-            shutil.rmtree(home, ignore_errors=True)
         return elapsed
 
     def baseline() -> float:
@@ -100,11 +101,9 @@ def main() -> None:
         },
     }
     print(f"{args.tasks} tasks of /bin/true, parallelism {args.parallelism}:", file=sys.stderr)
-    try:
-        rounds = Rounds({"product": product, "baseline": baseline}, args.rounds).run()
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        remove_after_last_round(work)
+    rounds = Rounds({"product": product, "baseline": baseline}, args.rounds).run()
     ratio = rounds.ratio("product", "baseline")
     report["results"] = {
         "product_s": rounds.summary("product").as_dict(),

@@ -19,9 +19,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pendulum
 import psutil
 
 from executors.claims import ClaimBook
@@ -35,7 +35,24 @@ HOSTNAME = socket.gethostname()
 
 
 def now_iso() -> str:
-    return pendulum.now("UTC").to_iso8601_string()
+    """Now, in UTC, as ISO-8601 the way pendulum writes it ("...T00:13:02.296466Z").
+
+    Built from the standard library: two of these are taken for every try, and
+    pendulum's own formatting costs several times more (measured with py-spy).
+    """
+    return datetime.now(UTC).isoformat()[:-6] + "Z"
+
+
+_DEVNULL: tuple[int, int] | None = None  # (pid, fd): opened once per process
+
+
+def _devnull() -> int:
+    """A descriptor on /dev/null for tasks' stdin; ``subprocess.DEVNULL`` opens one per spawn."""
+    global _DEVNULL
+    pid = os.getpid()
+    if _DEVNULL is None or _DEVNULL[0] != pid:
+        _DEVNULL = (pid, os.open(os.devnull, os.O_RDONLY))
+    return _DEVNULL[1]
 
 
 class NotClaimed(Exception):
@@ -224,7 +241,7 @@ def run_workload(
         process = subprocess.Popen(
             argv,
             shell=workload.shell,
-            stdin=subprocess.DEVNULL,
+            stdin=_devnull(),
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             cwd=workload.cwd or None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from pathlib import Path
 
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED, ClaimBook
@@ -37,25 +39,80 @@ def test_a_claimed_token_cannot_be_revoked_and_a_revoked_one_cannot_be_claimed(
     assert book.read("never") is None
 
 
-def test_records_are_updated_in_place_and_read_back_whole(tmp_path: Path) -> None:
+def test_the_latest_record_is_read_back_whole_by_any_process(tmp_path: Path) -> None:
     book = ClaimBook(tmp_path)
     book.claim("t", worker_pid=7)
     assert book.read("t") == {"state": CLAIMED, "worker_pid": 7}
     book.record_started("t", pid=42, reason=None)
     assert book.read("t") == {"state": STARTED, "pid": 42, "reason": None}
-    long_reason = "x" * 5000  # longer than the padded record size
+    long_reason = "x" * 100_000  # longer than one read of a journal
     book.record_finished("t", exit_code=3, reason=long_reason)
-    assert book.read("t") == {"state": FINISHED, "exit_code": 3, "reason": long_reason}
-    book.record_finished("t", exit_code=0, reason=None)  # shorter again: no stale tail left behind
+    assert ClaimBook(tmp_path).read("t") == {
+        "state": FINISHED,
+        "exit_code": 3,
+        "reason": long_reason,
+    }
+    book.record_finished("t", exit_code=0, reason=None)  # a later record of the same state wins
     assert ClaimBook(tmp_path).read("t") == {"state": FINISHED, "exit_code": 0, "reason": None}
 
 
-def test_prune_keeps_tries_in_flight_and_recent_revocations(tmp_path: Path) -> None:
+def _claim_start_and_die(directory: str, token: str) -> None:
+    book = ClaimBook(directory)
+    assert book.claim(token, worker_pid=os.getpid())
+    book.record_started(token, pid=4242)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_records_of_a_killed_writer_survive_it_and_its_journal_counts_as_closed(
+    tmp_path: Path,
+) -> None:
+    writer = multiprocessing.get_context("fork").Process(
+        target=_claim_start_and_die, args=(str(tmp_path), "orphan")
+    )
+    writer.start()
+    writer.join(timeout=30)
+    assert writer.exitcode == -signal.SIGKILL
     book = ClaimBook(tmp_path)
-    for token in ("done1", "done2", "flying"):
-        book.claim(token, worker_pid=1)
+    assert book.read("orphan") == {"state": STARTED, "pid": 4242}
+    assert not book.revoke("orphan")
+    assert book.prune({"orphan"}) == 0  # still in flight: kept
+    assert book.prune(set()) == 1  # committed since: its writer is dead, so the journal goes
+    assert book.read("orphan") is None
+    assert not list(tmp_path.glob("*.journal"))
+
+
+def test_prune_keeps_open_journals_tries_in_flight_and_recent_revocations(
+    tmp_path: Path,
+) -> None:
+    book = ClaimBook(tmp_path, rotate_records=2)  # a new journal every try (claim + finish)
+    for token in ("done1", "done2", "flying", "last"):
+        assert book.claim(token, worker_pid=1)
         book.record_finished(token, exit_code=0)
-    book.revoke("revoked")
+    assert book.revoke("revoked")
+    assert len(list(tmp_path.glob("*.journal"))) == 4
+    # "last" is in the journal still open for writing; "flying" is not committed.
     assert book.prune({"flying"}) == 2
-    assert book.read("flying") is not None and book.read("revoked") is not None
     assert book.read("done1") is None and book.read("done2") is None
+    assert (book.read("flying") or {}).get("state") == FINISHED
+    assert (book.read("last") or {}).get("state") == FINISHED
+    assert book.read("revoked") == {"state": REVOKED, "why": "revoked"}
+    assert len(list(tmp_path.glob("*.journal"))) == 2
+
+
+def test_claim_files_from_before_the_journals_are_still_read(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text('{"state":"started","pid":9}')
+    assert ClaimBook(tmp_path).read("old") == {"state": STARTED, "pid": 9}
+
+
+def test_a_forked_child_claims_through_its_own_lock(tmp_path: Path) -> None:
+    """flock locks belong to open files; a fork must not share the parent's."""
+    book = ClaimBook(tmp_path)
+    assert book.claim("parent", worker_pid=1)
+    results: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()  # type: ignore[type-arg]
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: results.put((book.claim("parent"), book.claim("child")))
+    )
+    child.start()
+    child.join(timeout=30)
+    assert results.get(timeout=5) == (False, True)
+    assert not book.claim("child")
