@@ -75,7 +75,6 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import pickle
 import select
 import shutil
 import socket
@@ -113,6 +112,7 @@ from executors.local_worker import (
     Retire,
     Started,
     WorkerConfig,
+    decode_result,
     encode,
     worker_name,
     worker_title,
@@ -912,7 +912,7 @@ class LocalExecutor(BaseExecutor):
                 return
             except OSError:
                 return  # closed
-            message = pickle.loads(view[:size])
+            message = decode_result(view[:size])
             now = now or time.monotonic()
             self._start_failures = 0
             if message.seq > self._max_reported_seq:

@@ -7,6 +7,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED, ClaimBook
 
 
@@ -81,9 +83,11 @@ def test_records_of_a_killed_writer_survive_it_and_its_journal_counts_as_closed(
     assert not list(tmp_path.glob("*.journal"))
 
 
+@pytest.mark.parametrize("others_in_flight", [0, 100], ids=["byte-search", "parsed"])
 def test_prune_keeps_open_journals_tries_in_flight_and_recent_revocations(
-    tmp_path: Path,
+    tmp_path: Path, others_in_flight: int
 ) -> None:
+    """Few tries in flight: closed journals are searched as bytes; many: they are parsed."""
     book = ClaimBook(tmp_path, rotate_records=2)  # a new journal every try (claim + finish)
     for token in ("done1", "done2", "flying", "last"):
         assert book.claim(token, worker_pid=1)
@@ -91,7 +95,7 @@ def test_prune_keeps_open_journals_tries_in_flight_and_recent_revocations(
     assert book.revoke("revoked")
     assert len(list(tmp_path.glob("*.journal"))) == 4
     # "last" is in the journal still open for writing; "flying" is not committed.
-    assert book.prune({"flying"}) == 2
+    assert book.prune({"flying", *(f"other{n}" for n in range(others_in_flight))}) == 2
     assert book.read("done1") is None and book.read("done2") is None
     assert (book.read("flying") or {}).get("state") == FINISHED
     assert (book.read("last") or {}).get("state") == FINISHED

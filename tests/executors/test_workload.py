@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import pickle
 
+from executors.local_worker import (
+    Dispatch,
+    Finished,
+    Refused,
+    Retire,
+    Started,
+    decode_order,
+    decode_result,
+    encode,
+)
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
 
@@ -43,3 +53,22 @@ def test_a_report_survives_pickling_and_json_unchanged() -> None:
     )
     assert pickle.loads(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) == report
     assert TaskReport.from_json(report.to_json()) == report
+
+
+def test_every_queue_message_crosses_the_wire_unchanged() -> None:
+    """LocalExecutor messages travel as tuples of builtins and come back as the same objects."""
+    workload = a_workload()
+    report = TaskReport(pid=5, pid_create_time=1.5, hostname="h", worker="w", exit_code=0)
+    messages = [
+        Dispatch(1, workload),
+        Retire(2),
+        Started(3, 99, report),
+        Finished(4, 99, report),
+        Refused(5, 99, "revoked"),
+    ]
+    for message in messages[:2]:
+        assert decode_order(encode(message)) == message
+    for message in messages[2:]:
+        decoded = decode_result(encode(message))
+        assert type(decoded) is type(message) and decoded == message
+    assert isinstance(decode_order(encode(messages[0])).workload.key, TaskKey)
