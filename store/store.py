@@ -112,6 +112,53 @@ class _Transition:
     fields: dict[str, Any]
 
 
+_UPDATE_SQL: dict[tuple[str, ...], str] = {}
+"""Row updates by the fields they set: a few shapes, each built once."""
+
+_EVENT_INSERT = (
+    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class _TickWriter:
+    """One commit's row updates and audit events, sent to SQLite in bulk.
+
+    Consecutive updates with the same statement (every "queued" of a tick,
+    every "success") go through one ``executemany``, and the events through
+    another, instead of two ``execute`` calls a transition: the binding and
+    stepping then happen in C. Before any other statement the caller flushes,
+    so SQLite still sees every write in the order the engine made it.
+    """
+
+    __slots__ = ("conn", "_sql", "_rows", "_events")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._sql = ""
+        self._rows: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
+
+    def update(self, sql: str, params: tuple[Any, ...]) -> None:
+        if sql != self._sql:
+            self._flush_updates()
+            self._sql = sql
+        self._rows.append(params)
+
+    def event(self, params: tuple[Any, ...]) -> None:
+        self._events.append(params)
+
+    def _flush_updates(self) -> None:
+        if self._rows:
+            self.conn.executemany(self._sql, self._rows)
+            self._rows = []
+
+    def flush(self) -> None:
+        self._flush_updates()
+        if self._events:
+            self.conn.executemany(_EVENT_INSERT, self._events)
+            self._events = []
+
+
 @dataclass(slots=True)
 class Batch:
     """The engine's writes for one tick, committed together by ``Store.commit``."""
@@ -499,6 +546,7 @@ class Store:
             return
         now = self.now()
         with immediate(self.conn) as conn:
+            writer = _TickWriter(conn)
             transitions = batch.transitions
             index = 0
             while index < len(transitions):
@@ -512,17 +560,21 @@ class Store:
                     # A try that started and ended within one tick: one UPDATE of
                     # its row instead of two, both events still logged in order.
                     self._update_row(
-                        conn,
+                        writer,
                         transition.record.id,
                         following.to_state,
                         {**transition.fields, **following.fields},
                     )
-                    self._log_transition(conn, transition, now)
-                    self._log_transition(conn, following, now)
+                    self._log_transition(writer, transition, now)
+                    self._log_transition(writer, following, now)
                     index += 2
                     continue
-                self._apply_transition(conn, transition, now)
+                self._update_row(
+                    writer, transition.record.id, transition.to_state, transition.fields
+                )
+                self._log_transition(writer, transition, now)
                 index += 1
+            writer.flush()
             for record, not_before, actor, reason in batch.new_tries:
                 self._insert_next_try(conn, record, not_before, actor, reason, now)
             for record in batch.revive:
@@ -548,46 +600,45 @@ class Store:
                     (self.clock().timestamp(), ENGINE_LEASE, os.getpid(), self.hostname),
                 )
 
-    def _apply_transition(
-        self, conn: sqlite3.Connection, transition: _Transition, now: str
-    ) -> None:
-        self._update_row(conn, transition.record.id, transition.to_state, transition.fields)
-        self._log_transition(conn, transition, now)
-
     @staticmethod
     def _update_row(
-        conn: sqlite3.Connection, ti_id: int, to_state: TaskState, fields: dict[str, Any]
+        writer: _TickWriter, ti_id: int, to_state: TaskState, fields: dict[str, Any]
     ) -> None:
-        assignments = ["state = ?"] + [f"{name} = ?" for name in fields]
-        values: list[Any] = [str(to_state)]
-        for name, value in fields.items():
-            if name in ("command", "env"):
-                value = json.dumps(value)
-            values.append(value)
-        conn.execute(
-            f"UPDATE task_instances SET {', '.join(assignments)} WHERE id = ?", [*values, ti_id]
-        )
+        names = tuple(fields)
+        sql = _UPDATE_SQL.get(names)
+        if sql is None:
+            assignments = ", ".join(["state = ?"] + [f"{name} = ?" for name in names])
+            sql = _UPDATE_SQL[names] = f"UPDATE task_instances SET {assignments} WHERE id = ?"
+        if "command" in fields or "env" in fields:
+            fields = {
+                name: json.dumps(value) if name in ("command", "env") else value
+                for name, value in fields.items()
+            }
+        writer.update(sql, (str(to_state), *fields.values(), ti_id))
 
-    def _log_transition(self, conn: sqlite3.Connection, transition: _Transition, now: str) -> None:
+    def _log_transition(self, writer: _TickWriter, transition: _Transition, now: str) -> None:
         """The transition's audit event and its consequences downstream (the row is updated)."""
         record, to_state = transition.record, transition.to_state
         if to_state == record.state and not transition.reason:
             return
-        conn.execute(
-            "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (record.id, now, str(record.state), str(to_state), transition.actor, transition.reason),
+        writer.event(
+            (record.id, now, str(record.state), str(to_state), transition.actor, transition.reason)
         )
         if to_state == TaskState.SUCCESS and record.state != TaskState.SUCCESS:
-            downstream = self._downstream_ids(conn, record.dag_id, record.run_id, record.task_id)
+            downstream = self._downstream_ids(
+                writer.conn, record.dag_id, record.run_id, record.task_id
+            )
             if downstream:
-                conn.executemany(
+                writer.flush()
+                writer.conn.executemany(
                     "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
                     "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled' "
                     "AND pending_upstreams > 0",
                     [(record.dag_id, record.run_id, task_id) for task_id in downstream],
                 )
         elif to_state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
-            self._fail_downstream(conn, record, now)
+            writer.flush()
+            self._fail_downstream(writer.conn, record, now)
 
     def _downstream_ids(
         self, conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str
