@@ -62,7 +62,7 @@ blocking and turns it into ``running_state`` / ``success`` / ``fail``. It also
 reaps workers that died: the try a dead worker was running has its process
 tree killed and a FAILED event naming the worker; a try a dead worker had
 taken but not yet reported is found through the queue's order and the claim
-files, and failed (or its real outcome used) after a short grace. Finally it
+journals (executors/claims.py), and failed (or its real outcome used) after a short grace. Finally it
 spawns workers while work waits, up to ``parallelism``.
 """
 
@@ -188,7 +188,7 @@ def _stdio_on_devnull() -> Iterator[None]:
         os.close(null_fd)
 
 
-# ---- helpers shared with other executors that keep claim files ------------------
+# ---- helpers shared with other executors that keep claim journals ---------------
 def outcome_state(report: TaskReport) -> TaskState:
     """SUCCESS only for exit code 0 with nothing to explain; otherwise FAILED."""
     if report.reason is None and report.exit_code == 0 and report.signal is None:
@@ -321,7 +321,7 @@ def stop_process_trees(roots: list[tuple[int, float | None]], grace: float) -> N
 
 @dataclass(slots=True)
 class AdoptedTry:
-    """A try another engine's worker started, watched through its pid and claim file."""
+    """A try another engine's worker started, watched through its pid and claim record."""
 
     key: TaskKey
     token: str
