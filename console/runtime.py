@@ -50,6 +50,19 @@ class Runtime:
 
         return parse_executor_list(self.executor_list)
 
+    def warm_up_executors(self) -> None:
+        """Let each configured executor prepare this process to host it (see BaseExecutor.warm_up).
+
+        A configuration error is left for building the executors to report.
+        """
+        from executors.loader import ExecutorConfigError, load_executor_class
+
+        try:
+            for spec in self.executor_specs():
+                load_executor_class(spec).warm_up()
+        except ExecutorConfigError:
+            return
+
     @property
     def executor_names(self) -> list[str]:
         return [spec.name for spec in self.executor_specs()]

@@ -400,6 +400,16 @@ class BaseExecutor:
         self.callback_sink.send(request)
 
     # ---- lifecycle --------------------------------------------------------
+    @classmethod
+    def warm_up(cls) -> None:
+        """Prepare this process to host the executor; called once, as early as possible.
+
+        Hosts call it before they parse workflows or open the store, so that
+        slow preparations (the LocalExecutor boots its forkserver here) overlap
+        that work instead of delaying the first task. Must be idempotent and
+        cheap to call again; the default does nothing.
+        """
+
     def start(self) -> None:
         """Prepare to run work (open queues, connect). Called once before queueing."""
 

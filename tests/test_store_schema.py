@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from store import Store
 from store.schema import MIGRATION_SET, MIGRATIONS
+
+REPO = Path(__file__).resolve().parent.parent
 
 TIMELINE_QUERY = (
     "SELECT * FROM task_instances WHERE start_date IS NOT NULL ORDER BY start_date DESC LIMIT 120"
@@ -53,3 +57,20 @@ def test_a_store_from_before_a_migration_gets_it_when_opened(tmp_path: Path) -> 
         indexes = {row[1] for row in store.conn.execute("PRAGMA index_list(task_instances)")}
     assert "ti_start_date" in indexes
     assert "index_start_date" in applied(path)
+
+
+def test_creating_a_store_neither_imports_numpy_nor_keeps_it_from_later_imports() -> None:
+    """sqlite-utils is imported with numpy hidden, and only for the length of that import."""
+    script = (
+        "import sqlite3, sys\n"
+        "from store.schema import apply_migrations\n"
+        "apply_migrations(sqlite3.connect(':memory:', isolation_level=None))\n"
+        "assert 'sqlite_utils' in sys.modules\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported, or left blocked'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -40,17 +40,19 @@ def run(
     """
     options: GlobalOptions = ctx.obj
     runtime = options.runtime(executor=executor, parallelism=parallelism)
+    from console.cli.console_cmd import console_available, open_console
+
+    in_console = not headless and console_available()
+    if not in_console:
+        runtime.warm_up_executors()  # this process hosts the engine: prepare while we parse
     from console.workflow import load_workflow
 
     spec = load_workflow(file, known_executors=runtime.executor_names)
-    if not headless:
-        from console.cli.console_cmd import console_available, open_console
-
-        if console_available():
-            open_console(
-                options, executor=executor, parallelism=parallelism, workflow=spec, run_id=run_id
-            )
-            return
+    if in_console:
+        open_console(
+            options, executor=executor, parallelism=parallelism, workflow=spec, run_id=run_id
+        )
+        return
     raise typer.Exit(run_headless(runtime, spec, run_id))
 
 
@@ -191,6 +193,7 @@ def scheduler(
     )
     options: GlobalOptions = ctx.obj
     runtime = options.runtime(executor=executor, parallelism=parallelism)
+    runtime.warm_up_executors()
     store = runtime.store()
     from console.headless import host_engine
 

@@ -610,11 +610,6 @@ CRASHING_MAIN = textwrap.dedent(
     """
     import json, sys
 
-    # Workers prepare by importing the parent's main script; this one ends any
-    # process that imports it that way, so every worker dies at birth.
-    if __name__ != "__main__":
-        raise SystemExit(3)
-
     from executors.local import LocalExecutor
     from executors.task_key import TaskKey
     from executors.workload import Workload
@@ -622,6 +617,11 @@ CRASHING_MAIN = textwrap.dedent(
     home = sys.argv[1]
     executor = LocalExecutor(2, home=home)
     executor.start()
+    # Every worker opens its claims folder first thing; a plain file there
+    # instead makes each one die at birth.
+    blocker = f"{home}/not-a-folder"
+    open(blocker, "w").close()
+    executor._worker_config = executor._worker_config._replace(claims_dir=blocker)
     keys = [TaskKey("d", "t", f"r{i}") for i in range(2)]
     for key in keys:
         executor.queue_workload(Workload(key=key, command=["true"], log_path=f"{home}/t.log",
@@ -661,6 +661,53 @@ def test_workers_that_die_at_birth_fail_the_waiting_work_instead_of_respawning_f
         assert reason.startswith("not started: worker processes exit as soon as they start")
         assert "(exited with code 1)" in reason  # the forkserver's code for a child that failed
         assert "local-workers.log" in reason
+
+
+MAIN_THAT_NOTES_ITS_IMPORTS = textwrap.dedent(
+    """
+    import os, sys
+
+    with open(sys.argv[2], "a") as notes:
+        notes.write(f"{__name__} {os.getpid()}\\n")
+
+    from executors.local import LocalExecutor
+    from executors.task_key import TaskKey
+    from executors.workload import Workload
+
+    if __name__ == "__main__":
+        home = sys.argv[1]
+        executor = LocalExecutor(2, home=home)
+        executor.start()
+        keys = [TaskKey("d", "t", f"r{i}") for i in range(4)]
+        for key in keys:
+            executor.queue_workload(Workload(key=key, command=["true"], log_path=f"{home}/t.log",
+                                             token=f"token-{key.run_id}"))
+        finished = 0
+        while finished < len(keys):
+            executor.heartbeat()
+            finished += sum(s.is_finished for s, _ in executor.get_event_buffer().values())
+            executor.wait_for_events(0.1)
+        assert len(executor.worker_processes()) == 2
+        executor.end()
+    """
+)
+
+
+def test_workers_do_not_run_the_engines_main_script_again(tmp_path: Path, home: Path) -> None:
+    """For `execconsole` that script is the whole CLI: a worker needs none of it."""
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_THAT_NOTES_ITS_IMPORTS)
+    notes = tmp_path / "imports.txt"
+    root = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, str(script), str(home), str(notes)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in notes.read_text().splitlines()] == ["__main__"]
 
 
 def test_kill_reaches_an_adopted_try(make_local: MakeLocal, tmp_path: Path) -> None:
