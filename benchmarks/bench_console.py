@@ -46,6 +46,11 @@ Throughput is 2,000 over the span from the first task's start to the last
 one's end as recorded in the store (so the console's own start-up is not
 counted against it); the ratio of each console case to ``headless`` is taken
 per round. The headless command's wall time (spawn to exit) is recorded too.
+So is the console process's CPU over that same span (psutil ``cpu_times``
+sampled every 50 ms on a thread of this script, as % of one core): what the
+console takes from the engine and its workers on a 2-core machine, and a
+steadier figure than the ratios when other work shares the machine.
+``--dispatch-cases`` runs only some of the cases (ratios need ``headless``).
 
     python benchmarks/bench_console.py                       # 3 console rounds, 5 dispatch rounds
     python benchmarks/bench_console.py --parts dispatch --dispatch-rounds 7 --json out.json
@@ -348,6 +353,55 @@ def kill_leftovers(home: Path) -> int:
     return len(left)
 
 
+class CpuSampler:
+    """CPU seconds of one process, sampled every ``interval`` on a thread, with wall-clock times.
+
+    The console's CPU during a busy run is then read over exactly the span the
+    store records for the run (first start to last end), so its start-up and
+    the wait for ``q`` are not counted.
+    """
+
+    def __init__(self, process: psutil.Process, interval: float = 0.05) -> None:
+        self.process = process
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (time.time(), cpu seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.time(), cpu_seconds(self.process)))
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def percent_between(self, start: float, end: float) -> float | None:
+        """% of one core used between the samples nearest ``start`` and ``end`` (None: no samples)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] <= 0:
+            return None
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return 100 * (c1 - c0) / (t1 - t0)
+
+
+def run_window(home: Path) -> tuple[float, float]:
+    """(first start_date, last end_date) of the run in ``home``'s store, as epoch seconds."""
+    conn = sqlite3.connect(f"file:{home / 'execconsole.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        first, last = conn.execute(
+            "SELECT min(start_date), max(end_date) FROM task_instances"
+        ).fetchone()
+    finally:
+        conn.close()
+    return datetime.fromisoformat(first).timestamp(), datetime.fromisoformat(last).timestamp()
+
+
 # ---- console rounds ---------------------------------------------------------------------
 @dataclass
 class ConsoleRun:
@@ -641,12 +695,17 @@ def _quit(tmux: Tmux, mode: str) -> None:
     _wait(lambda: not tmux.alive, "the console exits", 30)
 
 
-def _wait(condition: Callable[[], object], what: str, timeout: float = WAIT_SECONDS) -> None:
+def _wait(
+    condition: Callable[[], object],
+    what: str,
+    timeout: float = WAIT_SECONDS,
+    interval: float = 0.05,
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise RuntimeError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def percentile(values: Sequence[float], q: int) -> float:
@@ -764,6 +823,8 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     write_workflow(workflow, args.dispatch_tasks)
     script = console_script()
     walls: dict[str, list[float]] = {"headless": [], "tui_watching": []}
+    # The console process's CPU (% of one core) over each run's span: what it takes from dispatch.
+    busy_cpu: dict[str, list[float | None]] = {"tui_own": [], "tui_watching": []}
 
     def fresh_home(name: str) -> tuple[Path, dict[str, str]]:
         home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
@@ -792,11 +853,16 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     def tui_own() -> float:
         home, env = fresh_home("own")
         tmux = Tmux([script, "run", str(workflow), "--parallelism", str(PARALLELISM)], env)
+        sampler = CpuSampler(psutil.Process(tmux.pid))
         try:
+            # Polled slowly: this benchmark's own store reads compete for the same 2 cores.
             _wait(
                 lambda: store_counts(home).get("success", 0) == args.dispatch_tasks,
                 "the run ends",
+                interval=0.5,
             )
+            sampler.stop()
+            busy_cpu["tui_own"].append(sampler.percent_between(*run_window(home)))
             tmux.wait_for(
                 lambda lines: f"{args.dispatch_tasks:,} succeeded" in screen_text(lines),
                 "the console shows the end",
@@ -811,13 +877,17 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     def tui_watching() -> float:
         home, env = fresh_home("watching")
         tmux = Tmux([script, "console", "--read-only"], env)
+        sampler: CpuSampler | None = None
         try:
             tmux.wait_for(
                 lambda lines: "READ-ONLY" in lines[0] and "Events" in screen_text(lines),
                 "the read-only console opens",
                 60,
             )
+            sampler = CpuSampler(psutil.Process(tmux.pid))
             headless_run(home, env, "tui_watching")
+            sampler.stop()
+            busy_cpu["tui_watching"].append(sampler.percent_between(*run_window(home)))
             tmux.wait_for(
                 lambda lines: f"{args.dispatch_tasks:,} succeeded" in screen_text(lines),
                 "the console shows the end",
@@ -830,6 +900,7 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         return finish(home)
 
     cases = {"headless": headless, "tui_own": tui_own, "tui_watching": tui_watching}
+    cases = {name: cases[name] for name in args.dispatch_cases.split(",")}
     print(
         f"dispatch: {args.dispatch_tasks} /bin/true at parallelism {PARALLELISM} (tasks/s):",
         file=sys.stderr,
@@ -839,6 +910,8 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     for name in cases:
         results[f"{name}_tasks_per_s"] = rounds.summary(name).as_dict(1)
     for name in ("tui_own", "tui_watching"):
+        if name not in cases or "headless" not in cases:
+            continue
         ratio = rounds.ratio(name, "headless")
         results[f"{name}_over_headless"] = ratio.as_dict(3)
         results[f"{name}_verdict"] = _met(ratio.median >= TARGET_DISPATCH_RATIO)
@@ -846,8 +919,19 @@ def dispatch_part(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
             f"  {name}/headless {ratio.text(unit='x')}  target >= {TARGET_DISPATCH_RATIO}: {results[f'{name}_verdict']}",
             file=sys.stderr,
         )
-    results["headless_wall_s"] = Summary(walls["headless"]).as_dict(3)
-    results["headless_with_tui_watching_wall_s"] = Summary(walls["tui_watching"]).as_dict(3)
+    for name, values in busy_cpu.items():
+        measured = [v for v in values if v is not None]
+        if measured:
+            cpu = Summary(measured)
+            results[f"{name}_console_cpu_percent_during_run"] = cpu.as_dict(1)
+            print(
+                f"  {name}: console CPU during the run {cpu.text(unit='%', digits=1)}",
+                file=sys.stderr,
+            )
+    if walls["headless"]:
+        results["headless_wall_s"] = Summary(walls["headless"]).as_dict(3)
+    if walls["tui_watching"]:
+        results["headless_with_tui_watching_wall_s"] = Summary(walls["tui_watching"]).as_dict(3)
     report["dispatch"] = {
         "tasks": args.dispatch_tasks,
         "parallelism": PARALLELISM,
@@ -877,6 +961,11 @@ def main() -> None:
     )
     parser.add_argument("--dispatch-rounds", type=int, default=5)
     parser.add_argument("--dispatch-tasks", type=int, default=DISPATCH_TASKS)
+    parser.add_argument(
+        "--dispatch-cases",
+        default="headless,tui_own,tui_watching",
+        help="which dispatch cases to run (ratios need headless)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args()

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,14 @@ from executors.vended import KeyBinding
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_INTERVAL = 0.5
+# In a busy run nearly every row on screen changes between two refreshes, so
+# each refresh costs what a whole screen costs to build and draw; on a small
+# machine that CPU is taken from the engine and its workers. While the
+# console's refreshes cost more than this share of one core, they are spaced
+# out (never beyond MAX_REFRESH_INTERVAL); keys are handled as they come
+# either way, and a quiet console refreshes at the configured interval.
+REFRESH_CPU_BUDGET = 0.08
+MAX_REFRESH_INTERVAL = 1.0
 
 
 @dataclass
@@ -96,6 +105,8 @@ class ConsoleApp(App[str | None]):
         self._poll_running = False
         self._poll_again = False
         self._poll_timer: Timer | None = None
+        self.poll_interval = self.refresh_interval  # what the next wait is (see _adapt_interval)
+        self._cycle_began: tuple[float, float] | None = None  # (monotonic, process CPU) at a poll
         self._wanted_parallelism: dict[str, int] = {}
         self._wanted_paused: bool | None = None
         self.polls = 0
@@ -165,6 +176,7 @@ class ConsoleApp(App[str | None]):
             self._poll_again = True
             return
         self._poll_running = True
+        self._adapt_interval()
         self.run_worker(self._fetch, thread=True, group="poll", exit_on_error=False)
 
     def _fetch(self) -> None:
@@ -196,7 +208,24 @@ class ConsoleApp(App[str | None]):
             self._poll_again = False
             self._poll()
         elif self._poll_timer is None and self.is_running:
-            self._poll_timer = self.set_timer(self.refresh_interval, self._poll)
+            self._poll_timer = self.set_timer(self.poll_interval, self._poll)
+
+    def _adapt_interval(self) -> None:
+        """Space refreshes out while the last poll cycle cost more than REFRESH_CPU_BUDGET.
+
+        A cycle runs from one poll to the next: the snapshot's build, applying
+        it, drawing it, and whatever keys came meanwhile (the whole console
+        process's CPU). The wait that would have kept that cost within budget
+        becomes the next interval, half-way smoothed, between the configured
+        interval and MAX_REFRESH_INTERVAL.
+        """
+        now = (time.monotonic(), time.process_time())
+        began, self._cycle_began = self._cycle_began, now
+        if began is None:
+            return
+        cpu = now[1] - began[1]
+        wanted = min(max(cpu / REFRESH_CPU_BUDGET, self.refresh_interval), MAX_REFRESH_INTERVAL)
+        self.poll_interval = (self.poll_interval + wanted) / 2
 
     def poll_now(self) -> None:
         """Refresh as soon as possible (after an action, a filter change)."""

@@ -15,6 +15,7 @@ capability flags and the read-only switch, never from an executor's name.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from textual import messages
@@ -23,7 +24,7 @@ from textual.binding import Binding
 from textual.css.scalar import Scalar
 from textual.dom import DOMNode
 from textual.reactive import Reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 from console.snapshot import Snapshot
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from console.tui.app import ConsoleApp, VendedKey
 
 RUNNING_MIN_ROWS = 2
+BACKGROUND_REFRESH = 2.0  # seconds between refreshes of the dashboard under a dialog
 
 
 class DashboardScreen(Screen[None]):
@@ -70,6 +72,9 @@ class DashboardScreen(Screen[None]):
         self._paused_shown: bool | None = None
         self.zoomed: Widget | None = None
         self._running_rows: int | None = None
+        # The latest snapshot not shown yet (another screen is on top).
+        self._behind: Snapshot | None = None
+        self._applied_at = 0.0  # time.monotonic() of the last snapshot shown
 
     @property
     def console_app(self) -> ConsoleApp:
@@ -117,9 +122,34 @@ class DashboardScreen(Screen[None]):
 
     # ---- refresh ---------------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> None:
-        """Show a new snapshot: every panel updates in place, in one batch."""
+        """Show a new snapshot: every panel updates in place, in one batch.
+
+        Not while another screen hides the dashboard (task detail, logs): the
+        last snapshot is shown when it comes back. Under a dialog, which leaves
+        it in view but dimmed, at most every BACKGROUND_REFRESH seconds: each
+        change there redraws the dashboard and the dialog over it.
+        """
         if not self.header.is_attached:
             return  # a late snapshot while the console closes
+        top = self.app.screen
+        if top is not self:
+            self._behind = snapshot
+            if not isinstance(top, ModalScreen):
+                return
+            now = time.monotonic()
+            if now - self._applied_at < BACKGROUND_REFRESH:
+                return
+        self._show(snapshot)
+
+    def on_screen_resume(self) -> None:
+        """Back on top: show what changed while another screen covered the dashboard."""
+        snapshot, self._behind = self._behind, None
+        if snapshot is not None and not self.console_app.frozen:
+            self._show(snapshot)
+
+    def _show(self, snapshot: Snapshot) -> None:
+        self._behind = None
+        self._applied_at = time.monotonic()
         palette = self.console_app.palette
         with self.app.batch_update():
             self.size_running(snapshot)

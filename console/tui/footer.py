@@ -1,4 +1,4 @@
-"""A Footer that redraws only when the keys it shows change.
+"""A Footer that redraws only when the keys it shows change, and shows only keys that fit.
 
 Textual's Footer recomposes (removes and mounts a widget per key, restyles them
 and lays the screen out again) every time a screen refreshes its bindings, and
@@ -6,12 +6,19 @@ the dashboard refreshes them whenever the selected task changes, i.e. on every
 cursor move. Measured here with 10,000 queued tries, that recompose was most
 of a key press's cost (a cursor move took 100-300 ms); moving between rows
 whose keys are the same now costs only the rows' repaint.
+
+Textual's Footer also lets its keys run under the command palette's key,
+docked at the right: at 80 columns an entry was cut in the middle of a word
+("k Kil▏^p palette"). Here an entry is shown whole or not at all: those that
+do not fit, and every one after them, are hidden (keys.py lists the most
+useful first; ? and the palette show them all).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.widgets import Footer
 
 if TYPE_CHECKING:
@@ -53,3 +60,44 @@ class StableFooter(Footer):
                 return
             self._shown_keys = keys
         super().bindings_changed(screen)
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.call_after_refresh(self.fit_keys)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Wider again: show every entry, let them be laid out, then hide what overflows.
+        for child in self.children:
+            child.display = True
+        self.call_after_refresh(self.fit_keys)
+
+    def fit_keys(self) -> None:
+        """Hide the entries that would run past the footer's right edge (or into the palette key)."""
+        if not self.is_attached or not self.size.width:
+            return
+        palette = [child for child in self.children if child.has_class("-command-palette")]
+        entries = [child for child in self.children if child not in palette]
+        room = self.content_region.right
+        if palette and palette[0].display:
+            room = palette[0].region.x - palette[0].styles.margin.left
+        first_hidden = next(
+            (
+                index
+                for index, entry in enumerate(entries)
+                if entry.display and entry.region.right - _trailing_blank(entry) > room
+            ),
+            None,
+        )
+        if first_hidden is not None and first_hidden > 0:
+            # A group's keys and its label (the next entry) go together.
+            if type(entries[first_hidden]).__name__ == "FooterLabel":
+                first_hidden -= 1
+        for index, entry in enumerate(entries):
+            shown = first_hidden is None or index < first_hidden
+            if entry.display != shown:
+                entry.display = shown
+
+
+def _trailing_blank(entry: object) -> int:
+    """Cells at the end of a footer entry that are padding (a key's text ends " q Quit ")."""
+    return 1 if type(entry).__name__ == "FooterKey" else 0

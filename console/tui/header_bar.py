@@ -29,6 +29,12 @@ def _rate(per_second: float) -> str:
     return f"{per_second * 60:.1f}/min"
 
 
+def finishing_text(per_second: float) -> str:
+    """``finishing 312/s``: tries ending now, whether or not they were ever seen running."""
+    rate = f"{per_second:.0f}/s" if per_second >= 10 else _rate(per_second)
+    return f"finishing {rate}"
+
+
 def executor_line(view: ExecutorView, palette: Palette) -> Text:
     """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running`` (+ warning)."""
     text = Text()
@@ -46,6 +52,10 @@ def executor_line(view: ExecutorView, palette: Palette) -> Text:
                 style=palette.style("success" if view.open_slots else "foreground-muted"),
             )
     text.append(f" · {view.running} running")
+    if view.finishing > 0:
+        # Tries shorter than a tick are reported once, at their end: a busy run of
+        # them shows 0 running, and this says what is going on.
+        text.append(f" · {finishing_text(view.finishing)}", style=palette.state("success"))
     if view.backlog:
         text.append(f" · {view.backlog} handed out")
     if view.warning:
@@ -119,6 +129,11 @@ class HeaderBar(Horizontal):
                 else palette.style("foreground-muted")
             )
             counts.append(f"{value:,} {label}", style=style)
+            if state == "running" and not value and header.finishing > 0:
+                # Nothing seen running, yet tries end: they are too short to be seen.
+                counts.append(
+                    f" ({finishing_text(header.finishing)})", style=palette.state("success")
+                )
         self._update(self.counts_line, counts)
         message = f"engine: {header.last_message}" if header.last_message else ""
         self._update(self.message_line, palette.muted(message[:200]))

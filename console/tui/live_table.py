@@ -17,12 +17,13 @@ metadata as DataTable's, so that clicks and sorting by header work unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.control import strip_control_codes
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
@@ -30,12 +31,14 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.dom import NoScreen
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellKey, DuplicateKey, RowKey
+from textual.widgets.data_table import Row as DataTableRow
 
 from console.tui.panel_frame import KeptLines
 
@@ -155,15 +158,14 @@ def cell_text(text: str, style: str | Style = "") -> Text:
 
 
 def _as_text(row: LiveRow) -> LiveRow:
-    # Plain strings would be read as Rich markup by DataTable (a log line or a
-    # mapped key holds brackets), and the first cell must be an object of its
-    # own (see LiveTable._apply_order): strings, and a first cell of any other
-    # kind, become a Text of their own.
+    # The first cell must be an object of its own (see LiveTable._apply_order):
+    # a first cell of any other kind than Text or FitText becomes a Text of its
+    # own. Other strings stay strings: a LiveTable draws its cells itself, never
+    # as Rich markup (DataTable would read a log line's brackets as markup), and
+    # making a Text of each (Rich strips control codes from every one) was a
+    # tenth of a busy refresh, for rows mostly never drawn.
     first, *rest = row.cells
-    cells = (
-        first if isinstance(first, Text | FitText) else cell_text(str(first)),
-        *(cell_text(cell) if isinstance(cell, str) else cell for cell in rest),
-    )
+    cells = (first if isinstance(first, Text | FitText) else cell_text(str(first)), *rest)
     for cell in cells:
         if isinstance(cell, Text):
             cell.end = ""  # a Text's default "\n" end shifts the cell's text by one column
@@ -174,11 +176,21 @@ def _cell_segments(cell: Any, width: int, console: Console) -> list[Segment]:
     """A cell's one line of text cut to ``width`` cells, as segments (styles unset where plain)."""
     if width <= 0:
         return []
+    if isinstance(cell, str):
+        # As cell_text would show it: one line, no control codes, an ellipsis when cut.
+        line = strip_control_codes(cell.partition("\n")[0])
+        if cell_len(line) > width:
+            line = set_cell_size(line, width - 1) + "…"
+        return [Segment(line)]
     if isinstance(cell, FitText):
         style = cell.style if isinstance(cell.style, Style) else Style.parse(cell.style or "")
         return [Segment(cell.fitted(width), style or None)]
     if isinstance(cell, Text):
         text = cell
+        plain = text.plain
+        if not text.spans and "\n" not in plain and cell_len(plain) <= width:
+            # One style for the whole cell (most cells): no need for Rich's layout.
+            return [Segment(plain, console.get_style(text.style) if text.style else None)]
         if "\n" in text.plain:
             text = text.split("\n")[0]
         if cell_len(text.plain) > width:
@@ -205,6 +217,7 @@ def _cell_segments(cell: Any, width: int, console: Console) -> list[Segment]:
 # More rows added and removed than this in one refresh: rebuild the table instead.
 REBUILD_CHURN = 16
 STRIP_CACHE_SIZE = 4000  # drawn lines kept per table (a few screens' worth, in two styles)
+STYLE_CACHE_SIZE = 20000  # combined cell styles kept per table (see _row_segments)
 
 
 class LiveTable(DataTable[Any]):
@@ -240,6 +253,8 @@ class LiveTable(DataTable[Any]):
         self._version = 0
         # Component styles (cursor, header, hover) by (focused, theme): see watch_has_focus.
         self._components: dict[tuple[bool, str], dict[str, Style]] = {}
+        self._draw: tuple[int, Any, Style] | None = None  # see render_lines
+        self._styles: dict[tuple[Any, ...], Style] = {}  # see _row_segments
 
     def on_mount(self) -> None:
         self._ensure_columns()
@@ -375,6 +390,21 @@ class LiveTable(DataTable[Any]):
             layout = False
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    # ---- no measuring ------------------------------------------------------------
+    # DataTable measures every cell of each new row (and each updated cell) on
+    # idle, through Rich, to size auto-width columns and auto-height rows. A
+    # LiveTable's columns have fixed minimum widths (content_widths() works out
+    # the rest at draw time) and its rows are one line each, so the measuring
+    # bought nothing: in a busy run, where Queued and Events get new rows on
+    # every refresh, it was a tenth of the console's CPU.
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        header_height = self.header_height if self.show_header else 0
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        self.virtual_size = Size(width, self._total_row_height + header_height)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        self._require_update_dimensions = True  # the virtual size, as DataTable would
+
     def _rows_fit(self) -> bool:
         height = self.styles.height
         if not self.is_mounted or height is None or height.is_auto:
@@ -456,8 +486,8 @@ class LiveTable(DataTable[Any]):
         with self.app.batch_update():
             self.clear()  # also scrolls to the top: the view is put back below
             old_cells, self._cells = self._cells, {}
+            self._add_rows(ordered)
             for row in ordered:
-                self.add_row(*row.cells, key=row.key)
                 self._cells[row.key] = row.cells
                 if old_cells.get(row.key) != row.cells:
                     self._new_version(row.key)
@@ -472,6 +502,35 @@ class LiveTable(DataTable[Any]):
             index = max(0, min(index, len(self._order) - 1))
             if index != self.cursor_row:
                 self.move_cursor(row=index, scroll=False)
+
+    def _add_rows(self, rows: Sequence[LiveRow]) -> None:
+        """DataTable.add_row for many rows at once, into an empty table.
+
+        add_row re-validates the cursor (a reactive, with its watchers) and lists
+        the columns anew for every row: 40% of a refresh that replaced Queued and
+        Events. The table's bookkeeping is the same as add_row's (Textual 8.2).
+        """
+        if self.row_count:
+            for row in rows:
+                self.add_row(*row.cells, key=row.key)
+            return
+        column_keys = [column.key for column in self.ordered_columns]
+        for index, row in enumerate(rows):
+            row_key = RowKey(row.key)
+            if row_key in self._row_locations:
+                raise DuplicateKey(f"The row key {row_key!r} already exists.")
+            self._row_locations[row_key] = index
+            self._data[row_key] = dict(zip(column_keys, row.cells, strict=False))
+            self.rows[row_key] = DataTableRow(row_key, 1, None, False)
+            self._new_rows.add(row_key)
+        if not rows:
+            return
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if self.columns and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # as add_row does when the first row arrives
+        self._update_count += 1
+        self.check_idle()
 
     def _new_version(self, key: str) -> None:
         self._version += 1
@@ -499,11 +558,22 @@ class LiveTable(DataTable[Any]):
         return present + missing
 
     # ---- drawing (Textual's line API) ---------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every line of one draw shares, worked out once: rich_style walks
+        # the styles of every ancestor, and read per line it was a twentieth of
+        # the console's CPU in a busy run.
+        self._draw = (self.size.width, self.scroll_offset, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._draw = None
+
     def render_line(self, y: int) -> Strip:
         """One line of the table: the header, a row, or blank below the last row."""
-        width = self.size.width
-        scroll_x, scroll_y = self.scroll_offset
-        base_style = self.rich_style
+        draw = self._draw
+        if draw is None:
+            draw = (self.size.width, self.scroll_offset, self.rich_style)
+        width, (scroll_x, scroll_y), base_style = draw
         if self.show_header and y < self.header_height:
             if y > 0:
                 return Strip.blank(width, base_style)
@@ -556,7 +626,13 @@ class LiveTable(DataTable[Any]):
     def _row_segments(
         self, row_index: int, cells: Sequence[Any], base_style: Style, cursor: bool, hover: bool
     ) -> list[Segment]:
-        """A row's segments, styled as DataTable styles its cells (pre-style + cell + post-style)."""
+        """A row's segments, styled as DataTable styles its cells (pre-style + cell + post-style).
+
+        The combined styles are kept (``_styles``) by what they are made of: in a
+        busy run every visible row is new on every refresh, and adding Rich
+        styles (each cell's click metadata, the cursor's overlay, the cell's own
+        style) was most of drawing a row.
+        """
         component = self._component
         header = row_index == -1
         row_style = component("datatable--header") if header else base_style
@@ -569,6 +645,9 @@ class LiveTable(DataTable[Any]):
             overlay += component("datatable--cursor")
         # DataTable's default priorities: the cursor's colour wins, a cell's background wins.
         post_style = Style.from_color(color=overlay.color) if (cursor or hover) else Style()
+        styles = self._styles
+        if len(styles) > STYLE_CACHE_SIZE:
+            styles.clear()
         padding = self.cell_padding
         pad = " " * padding
         console = self.app.console
@@ -577,20 +656,31 @@ class LiveTable(DataTable[Any]):
         for column_index, (content_width, cell) in enumerate(
             zip(self.content_widths(), cells, strict=False)
         ):
-            pre_style = row_style + Style.from_meta({"row": row_index, "column": column_index})
-            pre_style += overlay
+            where = (row_style, overlay, post_style, row_index, column_index)
+            plain = styles.get(where)
+            if plain is None:
+                pre = row_style + Style.from_meta({"row": row_index, "column": column_index})
+                plain = styles[where] = pre + overlay + post_style
+                styles[(*where, "pre")] = pre + overlay
             inner = _cell_segments(cell, content_width, console)
-            used = sum(cell_len(segment.text) for segment in inner)
+            used = 0
             if pad:
-                segments.append(Segment(pad, pre_style + post_style))
-            segments.extend(
-                Segment(text, pre_style + style + post_style if style else pre_style + post_style)
-                for text, style, _control in inner
-            )
+                segments.append(Segment(pad, plain))
+            for text, style, _control in inner:
+                used += cell_len(text)
+                if style is None:
+                    segments.append(Segment(text, plain))
+                    continue
+                combined = styles.get((*where, style))
+                if combined is None:
+                    combined = styles[(*where, style)] = (
+                        styles[(*where, "pre")] + style + post_style
+                    )
+                segments.append(Segment(text, combined))
             if used < content_width:
-                segments.append(Segment(" " * (content_width - used), pre_style + post_style))
+                segments.append(Segment(" " * (content_width - used), plain))
             if pad:
-                segments.append(Segment(pad, pre_style + post_style))
+                segments.append(Segment(pad, plain))
             total += content_width + 2 * padding
         remaining = self.size.width - total
         if remaining > 0:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from console.snapshot import Snapshot, TimelineBar
@@ -62,6 +64,9 @@ class TimelineView(Widget, can_focus=True):
         self.window = WINDOWS[1]
         self.lanes: list[str] = []
         self._drawn: _Layout | None = None
+        self._lines_for: tuple[object, ...] | None = None
+        self._lines: list[Strip] = []
+        self._frame: list[Strip] | None = None
 
     def show(self, bars: tuple[TimelineBar, ...], palette: Palette) -> None:
         """Take new bars; redraw only if some bar moved by a cell, changed or appeared."""
@@ -93,16 +98,47 @@ class TimelineView(Widget, can_focus=True):
             placed.append((bar.lane, first, last, bar.state, bar.key.task_id))
         return _Layout(self.window, tuple(self.lanes), width, tuple(placed))
 
-    def render(self) -> Text:
-        palette = self.palette
+    # ---- drawing (Textual's line API) ----------------------------------------------
+    # Drawn line by line from segments, not as one Rich Text: Textual turned the
+    # Text into lines through its Visual pipeline (styles and link styles applied
+    # cell by cell) on every redraw, and in a busy run the bars move on every
+    # refresh. Lines are kept by what they show, so a lane whose bars did not
+    # move is not drawn again.
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = self._drawing()  # worked out once per draw, not once per line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._frame if self._frame is not None else self._drawing()
+        if y < len(lines):
+            return lines[y]
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def _drawing(self) -> list[Strip]:
+        """Every line of the panel, as drawn for the current bars, size and palette."""
         width = self._bar_width()
-        height = max(self.size.height - 2, 1)  # the axis and the legend
+        key = (self._placed(width), self.size, self.palette, self.app.theme, self.rich_style)
+        if self._lines_for == key:
+            return self._lines
+        self._drawn = key[0]
+        self._lines_for = key
+        self._lines = self._draw(key[0])
+        return self._lines
+
+    def _draw(self, placed: _Layout) -> list[Strip]:
+        palette = self.palette
+        base = self.rich_style
+        full = self.size.width
         if palette is None or not self.bars:
-            return Text("No task has started yet.", style="dim")
-        self._drawn = placed = self._placed(width)
+            return [self._strip([("No task has started yet.", Style(dim=True))], base, full)]
+        width = placed.width
+        height = max(self.size.height - 2, 1)  # the axis and the legend
         lanes = self.lanes[:height]  # one line each at least
-        rows: dict[str, list[tuple[str, Style]]] = {
-            lane: [(" ", Style())] * width for lane in lanes
+        rows: dict[str, list[tuple[str, Style | None]]] = {
+            lane: [(" ", None)] * width for lane in lanes
         }
         ink = palette.color("background")
         for lane, first, last, state, task_id in placed.bars:
@@ -117,35 +153,50 @@ class TimelineView(Widget, can_focus=True):
             for x in range(first, last + 1):
                 offset = x - first
                 if gap and offset == 0:
-                    cells[x] = (" ", Style())
+                    cells[x] = (" ", None)
                     continue
                 char = label[offset] if offset < len(label) else " "
                 cells[x] = (char, style)
-        text = Text(no_wrap=True, overflow="crop")
         label_style = palette.style("foreground-muted")
+        lines: list[Strip] = []
         # With room to spare (a zoomed panel), lanes grow to two-line bars and a gap.
         per_lane = max(1, min(3, height // max(len(lanes), 1)))
         bar_lines = per_lane - 1 if per_lane > 1 else 1
-        blank = "\u00a0" * LANE_LABEL_WIDTH  # leading blanks would be trimmed
+        blank = " " * LANE_LABEL_WIDTH
         for lane in lanes:
             for line in range(bar_lines):
                 label = (
                     f"{lane[: LANE_LABEL_WIDTH - 1]:<{LANE_LABEL_WIDTH}}" if line == 0 else blank
                 )
-                text.append(label, style=label_style)
-                for char, style in rows[lane]:
-                    text.append(char if line == 0 else " ", style=style)
-                text.append("\n")
+                parts: list[tuple[str, Style | None]] = [(label, label_style)]
+                parts += rows[lane] if line == 0 else [(" ", style) for _, style in rows[lane]]
+                lines.append(self._strip(parts, base, full))
             if per_lane > bar_lines:
-                text.append("\n")
-        text.append(self._axis(width), style=label_style)
-        text.append("\n")
-        text.append(f"{'':<{LANE_LABEL_WIDTH}}".replace(" ", "\u00a0"))
+                lines.append(self._strip([], base, full))
+        lines.append(self._strip([(self._axis(width), label_style)], base, full))
+        legend: list[tuple[str, Style | None]] = [(" " * LANE_LABEL_WIDTH, None)]
         for state in ("running", "success", "failed", "up_for_retry"):
-            text.append("  ")
-            text.append("  ", style=Style(bgcolor=palette.state(state).color))
-            text.append(f" {STATE_LABELS[state]}", style=label_style)
-        return text
+            legend.append(("  ", None))
+            legend.append(("  ", Style(bgcolor=palette.state(state).color)))
+            legend.append((f" {STATE_LABELS[state]}", label_style))
+        lines.append(self._strip(legend, base, full))
+        return lines
+
+    @staticmethod
+    def _strip(parts: list[tuple[str, Style | None]], base: Style, width: int) -> Strip:
+        """One line from (text, style) runs over the widget's own style, cut or padded to ``width``."""
+        segments: list[Segment] = []
+        text, style = "", None
+        for chunk, chunk_style in parts:  # runs of one style become one segment
+            if chunk_style == style:
+                text += chunk
+                continue
+            if text:
+                segments.append(Segment(text, base + style if style else base))
+            text, style = chunk, chunk_style
+        if text:
+            segments.append(Segment(text, base + style if style else base))
+        return Strip(segments).crop_extend(0, width, base)
 
     def _axis(self, width: int) -> str:
         """Tick labels under the bars: -5m ... -1m now."""

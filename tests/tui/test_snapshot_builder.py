@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,11 +19,12 @@ import pytest
 
 from console import actions
 from console.engine import Engine
-from console.snapshot import EngineStatus, ProcessProbe, SnapshotBuilder
+from console.snapshot import FINISHING_SECONDS, EngineStatus, ProcessProbe, SnapshotBuilder
 from executors.base import BaseExecutor, WorkerInfo
+from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.workload import Workload
-from store import Store, TaskSubmission
+from store import Batch, Store, TaskSubmission
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = pendulum.datetime(2026, 11, 21, 12, 0, 0, tz="UTC")
@@ -109,6 +111,83 @@ def test_events_are_read_incrementally_and_history_is_paged(store: Store) -> Non
     assert [e.key.task_id for e in (older[0], older[-1])] == ["e150", "e051"]  # newest first
     rest = builder.older_events(before_id=older[-1].id, limit=100)
     assert [e.key.task_id for e in rest[-1:]] == ["e000"] and len(rest) == 51  # the end of history
+    builder.close()
+
+
+def test_a_quiet_store_is_not_read_again_but_what_depends_on_the_clock_moves_on(
+    store: Store,
+) -> None:
+    store.submit("d", "r", [TaskSubmission(task_id="first", command=["true"], executor="listed")])
+    moments = [NOW.add(seconds=10)]
+    builder = SnapshotBuilder(
+        store.path, executors={"listed": ListedWorkers()}, clock=lambda: moments[-1]
+    )
+    before = builder.build()
+    reads = builder.store_reads
+    moments.append(NOW.add(seconds=40))
+    later = builder.build()
+    assert builder.store_reads == reads  # nothing was written in between: no query ran
+    assert later.queued[0].waiting == before.queued[0].waiting + 30
+    store.submit("d", "r2", [TaskSubmission(task_id="second", command=["true"], executor="listed")])
+    after = builder.build()
+    assert builder.store_reads == reads + 1  # another connection committed: read again
+    assert [row.key.task_id for row in after.queued] == ["first", "second"]
+    assert after.header.counts["scheduled"] == 2
+    builder.close()
+
+
+def _finish(
+    store: Store,
+    task_id: str,
+    committed: pendulum.DateTime,
+    *,
+    ended: pendulum.DateTime | None = None,
+    state: TaskState = TaskState.SUCCESS,
+) -> None:
+    """Queued, running and ended in one commit at ``committed``: a LocalExecutor's quiet start
+    (a try shorter than a tick is reported once, at its end)."""
+    record = store.resolve(f"d/{task_id}/r")
+    ended_at = (ended or committed).to_iso8601_string()
+    store.clock = lambda: committed
+    batch = Batch()
+    batch.transition(record, TaskState.QUEUED, actor="engine", queued_at=ended_at)
+    queued = replace(record, state=TaskState.QUEUED)
+    batch.transition(queued, TaskState.RUNNING, actor="executor:listed", start_date=ended_at)
+    running = replace(queued, state=TaskState.RUNNING)
+    batch.transition(running, state, actor="executor:listed", end_date=ended_at, exit_code=0)
+    store.commit(batch)
+
+
+def test_throughput_counts_each_finished_try_once_however_late_it_was_written(
+    store: Store,
+) -> None:
+    store.submit(
+        "d",
+        "r",
+        [TaskSubmission(task_id=f"t{n}", command=["true"], executor="listed") for n in range(8)],
+    )
+    _finish(store, "t0", NOW.subtract(seconds=200))
+    _finish(store, "t1", NOW.subtract(seconds=100))
+    _finish(store, "t2", NOW.subtract(seconds=400))  # before the five-minute window
+    builder = builder_for(store)
+    first = builder.build().header
+    assert round(sum(first.throughput) * 10) == 2  # per-second rates of 10-second buckets
+    assert first.finishing == 0  # none ended in the last few seconds
+    _finish(store, "t3", NOW.subtract(seconds=3))
+    _finish(store, "t4", NOW.subtract(seconds=2), state=TaskState.FAILED)
+    # Ended a minute ago, written only now: counted once, when it was written.
+    _finish(store, "t5", NOW.subtract(seconds=1), ended=NOW.subtract(seconds=60))
+    note = Batch()
+    note.note(store.resolve("d/t3/r"), "executor:listed", "a note changes no state")
+    store.commit(note)
+    header = builder.build().header
+    assert round(sum(header.throughput) * 10) == 5
+    assert header.counts["running"] == 0  # every try was reported at its end
+    assert header.finishing == pytest.approx(3 / FINISHING_SECONDS)
+    (listed,) = header.executors
+    assert listed.finishing == pytest.approx(3 / FINISHING_SECONDS)
+    again = builder.build().header
+    assert round(sum(again.throughput) * 10) == 5  # nothing new: nothing counted twice
     builder.close()
 
 
