@@ -68,6 +68,7 @@ spawns workers while work waits, up to ``parallelism``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import fcntl
@@ -149,7 +150,7 @@ def prepare_process_context() -> ForkServerContext:
     instead; it preloads the worker module so a new worker imports nothing.
     Call this before any thread starts; ``LocalExecutor.start`` calls it too.
     """
-    global _context
+    global _context, _helpers_stopped_at_exit
     with _context_lock:
         if _context is None:
             context = multiprocessing.get_context("forkserver")
@@ -157,7 +158,31 @@ def prepare_process_context() -> ForkServerContext:
             with _stdio_on_devnull():
                 multiprocessing.forkserver.ensure_running()
             _context = context
+            if not _helpers_stopped_at_exit:
+                atexit.register(_stop_helper_processes)
+                _helpers_stopped_at_exit = True
         return _context
+
+
+_helpers_stopped_at_exit = False
+
+
+def _stop_helper_processes() -> None:
+    """At exit, stop the forkserver and multiprocessing's resource tracker, and wait for them.
+
+    Both exit by themselves once they see this process gone, but only after
+    it: whoever waits for our exit (a shell, a supervisor, a test) would still
+    find them alive for a moment. The stop calls are multiprocessing's own
+    (private, stable since Python 3.8); a failure only means they exit later.
+    """
+    global _context
+    with contextlib.suppress(Exception):
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        from multiprocessing import resource_tracker
+
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+    _context = None
 
 
 @contextlib.contextmanager

@@ -223,6 +223,34 @@ def test_engine_killed_with_sigkill_then_restarted_runs_every_try_exactly_once(h
     )
 
 
+def session_members(session_id: int) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(process.pid) == session_id and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def test_a_headless_run_has_left_no_process_behind_when_it_exits(home: Path) -> None:
+    """Not a moment later: the forkserver and resource tracker are stopped before the exit."""
+    workflow = write_workflow(
+        home,
+        """
+        id = "tidy"
+        [[task]]
+        id = "a"
+        command = ["true"]
+        """,
+    )
+    run = start_cli(home, "run", str(workflow), "--headless")  # in a session of its own
+    _out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert session_members(run.pid) == []
+
+
 def test_sigterm_stops_the_scheduler_within_a_bound_and_leaves_no_process(home: Path) -> None:
     marker = uuid.uuid4().hex
     env = cli_env(home, EXECCONSOLE_TEST_MARKER=marker)
