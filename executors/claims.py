@@ -25,10 +25,11 @@ create, rewrite and delete one; appending a line costs about 1 us. Revocations
 are rare, so they stay files.
 
 Claims are exclusive across processes because a claimer holds ``lock``
-exclusively while it reads every journal's new lines and the revocations,
-decides, and appends; a revoker does the same before it creates its file.
-``lock`` also holds two counters, bumped whenever a journal or a revocation
-is created or deleted, so a claim looks at the directory only when it changed.
+exclusively while it looks for the token in every journal's new claim lines
+and in the revocations, decides, and appends; a revoker does the same before
+it creates its file. ``lock`` also holds two counters, bumped whenever a
+journal or a revocation is created or deleted, so nobody lists the directory
+unless it changed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import struct
 import threading
 import time
@@ -74,10 +76,28 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 """Built once: ``json.dumps`` with separators builds a new encoder on every call."""
 
 
-class _Journal:
-    """What this process knows of one journal file."""
+_CLAIM_LINE = re.compile(rb"^([^ \n]+) c ", re.MULTILINE)
 
-    __slots__ = ("name", "fd", "offset", "partial", "tokens", "closed")
+
+class _Journal:
+    """What this process knows of one journal file.
+
+    Read two ways, each from its own offset: whole records (``offset``, for
+    ``read``, ``revoke`` and ``prune``, rare) and only the tokens of claim
+    lines (``claims_offset``, by a regular expression, for every ``claim``).
+    """
+
+    __slots__ = (
+        "name",
+        "fd",
+        "offset",
+        "partial",
+        "tokens",
+        "closed",
+        "claims_offset",
+        "claims_partial",
+        "claimed",
+    )
 
     def __init__(self, name: str, fd: int, offset: int = 0) -> None:
         self.name = name
@@ -86,6 +106,9 @@ class _Journal:
         self.partial = b""
         self.tokens: set[str] = set()
         self.closed = False
+        self.claims_offset = offset
+        self.claims_partial = b""
+        self.claimed: set[bytes] = set()
 
 
 class ClaimBook:
@@ -243,7 +266,7 @@ class ClaimBook:
             # this process's own prune().
             old = self._own
             old.fd = os.open(self.directory / old.name, os.O_RDONLY)
-            old.offset = os.fstat(old.fd).st_size
+            old.offset = old.claims_offset = os.fstat(old.fd).st_size
             os.close(self._own_fd)
         self._own_count += 1
         name = f"{self._writer}.{self._own_count:06d}.journal"
@@ -279,20 +302,52 @@ class ClaimBook:
 
     # ---- the public operations ----------------------------------------------------
     def claim(self, token: str, **details: Any) -> bool:
-        """A worker's claim before starting; False if the token was claimed or revoked already."""
+        """A worker's claim before starting; False if the token was claimed or revoked already.
+
+        Under ``lock``, it looks for the token among the revocations and the
+        claim lines of every journal. Those lines are found in the bytes
+        written since its last claim by one regular expression a journal (in
+        C): a claim costs a few microseconds whatever the number of workers,
+        and the lock is never held long enough to be preempted while held.
+        """
         self._check_token(token)
+        wanted = token.encode()
         self._enter(exclusive=True)
         try:
-            self._refresh()
-            if token in self._latest or token in self._revoked:
+            counters = self._counters()
+            if counters[_JOURNALS] != self._seen[_JOURNALS]:
+                self._rescan_journals()
+            if counters[_REVOCATIONS] != self._seen[_REVOCATIONS]:
+                self._revoked = set(os.listdir(self._revoked_dir))
+            self._seen = counters
+            if token in self._revoked or token in self._latest:
                 return False
+            for journal in self._journals.values():
+                if journal is not self._own:
+                    self._scan_claims(journal)
+                if wanted in journal.claimed:
+                    return False
             if self._own is None or self._own_lines >= self._rotate_records:
                 # Only here, between tries: a try's records then share one journal.
                 self._start_own_journal()
             self._append(token, CLAIMED, details)
+            assert self._own is not None
+            self._own.claimed.add(wanted)
             return True
         finally:
             self._leave(exclusive=True)
+
+    @staticmethod
+    def _scan_claims(journal: _Journal) -> None:
+        """Add the tokens of claim lines written since the last scan to ``journal.claimed``."""
+        while chunk := os.pread(journal.fd, _READ_CHUNK, journal.claims_offset):
+            journal.claims_offset += len(chunk)
+            data = journal.claims_partial + chunk if journal.claims_partial else chunk
+            end = data.rfind(b"\n") + 1
+            journal.claims_partial = data[end:]  # a line still being written
+            journal.claimed.update(_CLAIM_LINE.findall(data, 0, end))
+            if len(chunk) < _READ_CHUNK:
+                return
 
     def revoke(self, token: str, why: str = "revoked") -> bool:
         """An engine's claim that the try must never start; False if a worker got there first."""
