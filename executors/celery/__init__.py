@@ -10,6 +10,8 @@ Modules, one noun each:
     log_tail.py        LogTails: the end of each log, kept in Redis
     task.py            the Celery task: claim, supervise, report
     outcome.py         OutcomeWriter: a try's end (claim, lease, log tail, result) in one script call
+    pinned.py          PinnedConnection: the task thread's own connection for those two scripts
+    transport.py       kombu's Redis transport keeping one client per channel (workers' main processes)
     notices.py         FinishNotices: workers' finish notices as the executor's wait handle
     task_meta.py       read_meta(): a result-backend value as (state, report)
     result_backend.py  QuietRedisBackend: sending without subscribing to results

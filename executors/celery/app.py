@@ -26,6 +26,10 @@ Choices, and why:
   warns about it at each reconnect): a short Redis outage must not kill
   running tries. Their messages may be delivered again afterwards, which the
   claim check makes harmless.
+- ``broker_transport`` (for ``redis://`` brokers) is kombu's Redis transport with
+  one Redis client kept per channel (transport.py): kombu builds a new client
+  object for each message taken and each acknowledgement otherwise, the
+  largest cost in a worker's main process.
 - Result writes retry while Redis is away (``result_backend_always_retry``), so a
   try that ends during an outage still reports when Redis is back. A try's
   own outcome is written by the task itself (outcome.py), which waits for
@@ -75,8 +79,13 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
         # connection fails instead of hanging the engine's heartbeat.
         "socket_timeout": max(settings.connect_timeout, 5.0),
     }
+    transport: dict[str, str] = {}
+    if settings.broker_url.startswith("redis://"):
+        # rediss:// and unix:// keep kombu's own parsing of their URLs.
+        transport["broker_transport"] = "executors.celery.transport:Transport"
     app.conf.update(
         broker_url=settings.broker_url,
+        **transport,
         result_backend=backend,
         task_serializer="json",
         result_serializer="json",

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from executors.celery.keys import RedisKeys
+from executors.celery.pinned import LuaScript, PinnedConnection
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED
 
 __all__ = ["CLAIMED", "FINISHED", "REVOKED", "STARTED", "RedisClaims"]
@@ -28,11 +29,15 @@ __all__ = ["CLAIMED", "FINISHED", "REVOKED", "STARTED", "RedisClaims"]
 # KEYS: claim, lease. ARGV: expected current claim ('' = must not exist),
 # new claim, claim ttl (s), lease ttl (ms; '0' deletes the lease),
 # '1' when a vanished claim may be written again (Redis lost its data).
+# A claim that is already the new record is this writer's own earlier write
+# whose reply was lost (a timeout, then the same call again): it succeeds.
+# Records name the pool pid and a microsecond timestamp, so no other writer's
+# record is ever equal to it.
 _GUARDED_WRITE = """
 local current = redis.call('GET', KEYS[1])
 if current == false then
   if ARGV[1] ~= '' and ARGV[5] ~= '1' then return 0 end
-elseif current ~= ARGV[1] then
+elseif current ~= ARGV[1] and current ~= ARGV[2] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -46,15 +51,28 @@ return 1
 
 
 class RedisClaims:
-    """Claim, renew and revoke tokens in one Redis, one round trip each (a try's end: outcome.py)."""
+    """Claim, renew and revoke tokens in one Redis, one round trip each (a try's end: outcome.py).
+
+    With ``pinned``, ``claim`` runs on that connection, so only the thread
+    that owns it may call ``claim``; ``renew`` (the lease keeper's thread)
+    always goes through ``client``.
+    """
 
     def __init__(
-        self, client: redis.Redis, keys: RedisKeys, *, claim_ttl: int, lease_seconds: float
+        self,
+        client: redis.Redis,
+        keys: RedisKeys,
+        *,
+        claim_ttl: int,
+        lease_seconds: float,
+        pinned: PinnedConnection | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.claim_ttl = claim_ttl
         self.lease_ms = max(int(lease_seconds * 1000), 1)
+        self._pinned = pinned
+        self._script = LuaScript(_GUARDED_WRITE)
         self._write = client.register_script(_GUARDED_WRITE)
 
     def _guarded(
@@ -65,6 +83,7 @@ class RedisClaims:
         *,
         lease: bool,
         recreate: bool,
+        pinned: bool = False,
     ) -> bool:
         args: list[str | int] = [
             expected,
@@ -74,14 +93,21 @@ class RedisClaims:
             int(recreate),
         ]
         keys = [self.keys.claim(token), self.keys.lease(token)]
+        if pinned and self._pinned is not None:
+            return bool(self._pinned.run(self._script, keys, args))
         # EVALSHA through a Script object: the script is loaded only after a
         # NOSCRIPT. (Queued on a pipeline, redis-py would add a SCRIPT EXISTS.)
         return bool(self._write(keys=keys, args=args))
 
     def claim(self, token: str, **details: Any) -> str | None:
-        """Claim a token before starting its try; the record written, or None if it was taken."""
+        """Claim a token before starting its try; the record written, or None if it was taken.
+
+        Calling again with the same details after an error is safe: finding
+        its own record, the call succeeds (see ``_GUARDED_WRITE``).
+        """
         record = encode_record(CLAIMED, details)
-        return record if self._guarded(token, "", record, lease=True, recreate=False) else None
+        written = self._guarded(token, "", record, lease=True, recreate=False, pinned=True)
+        return record if written else None
 
     def renew(self, token: str, current: str, new: str | None = None) -> bool:
         """Keep the lease (and optionally replace the record); False if the claim is someone else's.

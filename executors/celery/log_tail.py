@@ -19,15 +19,32 @@ from executors.task_key import TaskKey
 
 
 def read_tail(path: str, max_bytes: int) -> tuple[int, bytes]:
-    """The file's size and its last ``max_bytes`` bytes; (0, b"") when it does not exist."""
+    """The file's size and its last ``max_bytes`` bytes; (0, b"") when it does not exist.
+
+    Read with plain descriptors: a buffered ``open`` adds an ioctl, two seeks
+    and a buffer per call, and this runs at the end of every try.
+    """
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:
-                handle.seek(size - max_bytes)
-            return size, handle.read(max_bytes)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return 0, b""
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return 0, b""
+        start = max(size - max_bytes, 0)
+        chunks = []
+        wanted = size - start
+        while wanted > 0:
+            chunk = os.pread(fd, wanted, start)
+            if not chunk:
+                break  # the file shrank meanwhile
+            chunks.append(chunk)
+            start += len(chunk)
+            wanted -= len(chunk)
+        return size, b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 class LogTails:

@@ -28,6 +28,7 @@ import redis
 from executors.celery.claims import FINISHED, encode_record
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import read_tail
+from executors.celery.pinned import LuaScript, PinnedConnection
 from executors.task_key import TaskKey
 from executors.workload import TaskReport
 
@@ -83,7 +84,11 @@ def success_meta(token: str, report: TaskReport) -> str:
 
 
 class OutcomeWriter:
-    """Stores how a try ended: claim, lease, log tail and result, in one script call."""
+    """Stores how a try ended: claim, lease, log tail and result, in one script call.
+
+    With ``pinned`` the call goes on that connection (so only its thread may
+    call ``store``), else through ``client``.
+    """
 
     def __init__(
         self,
@@ -94,8 +99,11 @@ class OutcomeWriter:
         log_tail_bytes: int,
         log_ttl: int,
         result_ttl: int,
+        pinned: PinnedConnection | None = None,
     ) -> None:
         self.keys = keys
+        self._pinned = pinned
+        self._lua = LuaScript(_STORE_OUTCOME)
         self.claim_ttl = claim_ttl
         self.log_tail_bytes = log_tail_bytes
         self.log_ttl = log_ttl
@@ -150,4 +158,6 @@ class OutcomeWriter:
             self.keys.log(key),
             self.keys.meta(task_id or token),
         ]
+        if self._pinned is not None:
+            return bool(self._pinned.run(self._lua, names, args))
         return bool(self._script(keys=names, args=args))
