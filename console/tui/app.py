@@ -111,6 +111,7 @@ class ConsoleApp(App[str | None]):
         self._wanted_paused: bool | None = None
         self.polls = 0
         self.restarting = False
+        self._engine_released = False
         self.title = self._title()
 
     def _title(self) -> str:
@@ -139,10 +140,6 @@ class ConsoleApp(App[str | None]):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, self.exit, "finish")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        # Our own engine holds dispatch until the first screen is drawn, so the
-        # console's start-up does not compete with the run and shows it from
-        # its first task.
-        self.call_after_refresh(self._release_engine)
         for vended in self.vended_keys:
             if vended.clash:
                 self.notify(
@@ -199,6 +196,7 @@ class ConsoleApp(App[str | None]):
 
     def on_snapshot_failed(self, message: SnapshotFailed) -> None:
         self._poll_running = False
+        self._first_screen_drawn()
         if self.polls == 0 or self.engine_error != message.error:
             self.notify(f"could not read the store: {message.error}", severity="error")
         self._schedule_next_poll()
@@ -216,8 +214,10 @@ class ConsoleApp(App[str | None]):
         A cycle runs from one poll to the next: the snapshot's build, applying
         it, drawing it, and whatever keys came meanwhile (the whole console
         process's CPU). The wait that would have kept that cost within budget
-        becomes the next interval, half-way smoothed, between the configured
-        interval and MAX_REFRESH_INTERVAL.
+        becomes the next interval, between the configured interval and
+        MAX_REFRESH_INTERVAL: at once when it is longer (a run's first seconds
+        are its busiest), half-way when shorter (one cheap cycle, e.g. while
+        nothing changed, does not undo it).
         """
         now = (time.monotonic(), time.process_time())
         began, self._cycle_began = self._cycle_began, now
@@ -225,7 +225,10 @@ class ConsoleApp(App[str | None]):
             return
         cpu = now[1] - began[1]
         wanted = min(max(cpu / REFRESH_CPU_BUDGET, self.refresh_interval), MAX_REFRESH_INTERVAL)
-        self.poll_interval = (self.poll_interval + wanted) / 2
+        if wanted > self.poll_interval:
+            self.poll_interval = wanted
+        else:
+            self.poll_interval = (self.poll_interval + wanted) / 2
 
     def poll_now(self) -> None:
         """Refresh as soon as possible (after an action, a filter change)."""
@@ -252,6 +255,19 @@ class ConsoleApp(App[str | None]):
             self._wanted_paused = None
         if not self.frozen:
             self.dashboard.apply(snapshot)
+        self._first_screen_drawn()
+
+    def _first_screen_drawn(self) -> None:
+        """Let our own engine dispatch once the first snapshot is on screen.
+
+        It holds dispatch until then, so that the console's start-up (its first
+        layout, then every panel filled and drawn at once: most of a second of
+        CPU) does not compete with the run, and the run is shown from its
+        first task.
+        """
+        if not self._engine_released:
+            self._engine_released = True
+            self.call_after_refresh(self._release_engine)
 
     # ---- view -------------------------------------------------------------------------
     def toggle_freeze(self) -> None:

@@ -253,7 +253,7 @@ class LiveTable(DataTable[Any]):
         self._version = 0
         # Component styles (cursor, header, hover) by (focused, theme): see watch_has_focus.
         self._components: dict[tuple[bool, str], dict[str, Style]] = {}
-        self._draw: tuple[int, Any, Style] | None = None  # see render_lines
+        self._draw: tuple[int, Any, Style, list[int]] | None = None  # see render_lines
         self._styles: dict[tuple[Any, ...], Style] = {}  # see _row_segments
 
     def on_mount(self) -> None:
@@ -562,7 +562,7 @@ class LiveTable(DataTable[Any]):
         # What every line of one draw shares, worked out once: rich_style walks
         # the styles of every ancestor, and read per line it was a twentieth of
         # the console's CPU in a busy run.
-        self._draw = (self.size.width, self.scroll_offset, self.rich_style)
+        self._draw = (self.size.width, self.scroll_offset, self.rich_style, self.content_widths())
         try:
             return super().render_lines(crop)
         finally:
@@ -572,8 +572,8 @@ class LiveTable(DataTable[Any]):
         """One line of the table: the header, a row, or blank below the last row."""
         draw = self._draw
         if draw is None:
-            draw = (self.size.width, self.scroll_offset, self.rich_style)
-        width, (scroll_x, scroll_y), base_style = draw
+            draw = (self.size.width, self.scroll_offset, self.rich_style, self.content_widths())
+        width, (scroll_x, scroll_y), base_style, _widths = draw
         if self.show_header and y < self.header_height:
             if y > 0:
                 return Strip.blank(width, base_style)
@@ -653,9 +653,8 @@ class LiveTable(DataTable[Any]):
         console = self.app.console
         segments: list[Segment] = []
         total = 0
-        for column_index, (content_width, cell) in enumerate(
-            zip(self.content_widths(), cells, strict=False)
-        ):
+        widths = self._draw[3] if self._draw is not None else self.content_widths()
+        for column_index, (content_width, cell) in enumerate(zip(widths, cells, strict=False)):
             where = (row_style, overlay, post_style, row_index, column_index)
             plain = styles.get(where)
             if plain is None:

@@ -113,6 +113,34 @@ def test_a_busy_run_of_short_tries_on_the_real_engine_shows_its_finishing_rate(
     c.run(scenario)
 
 
+def test_the_consoles_own_engine_dispatches_only_once_the_first_snapshot_is_drawn(
+    console: ConsoleFactory,
+) -> None:
+    c = console()
+    c.store.submit(
+        "burst",
+        "r1",
+        [TaskSubmission(task_id=f"t{n}", command=["true"], executor="local") for n in range(20)],
+    )
+    shown: list[Snapshot] = []
+
+    def keep(snapshot: Snapshot) -> Snapshot:
+        shown.append(snapshot)
+        return snapshot
+
+    c.app.snapshot_hook = keep
+
+    async def scenario(pilot: Any) -> None:
+        await c.wait(pilot, lambda: c.store.count_by_state()["success"] == 20, "the run ends")
+
+    c.run(scenario)
+    # The console's start-up (every panel filled and drawn at once) is over before
+    # the run begins, and the run is shown from its first task.
+    first = shown[0].header.counts
+    assert first["scheduled"] == 20
+    assert first["queued"] == first["running"] == first["success"] == 0
+
+
 # ---- what is refreshed ----------------------------------------------------------------------
 def test_a_dashboard_covered_by_another_screen_is_not_refreshed_until_it_is_back(
     console: ConsoleFactory,
