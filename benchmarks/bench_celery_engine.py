@@ -190,17 +190,28 @@ class Cluster:
 
     def cpu_seconds(self, name: str) -> float:
         """CPU time so far of a process, its live descendants and the children they reaped."""
+        return sum(self.cpu_parts(name).values())
+
+    def cpu_parts(self, name: str) -> dict[str, float]:
+        """``cpu_seconds`` split: the process itself, its descendants (user and system
+        time apart: a worker's pool processes create the tries' log files, whose
+        kernel time varies with the filesystem's state) and the children they reaped."""
+        parts = {"main": 0.0, "pool_user": 0.0, "pool_sys": 0.0, "tries": 0.0}
         try:
             root = psutil.Process(self.named[name].pid)
             members = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
+            return parts
         for member in members:
             with contextlib.suppress(psutil.Error):
                 times = member.cpu_times()
-                total += times.user + times.system + times.children_user + times.children_system
-        return total
+                if member.pid == root.pid:
+                    parts["main"] += times.user + times.system
+                else:
+                    parts["pool_user"] += times.user
+                    parts["pool_sys"] += times.system
+                parts["tries"] += times.children_user + times.children_system
+        return parts
 
     def product_env(self, **extra: str) -> dict[str, str]:
         return clean_env(
@@ -317,18 +328,26 @@ def main() -> None:
     workflow = work / "bench.toml"
     write_workflow(workflow, args.tasks)
 
+    worker_parts = ("main", "pool_user", "pool_sys", "tries")
     cpu: dict[str, dict[str, list[float]]] = {
-        case: {"client": [], "worker": [], "redis": []}
+        case: {part: [] for part in ("client", "worker", "redis", *worker_parts)}
         for case in ("raw", "product", *(["executor"] if args.diagnose else []))
     }
 
+    loads: dict[str, list[float]] = {case: [] for case in cpu}  # 1-minute load before each run
+
     def measured(case: str, worker: str, run: Callable[[], float]) -> float:
-        """Run one case; keep the CPU seconds its client, its worker and Redis spent."""
-        before = (children_cpu(), cluster.cpu_seconds(worker), cluster.cpu_seconds("redis"))
+        """Run one case; keep the CPU seconds its client, its worker (and the worker's
+        parts) and Redis spent."""
+        loads[case].append(round(os.getloadavg()[0], 2))
+        before = (children_cpu(), cluster.cpu_parts(worker), cluster.cpu_seconds("redis"))
         elapsed = run()
-        after = (children_cpu(), cluster.cpu_seconds(worker), cluster.cpu_seconds("redis"))
-        for part, start, end in zip(("client", "worker", "redis"), before, after, strict=True):
-            cpu[case][part].append(end - start)
+        after = (children_cpu(), cluster.cpu_parts(worker), cluster.cpu_seconds("redis"))
+        cpu[case]["client"].append(after[0] - before[0])
+        cpu[case]["redis"].append(after[2] - before[2])
+        cpu[case]["worker"].append(sum(after[1].values()) - sum(before[1].values()))
+        for part in worker_parts:
+            cpu[case][part].append(after[1][part] - before[1][part])
         return elapsed
 
     def raw(count: int = args.tasks) -> float:
@@ -429,6 +448,10 @@ def main() -> None:
             if args.diagnose
             else {}
         ),
+        "per_round_s": {
+            case: [round(v, 3) for v in values] for case, values in rounds.results.items()
+        },
+        "loadavg_before_each_run": loads,
         "cpu_s_median": {
             case: {part: round(statistics.median(values), 2) for part, values in parts.items()}
             for case, parts in cpu.items()

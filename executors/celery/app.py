@@ -121,20 +121,22 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
         worker_redirect_stdouts=False,
         enable_utc=True,
     )
-    from executors.celery.task import run_try
-
-    # The task stores its own result together with its claim and log tail, in
-    # one round trip (outcome.py); Celery stores only failures.
-    app.task(
-        name=TASK_NAME,
-        bind=True,
-        acks_late=True,
-        typing=False,
-        ignore_result=True,
-        store_errors_even_if_ignored=True,
-    )(run_try)
     if role == "worker":
+        # Only workers run the task: a client sends it by name, and skipping
+        # the import (psutil, the supervisor, pendulum...) shortens the
+        # engine's start before its first try is sent.
         from executors.celery import worker_hooks
+        from executors.celery.task import run_try
 
+        # The task stores its own result together with its claim and log tail, in
+        # one round trip (outcome.py); Celery stores only failures.
+        app.task(
+            name=TASK_NAME,
+            bind=True,
+            acks_late=True,
+            typing=False,
+            ignore_result=True,
+            store_errors_even_if_ignored=True,
+        )(run_try)
         worker_hooks.install(app, TASK_NAME)
     return app

@@ -43,14 +43,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import redis
 
 from executors.base import Adoption, AdoptionOutcome, AdoptionRecord, BaseExecutor, TaskLog
 from executors.celery.app import TASK_NAME, CeleryApp, make_app, redis_client
 from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_record
-from executors.celery.cluster import ClusterInspector, ClusterSnapshot
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
@@ -60,6 +59,10 @@ from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.vended import CliGroup, ConsolePanel, KeyBinding
 from executors.workload import TaskReport, Workload
+
+if TYPE_CHECKING:
+    # Imported when first used (the Celery tab, its keys): not on the engine's way to its first try.
+    from executors.celery.cluster import ClusterInspector, ClusterSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -539,6 +542,8 @@ class CeleryExecutor(BaseExecutor):
     def cluster(self) -> ClusterInspector:
         """Worker and queue polling (started on first use of ``cluster_snapshot``)."""
         if self._cluster is None:
+            from executors.celery.cluster import ClusterInspector
+
             broker = redis_client(
                 self.settings, self.settings.broker_url, f"execconsole-inspect-{self.executor_name}"
             )
