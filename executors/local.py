@@ -165,24 +165,53 @@ def prepare_process_context() -> ForkServerContext:
 
 
 _helpers_stopped_at_exit = False
+_workers_left_running = False  # set by detach(): some worker outlives this process
 
 
 def _stop_helper_processes() -> None:
-    """At exit, stop the forkserver and multiprocessing's resource tracker, and wait for them.
+    """At exit, stop the forkserver and multiprocessing's resource tracker, waiting a little.
 
     Both exit by themselves once they see this process gone, but only after
     it: whoever waits for our exit (a shell, a supervisor, a test) would still
-    find them alive for a moment. The stop calls are multiprocessing's own
-    (private, stable since Python 3.8); a failure only means they exit later.
+    find them alive for a moment. Each stops at end of file on a pipe that
+    every worker holds too, so the wait is bounded: with workers still alive
+    (detached for the next engine, or not yet reaped after a crash) the
+    helpers outlive us until the last worker ends, as they always did.
     """
     global _context
-    with contextlib.suppress(Exception):
-        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + HELPER_STOP_SECONDS
     with contextlib.suppress(Exception):
         from multiprocessing import resource_tracker
 
-        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+        server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+        tracker = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+        if _workers_left_running:
+            return
+        # multiprocessing's own ForkServer._stop and ResourceTracker._stop wait
+        # without a bound; these are their steps, with one.
+        _close_and_reap(server, "_forkserver_alive_fd", "_forkserver_pid", deadline)
+        _close_and_reap(tracker, "_fd", "_pid", deadline)
     _context = None
+
+
+HELPER_STOP_SECONDS = 2.0
+
+
+def _close_and_reap(owner: object, fd_name: str, pid_name: str, deadline: float) -> None:
+    """Close a helper's pipe (it exits at end of file) and reap it before ``deadline``."""
+    fd, pid = getattr(owner, fd_name, None), getattr(owner, pid_name, None)
+    if fd is None or pid is None:
+        return
+    os.close(fd)
+    setattr(owner, fd_name, None)
+    while True:
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            setattr(owner, pid_name, None)
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
 
 
 @contextlib.contextmanager
@@ -691,10 +720,12 @@ class LocalExecutor(BaseExecutor):
         if not self._started:
             return
         self._ending = True
+        global _workers_left_running
         for worker in self._workers.values():
             # multiprocessing terminates daemon children when this process
             # exits; detached workers must outlive it, so they leave its books.
             multiprocessing.process._children.discard(worker.process)  # type: ignore[attr-defined]
+            _workers_left_running = _workers_left_running or worker.alive
         self._close()
 
     def terminate(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -708,6 +709,54 @@ def test_workers_do_not_run_the_engines_main_script_again(tmp_path: Path, home: 
     )
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in notes.read_text().splitlines()] == ["__main__"]
+
+
+HOST_THAT_DETACHES = textwrap.dedent(
+    """
+    import sys, time
+
+    from executors.local import LocalExecutor
+    from executors.task_key import TaskKey
+    from executors.workload import Workload
+
+    home, how = sys.argv[1], sys.argv[2]
+    executor = LocalExecutor(1, home=home)
+    executor.start()
+    key = TaskKey("d", "t", "r")
+    executor.queue_workload(Workload(key=key, command=["sleep", "299.5"], log_path=f"{home}/t.log",
+                                     token="token-1"))
+    while not executor.worker_processes() or not any(
+        w.busy_with for w in executor.worker_processes()
+    ):
+        executor.heartbeat()
+        time.sleep(0.05)
+    if how == "detach":
+        executor.detach()  # the try goes on, for the next engine to adopt
+    # else: leave without end(), as a crashing host would
+    print("leaving", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["detach", "crash"])
+def test_a_host_leaving_workers_behind_still_exits(tmp_path: Path, home: Path, how: str) -> None:
+    """The exit hook that stops the forkserver must not wait for workers that live on."""
+    script = tmp_path / "host.py"
+    script.write_text(HOST_THAT_DETACHES)
+    root = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, str(script), str(home), how],
+        capture_output=True,
+        text=True,
+        timeout=120,  # the task sleeps 299.5 s: a host waiting for it would time out here
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "leaving"
+    for process in psutil.process_iter(["cmdline"]):
+        if process.info["cmdline"] == ["sleep", "299.5"]:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
 
 def test_kill_reaches_an_adopted_try(make_local: MakeLocal, tmp_path: Path) -> None:
