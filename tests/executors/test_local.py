@@ -607,6 +607,23 @@ def test_adopts_after_the_engine_process_is_killed(
     wait_for(lambda: is_gone(started["worker"]), "the orphaned worker to exit")
 
 
+def run_host_script(
+    tmp_path: Path, name: str, text: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``text`` as a host process's main script (as ``python script.py``); fails on exit != 0."""
+    script = tmp_path / name
+    script.write_text(text)
+    result = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 CRASHING_MAIN = textwrap.dedent(
     """
     import json, sys
@@ -644,17 +661,7 @@ CRASHING_MAIN = textwrap.dedent(
 def test_workers_that_die_at_birth_fail_the_waiting_work_instead_of_respawning_forever(
     tmp_path: Path, home: Path
 ) -> None:
-    script = tmp_path / "crashing_main.py"
-    script.write_text(CRASHING_MAIN)
-    root = str(Path(__file__).resolve().parents[2])
-    result = subprocess.run(
-        [sys.executable, str(script), str(home)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": root},
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_host_script(tmp_path, "crashing_main.py", CRASHING_MAIN, str(home))
     outcome = json.loads(result.stdout)
     assert outcome["spawned"] <= 2 * LocalExecutor.MAX_START_FAILURES
     for state, reason in outcome["final"].values():
@@ -696,18 +703,8 @@ MAIN_THAT_NOTES_ITS_IMPORTS = textwrap.dedent(
 
 def test_workers_do_not_run_the_engines_main_script_again(tmp_path: Path, home: Path) -> None:
     """For `execconsole` that script is the whole CLI: a worker needs none of it."""
-    script = tmp_path / "main_script.py"
-    script.write_text(MAIN_THAT_NOTES_ITS_IMPORTS)
     notes = tmp_path / "imports.txt"
-    root = str(Path(__file__).resolve().parents[2])
-    result = subprocess.run(
-        [sys.executable, str(script), str(home), str(notes)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": root},
-    )
-    assert result.returncode == 0, result.stderr
+    run_host_script(tmp_path, "main_script.py", MAIN_THAT_NOTES_ITS_IMPORTS, str(home), str(notes))
     assert [line.split()[0] for line in notes.read_text().splitlines()] == ["__main__"]
 
 
@@ -741,17 +738,8 @@ HOST_THAT_DETACHES = textwrap.dedent(
 @pytest.mark.parametrize("how", ["detach", "crash"])
 def test_a_host_leaving_workers_behind_still_exits(tmp_path: Path, home: Path, how: str) -> None:
     """The exit hook that stops the forkserver must not wait for workers that live on."""
-    script = tmp_path / "host.py"
-    script.write_text(HOST_THAT_DETACHES)
-    root = str(Path(__file__).resolve().parents[2])
-    result = subprocess.run(
-        [sys.executable, str(script), str(home), how],
-        capture_output=True,
-        text=True,
-        timeout=120,  # the task sleeps 299.5 s: a host waiting for it would time out here
-        env={**os.environ, "PYTHONPATH": root},
-    )
-    assert result.returncode == 0, result.stderr
+    # The task sleeps 299.5 s: a host waiting for it would hit the helper's 120 s timeout.
+    result = run_host_script(tmp_path, "host.py", HOST_THAT_DETACHES, str(home), how)
     assert result.stdout.strip() == "leaving"
     for process in psutil.process_iter(["cmdline"]):
         if process.info["cmdline"] == ["sleep", "299.5"]:
