@@ -79,6 +79,23 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _CLAIM_LINE = re.compile(rb"^([^ \n]+) c ", re.MULTILINE)
 
 
+def _whole_lines(fd: int, offset: int, partial: bytes) -> tuple[bytes, int, bytes]:
+    """What was appended from ``offset`` on, after ``partial`` (the unfinished line read before).
+
+    Returns the whole lines, the new offset, and the unfinished last line (one
+    still being written), which the next call is given back.
+    """
+    chunks = [partial]
+    while chunk := os.pread(fd, _READ_CHUNK, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+        if len(chunk) < _READ_CHUNK:
+            break
+    data = b"".join(chunks)
+    end = data.rfind(b"\n") + 1
+    return data[:end], offset, data[end:]
+
+
 class _Journal:
     """What this process knows of one journal file.
 
@@ -220,23 +237,13 @@ class ClaimBook:
             self._journals[name] = _Journal(name, fd)
 
     def _read_new_lines(self, journal: _Journal) -> None:
-        while True:
-            chunk = os.pread(journal.fd, _READ_CHUNK, journal.offset)
-            if not chunk:
-                return
-            journal.offset += len(chunk)
-            data = journal.partial + chunk if journal.partial else chunk
-            end = data.rfind(b"\n")
-            if end < 0:
-                journal.partial = data  # a line still being written: read it next time
-                continue
-            journal.partial = data[end + 1 :]
-            for line in data[:end].split(b"\n"):
-                raw_token, _, record = line.partition(b" ")
-                if record:
-                    self._note(journal, raw_token.decode(), record)
-            if len(chunk) < _READ_CHUNK:
-                return
+        lines, journal.offset, journal.partial = _whole_lines(
+            journal.fd, journal.offset, journal.partial
+        )
+        for line in lines.split(b"\n"):
+            raw_token, _, record = line.partition(b" ")
+            if record:
+                self._note(journal, raw_token.decode(), record)
 
     def _note(self, journal: _Journal, token: str, record: bytes) -> None:
         journal.tokens.add(token)
@@ -340,14 +347,10 @@ class ClaimBook:
     @staticmethod
     def _scan_claims(journal: _Journal) -> None:
         """Add the tokens of claim lines written since the last scan to ``journal.claimed``."""
-        while chunk := os.pread(journal.fd, _READ_CHUNK, journal.claims_offset):
-            journal.claims_offset += len(chunk)
-            data = journal.claims_partial + chunk if journal.claims_partial else chunk
-            end = data.rfind(b"\n") + 1
-            journal.claims_partial = data[end:]  # a line still being written
-            journal.claimed.update(_CLAIM_LINE.findall(data, 0, end))
-            if len(chunk) < _READ_CHUNK:
-                return
+        lines, journal.claims_offset, journal.claims_partial = _whole_lines(
+            journal.fd, journal.claims_offset, journal.claims_partial
+        )
+        journal.claimed.update(_CLAIM_LINE.findall(lines))
 
     def revoke(self, token: str, why: str = "revoked") -> bool:
         """An engine's claim that the try must never start; False if a worker got there first."""
@@ -439,7 +442,7 @@ class ClaimBook:
                     # spares parsing a thousand lines in Python when, as
                     # usual, none of the few tries in flight is in it; a
                     # false hit only means it is parsed after all.
-                    data = self._read_whole(journal.fd)
+                    data = _whole_lines(journal.fd, 0, b"")[0]
                     empty = not data
                     if any(token.encode() in data for token in keep):
                         self._read_new_lines(journal)
@@ -468,14 +471,6 @@ class ClaimBook:
         finally:
             self._leave(exclusive=True)
         return removed
-
-    @staticmethod
-    def _read_whole(fd: int) -> bytes:
-        parts, offset = [], 0
-        while chunk := os.pread(fd, _READ_CHUNK, offset):
-            parts.append(chunk)
-            offset += len(chunk)
-        return b"".join(parts)
 
     def _prune_files(self, keep: set[str], now: float) -> int:
         """Old revocations, and finished claim files from before the journals."""

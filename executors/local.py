@@ -166,6 +166,7 @@ def prepare_process_context() -> ForkServerContext:
 
 _helpers_stopped_at_exit = False
 _workers_left_running = False  # set by detach(): some worker outlives this process
+HELPER_STOP_SECONDS = 2.0  # how long the exit hook waits for the forkserver and tracker
 
 
 def _stop_helper_processes() -> None:
@@ -192,9 +193,6 @@ def _stop_helper_processes() -> None:
         _close_and_reap(server, "_forkserver_alive_fd", "_forkserver_pid", deadline)
         _close_and_reap(tracker, "_fd", "_pid", deadline)
     _context = None
-
-
-HELPER_STOP_SECONDS = 2.0
 
 
 def _close_and_reap(owner: object, fd_name: str, pid_name: str, deadline: float) -> None:

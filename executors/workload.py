@@ -8,7 +8,6 @@ TaskReport is what comes back with each state change in the event buffer.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from executors.task_key import TaskKey
@@ -37,11 +36,6 @@ class Workload:
     shell: bool = False
     priority: int = 1
     queue: str = "default"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled for every dispatch to a worker: the values as a tuple pickle
-        # faster than a slotted dataclass's state (about 6 us a try here).
-        return (Workload, _WORKLOAD_VALUES(self))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -74,9 +68,6 @@ class TaskReport:
     signal: int | None = None
     reason: str | None = None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (TaskReport, _REPORT_VALUES(self))  # sent back by a worker for every try
-
     def to_json(self) -> dict[str, Any]:
         # By hand: dataclasses.asdict deep-copies and costs 0.1 ms a call here.
         return {name: getattr(self, name) for name in _REPORT_FIELDS}
@@ -87,5 +78,3 @@ class TaskReport:
 
 
 _REPORT_FIELDS = tuple(TaskReport.__dataclass_fields__)
-_REPORT_VALUES = attrgetter(*_REPORT_FIELDS)
-_WORKLOAD_VALUES = attrgetter(*Workload.__dataclass_fields__)
