@@ -31,7 +31,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from multiprocessing.connection import wait as wait_for_handles
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,7 +71,7 @@ def run_local(tasks: int, parallelism: int) -> float:
                     finished += 1
             if finished >= tasks:
                 break
-            wait_for_handles(executor.wait_handles(), timeout=0.05)
+            executor.wait_for_events(0.05)
         executor.end()
         elapsed = time.perf_counter() - started
         return elapsed

@@ -32,7 +32,9 @@ it waits in the queue, and a worker that finishes a try takes it at once
 instead of waiting for the engine to read the report and write the next
 dispatch. Only ``parallelism`` workers exist, so no more run at once; a
 prefetched try counts as waiting, and ``dequeue`` takes it back by revoking
-its token.
+its token. When tries end within milliseconds, more wait per worker and
+``wait_for_events`` lets reports gather for up to a few milliseconds while
+every worker has work waiting, so one wake-up of the engine reads several.
 
 Activity queue to workers. The queue is one ``SOCK_SEQPACKET`` socket pair
 whose far end every worker shares. A multiprocessing queue would need a reader
@@ -73,6 +75,7 @@ import contextlib
 import ctypes
 import fcntl
 import logging
+import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -585,6 +588,15 @@ class LocalExecutor(BaseExecutor):
     START_FAILURE_WINDOW: ClassVar[float] = 5.0
     PREFETCH_BELOW_SECONDS: ClassVar[float] = 0.5
     """Tries shorter than this (recent average) get the next one waiting at the workers."""
+    RESULT_LINGER_SECONDS: ClassVar[float] = 0.004
+    """At most this long between reads of the result queue while workers have work waiting.
+
+    With tries of a millisecond the engine would otherwise wake for every
+    report, and its wake-ups cost as much CPU as a worker's try (measured: the
+    host's CPU halved with reports read in batches).
+    """
+    MAX_PREFETCH_PER_WORKER: ClassVar[int] = 8
+    RATE_WINDOW_SECONDS: ClassVar[float] = 0.25
 
     def __init__(
         self,
@@ -609,6 +621,9 @@ class LocalExecutor(BaseExecutor):
                 f"executor option 'quiet_start' must be between 0 and 60 seconds, not {self.quiet_start:g}"
             )
         self._recent_duration: float | None = None  # moving average of try durations
+        # (monotonic time, reports read) for each read in the last RATE_WINDOW_SECONDS.
+        self._report_reads: deque[tuple[float, int]] = deque()
+        self._reports_in_window = 0
         self._started = False
         self._ending = False
         self._stopping_why = ""  # set while end() or terminate() kills what is left
@@ -924,6 +939,14 @@ class LocalExecutor(BaseExecutor):
             timeout = min(timeout, max(self._next_adopted_poll - time.monotonic(), 0.0))
         if self._suspects:
             timeout = min(timeout, self.LOST_TRY_GRACE / 4)
+        linger = self._linger() if timeout > 0 else 0.0
+        if linger > 0.0:
+            # Let reports gather while the workers work through what waits for
+            # them: one wake-up then reads several (a dying worker is noticed
+            # at most this much later).
+            pause = min(linger, timeout)
+            time.sleep(pause)
+            timeout -= pause
         return bool(self._watch.poll(max(timeout, 0.0) * 1000))
 
     # ---- the activity queue ---------------------------------------------------
@@ -991,15 +1014,22 @@ class LocalExecutor(BaseExecutor):
 
     # ---- results --------------------------------------------------------------
     def _read_results(self) -> None:
+        finished = self._read_waiting_results()
+        if finished:
+            self._note_reports(finished)
+
+    def _read_waiting_results(self) -> int:
+        """Turn every report waiting in the result queue into events; return how many ended a try."""
         results, view = self._results, self._result_view
         now = 0.0
+        finished = 0
         while True:
             try:
                 size = results.recv_into(self._result_buffer)
             except BlockingIOError:
-                return
+                return finished
             except OSError:
-                return  # closed
+                return finished  # closed
             message = decode_result(view[:size])
             now = now or time.monotonic()
             self._start_failures = 0
@@ -1019,6 +1049,7 @@ class LocalExecutor(BaseExecutor):
                 if entry.kill_requested and not entry.kill_sent:
                     self._kill_in_background(entry)
             elif type(message) is Finished:
+                finished += 1
                 if worker is not None:
                     worker.busy_with = None
                     worker.tasks_done += 1
@@ -1041,13 +1072,30 @@ class LocalExecutor(BaseExecutor):
                         ),
                     )
 
+    def _note_reports(self, count: int) -> None:
+        now = time.monotonic()
+        reads = self._report_reads
+        reads.append((now, count))
+        self._reports_in_window += count
+        cutoff = now - self.RATE_WINDOW_SECONDS
+        while reads[0][0] < cutoff:
+            self._reports_in_window -= reads.popleft()[1]
+
+    def report_rate(self) -> float:
+        """Tries ended per second, over the last ``RATE_WINDOW_SECONDS``."""
+        reads = self._report_reads
+        cutoff = time.monotonic() - self.RATE_WINDOW_SECONDS
+        while reads and reads[0][0] < cutoff:
+            self._reports_in_window -= reads.popleft()[1]
+        return self._reports_in_window / self.RATE_WINDOW_SECONDS
+
     def _note_duration(self, seconds: float) -> None:
         previous = self._recent_duration
         self._recent_duration = seconds if previous is None else previous + (seconds - previous) / 8
 
     # ---- prefetch ---------------------------------------------------------------------
     def prefetch_depth(self) -> int:
-        """One try waiting per worker while recent tries are short; none otherwise.
+        """Tries waiting at the workers while recent tries are short; none otherwise.
 
         A worker that finishes a try would otherwise wait for the engine to read
         its report and write the next dispatch: with tries of a few milliseconds
@@ -1055,10 +1103,36 @@ class LocalExecutor(BaseExecutor):
         time). A waiting try is taken the moment any worker is free. Long tries
         gain nothing from it, and a waiting try can no longer be overtaken by a
         higher priority, so they get none.
+
+        One waits per worker; more (up to ``MAX_PREFETCH_PER_WORKER``) while
+        tries end so fast that the workers would run dry during twice
+        ``RESULT_LINGER_SECONDS``, so the engine can read reports in batches
+        (see ``wait_for_events``) without the workers waiting for it.
         """
         if not self.prefetch or self._ending or self._recent_duration is None:
             return 0
-        return self.parallelism if self._recent_duration < self.PREFETCH_BELOW_SECONDS else 0
+        if self._recent_duration >= self.PREFETCH_BELOW_SECONDS:
+            return 0
+        wanted = 2 * self.RESULT_LINGER_SECONDS * self.report_rate()
+        per_worker = min(max(math.ceil(wanted / self.parallelism), 1), self.MAX_PREFETCH_PER_WORKER)
+        return self.parallelism * per_worker
+
+    def _linger(self) -> float:
+        """How long the next wait may leave reports unread: workers keep busy meanwhile.
+
+        Half the time the workers need to take what waits for them in the
+        activity queue at the recent rate, at most ``RESULT_LINGER_SECONDS``;
+        nothing unless every worker has a try waiting.
+        """
+        if not self.prefetch or self._ending:
+            return 0.0
+        waiting = self._sent - self._taken_total()
+        if waiting < self.parallelism:
+            return 0.0
+        rate = self.report_rate()
+        if rate <= 0.0:
+            return 0.0
+        return min(self.RESULT_LINGER_SECONDS, 0.5 * waiting / rate)
 
     def prefetched(self) -> list[TaskKey]:
         """Tries written to the activity queue that no worker has reported started."""

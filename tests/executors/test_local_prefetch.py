@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pendulum
@@ -83,6 +84,56 @@ def test_prefetch_can_be_turned_off(make_local: MakeLocal, tmp_path: Path) -> No
     driver = Driver(executor)
     warm_up_with_short_tries(executor, driver, tmp_path)
     assert executor.prefetch_depth() == 0
+
+
+def test_fast_tries_wait_deeper_and_reports_are_read_in_batches(
+    make_local: MakeLocal, tmp_path: Path
+) -> None:
+    """Tries ending faster than the engine could read them one by one: more wait
+    at each worker, and each read of the result queue takes several reports."""
+    executor = make_local(2)
+    # A long linger makes "fast" mean a few dozen tries a second, which any
+    # machine reaches with `true`; the default (4 ms) needs hundreds.
+    executor.RESULT_LINGER_SECONDS = 0.05
+    driver = Driver(executor)
+    warm_up_with_short_tries(executor, driver, tmp_path)
+    items = [make_workload(tmp_path, ["true"], run=f"fast{index}") for index in range(200)]
+    for item in items:
+        executor.queue_workload(item)
+
+    depths: list[int] = []
+    reads: list[int] = []
+    done = len(driver.final)
+    while not all(item.key in driver.final for item in items):
+        depths.append(executor.prefetch_depth())
+        driver.beat()
+        reads.append(len(driver.final) - done)
+        done = len(driver.final)
+        executor.wait_for_events(0.05)
+
+    assert all(driver.state(item.key) is TaskState.SUCCESS for item in items)
+    assert max(depths) > executor.parallelism  # more than one waiting per worker
+    assert max(depths) <= executor.parallelism * executor.MAX_PREFETCH_PER_WORKER
+    beats_with_reports = [count for count in reads if count]
+    assert len(beats_with_reports) < len(items) / 2  # several reports per read, not one
+
+
+def test_a_lone_try_is_not_held_back_by_the_batching(make_local: MakeLocal, tmp_path: Path) -> None:
+    """Reports linger only while every worker has a try waiting: the last ones, or a
+    lone one, are read as soon as they come."""
+    executor = make_local(2)
+    executor.RESULT_LINGER_SECONDS = 30.0  # a linger would show as a 30 s wait
+    driver = Driver(executor)
+    warm_up_with_short_tries(executor, driver, tmp_path)
+    lone = make_workload(tmp_path, ["true"], run="lone")
+    executor.queue_workload(lone)
+    driver.beat()
+    began = time.monotonic()
+    assert executor.wait_for_events(20.0)
+    # Woken by the report: a linger would have slept 20 s (the bound is generous).
+    assert time.monotonic() - began < 10.0
+    driver.beat()
+    assert driver.state(lone.key) is TaskState.SUCCESS
 
 
 def test_a_prefetched_try_taken_back_never_runs(make_local: MakeLocal, tmp_path: Path) -> None:
