@@ -27,6 +27,7 @@ class Runtime:
     executor_override: str | None = None
     parallelism_override: int | None = None
     _store: Store | None = field(default=None, repr=False)
+    _specs: tuple[str, list[ExecutorSpec]] | None = field(default=None, repr=False)
 
     @classmethod
     def load(
@@ -46,9 +47,13 @@ class Runtime:
         return self.executor_override or self.config.core.executor
 
     def executor_specs(self) -> list[ExecutorSpec]:
+        """The configured executors, parsed once per executor list (a run asks several times)."""
         from executors.loader import parse_executor_list
 
-        return parse_executor_list(self.executor_list)
+        text = self.executor_list
+        if self._specs is None or self._specs[0] != text:
+            self._specs = (text, parse_executor_list(text))
+        return list(self._specs[1])
 
     def warm_up_executors(self) -> None:
         """Let each configured executor prepare this process to host it (see BaseExecutor.warm_up).

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from executors import loader
 from executors.base import BaseExecutor, EventBufferValue
 from executors.loader import (
     BUILTIN_EXECUTORS,
@@ -505,3 +506,18 @@ def test_terminating_the_plugin_leaves_no_process_behind(
     assert all(not psutil.pid_exists(pid) for pid in pids)
     finals = executor.get_event_buffer()
     assert {state for state, _ in finals.values()} == {TaskState.FAILED}
+
+
+def test_built_in_names_are_resolved_without_scanning_installed_packages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scanning entry points reads every installed package's metadata; `local` never needs it."""
+
+    def no_scan(**_kwargs: object) -> None:
+        raise AssertionError("entry points were scanned")
+
+    monkeypatch.setattr(loader, "entry_points", no_scan)
+    specs = loader.parse_executor_list("local, sequential")
+    assert [spec.name for spec in specs] == ["local", "sequential"]
+    with pytest.raises(AssertionError, match="scanned"):
+        loader.parse_executor_list("not-built-in")  # anything else still looks at plugins
