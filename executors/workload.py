@@ -13,9 +13,12 @@ from typing import Any
 from executors.task_key import TaskKey
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Workload:
-    """One try of one task, ready to run.
+    """One try of one task, ready to run; a value, never changed once built.
+
+    Not a frozen dataclass: building a frozen one costs several times more,
+    and the engine and a worker each build one for every try.
 
     Attributes:
         key: the try this workload runs.

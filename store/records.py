@@ -19,9 +19,15 @@ TASK_COLUMNS = (
 TASK_SELECT = "SELECT " + ", ".join(TASK_COLUMNS) + " FROM task_instances"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskRecord:
-    """One try of one task, as stored."""
+    """One try of one task, as stored.
+
+    Treat it as a value: the engine makes changed copies (``console.engine.evolve``)
+    and never changes one in place. It is not a frozen dataclass only because
+    building a frozen one of 35 fields costs 7 us against 0.6 us, and the
+    engine builds three for every try it runs.
+    """
 
     id: int
     dag_id: str

@@ -58,6 +58,8 @@ if [f.name for f in fields(TaskRecord)] != TASK_COLUMNS:  # record_from_row reli
     raise ImportError("TaskRecord's fields must be TASK_COLUMNS, in that order")
 
 
+_STATES = {str(state): state for state in TaskState}  # a dict lookup, not Enum.__call__
+
 # Transitions whose event has consequences beyond the row (downstream tasks).
 _CONSEQUENTIAL = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED})
 
@@ -66,7 +68,8 @@ def record_from_row(row: Sequence[Any]) -> TaskRecord:
     """``TaskRecord.from_row``, positionally: about 4x faster, and every read of
     the engine (each tick's ready tries) goes through it."""
     values = list(row)
-    values[_STATE] = TaskState(values[_STATE])
+    state = values[_STATE]
+    values[_STATE] = _STATES.get(state) or TaskState(state)
     values[_COMMAND] = json.loads(values[_COMMAND])
     values[_SHELL] = bool(values[_SHELL])
     env = values[_ENV]
