@@ -278,6 +278,7 @@ class Store:
         """
         now = self.now()
         upstream_count = {task.task_id: len(set(task.upstream)) for task in tasks}
+        scheduled = str(TaskState.SCHEDULED)
         rows = []
         for task in tasks:
             rows.append(
@@ -287,10 +288,10 @@ class Store:
                     run_id,
                     -1,
                     1,
-                    str(TaskState.SCHEDULED),
+                    scheduled,
                     json.dumps(task.command),
                     int(task.shell),
-                    json.dumps(task.env),
+                    json.dumps(task.env) if task.env else "{}",  # most tasks set none
                     task.cwd,
                     task.priority,
                     task.queue,
