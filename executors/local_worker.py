@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from setproctitle import setproctitle
 
 from executors.claims import ClaimBook
+from executors.spawn import seal_inherited_descriptors
 from executors.supervisor import HOSTNAME, NotClaimed, now_iso, run_workload
 from executors.task_environment import InheritedEnvironment
 from executors.task_key import TaskKey
@@ -196,6 +197,9 @@ def run_worker(
         config: names and paths that do not change.
     """
     _detach_from_terminal(config.log_path)
+    # Descriptors handed over by the forkserver are inheritable; once they are
+    # not, tries are started by posix_spawn (executors/spawn.py).
+    seal_inherited_descriptors()
     # The engine decides how workers shut down; a Ctrl+C meant for a headless
     # engine must not kill a worker in the middle of a task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -26,6 +26,7 @@ import psutil
 
 from executors.claims import ClaimBook
 from executors.reasons import reason_for_exit
+from executors.spawn import TaskProcess, start_task_process
 from executors.task_environment import InheritedEnvironment
 from executors.workload import TaskReport, Workload
 
@@ -43,16 +44,26 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()[:-6] + "Z"
 
 
-_DEVNULL: tuple[int, int] | None = None  # (pid, fd): opened once per process
+_DEVNULL = -1  # opened once per process, for tasks' stdin
+_PID = os.getpid()  # os.getpid() is a syscall; the try's claim names this process
+
+
+def _forget_process_state() -> None:
+    # A forked child is another process: it names itself, and opens its own /dev/null.
+    global _DEVNULL, _PID
+    _DEVNULL = -1
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forget_process_state)
 
 
 def _devnull() -> int:
     """A descriptor on /dev/null for tasks' stdin; ``subprocess.DEVNULL`` opens one per spawn."""
     global _DEVNULL
-    pid = os.getpid()
-    if _DEVNULL is None or _DEVNULL[0] != pid:
-        _DEVNULL = (pid, os.open(os.devnull, os.O_RDONLY))
-    return _DEVNULL[1]
+    if _DEVNULL < 0:
+        _DEVNULL = os.open(os.devnull, os.O_RDONLY)
+    return _DEVNULL
 
 
 class NotClaimed(Exception):
@@ -80,11 +91,12 @@ def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
-def _stop_own_child(process: subprocess.Popen[bytes], grace: float) -> int:
+def _stop_own_child(process: TaskProcess, grace: float) -> int:
     """SIGTERM then SIGKILL a task we started, and its whole tree; return its exit status.
 
-    The leader is reaped with ``Popen.wait`` (never psutil's wait), so the
-    status it died with is the one reported, not a 0 from a double reap.
+    The leader is reaped with its own ``wait`` (Popen's, or SpawnedProcess's;
+    never psutil's), so the status it died with is the one reported, not a 0
+    from a double reap.
     """
     try:
         descendants = psutil.Process(process.pid).children(recursive=True)
@@ -165,7 +177,7 @@ def process_create_time(pid: int) -> float | None:
     return int(fields[19]) / _CLOCK_TICKS + _BOOT_TIME
 
 
-def _wait_exit(process: subprocess.Popen[bytes], pidfd: int | None, timeout: float | None) -> bool:
+def _wait_exit(process: TaskProcess, pidfd: int | None, timeout: float | None) -> bool:
     """Wait until the process exits or ``timeout`` passes; True if it exited.
 
     A pidfd wakes us the moment the process ends. ``Popen.wait(timeout=...)``
@@ -222,9 +234,7 @@ def run_workload(
     Raises:
         NotClaimed: the token was claimed or revoked already; nothing was started.
     """
-    if claims is not None and not claims.claim(
-        workload.token, worker=worker, worker_pid=os.getpid()
-    ):
+    if claims is not None and not claims.claim(workload.token, worker=worker, worker_pid=_PID):
         raise NotClaimed(str(workload.key))
 
     log_fd = _open_log(workload.log_path)
@@ -232,27 +242,26 @@ def run_workload(
     # Inherit this process's environment where possible, rather than encoding
     # every variable again for every spawn.
     env: dict[str, str] | None = None
+    own_environment = None
     if environment is not None:
         environment.apply(workload.env)
+        own_environment = environment.encoded
     elif workload.env:
         env = {**_base_environment(), **workload.env}
-    argv: str | list[str] = workload.command[0] if workload.shell else workload.command
+    command = workload.command
+    # What Popen(shell=True) would run.
+    argv = ["/bin/sh", "-c", command[0]] if workload.shell else command
     try:
-        process = subprocess.Popen(
+        process = start_task_process(
             argv,
-            shell=workload.shell,
             stdin=_devnull(),
-            stdout=log_fd,
-            stderr=subprocess.STDOUT,
+            output=log_fd,
             cwd=workload.cwd or None,
             env=env,
-            start_new_session=True,
-            close_fds=True,
+            own_environment=own_environment,
         )
     except OSError as error:
-        os.write(
-            log_fd, f"execconsole: could not start {workload.command[0]!r}: {error}\n".encode()
-        )
+        os.write(log_fd, f"execconsole: could not start {command[0]!r}: {error}\n".encode())
         os.close(log_fd)
         report = TaskReport(
             hostname=HOSTNAME,
@@ -260,13 +269,14 @@ def run_workload(
             started_at=started_at,
             ended_at=now_iso(),
             exit_code=127 if isinstance(error, FileNotFoundError) else 126,
-            reason=f"could not start {workload.command[0]!r}: {error.strerror or error}",
+            reason=f"could not start {command[0]!r}: {error.strerror or error}",
         )
         if claims is not None:
             claims.record_finished(workload.token, **report.to_json())
         return report
     os.close(log_fd)
-    pidfd = _open_pidfd(process.pid)
+    pid = process.pid
+    pidfd = _open_pidfd(pid)
     try:
         create_time: float | None = None
         quiet = quiet_start > 0 and (workload.timeout is None or workload.timeout > quiet_start)
@@ -276,19 +286,15 @@ def run_workload(
             # quiet start.
             if claims is not None:
                 claims.record_started(
-                    workload.token,
-                    pid=process.pid,
-                    hostname=HOSTNAME,
-                    worker=worker,
-                    started_at=started_at,
+                    workload.token, pid=pid, hostname=HOSTNAME, worker=worker, started_at=started_at
                 )
             ended = _wait_exit(process, pidfd, quiet_start)
         else:
             ended = False
         if not ended:
-            create_time = process_create_time(process.pid)
+            create_time = process_create_time(pid)
             running = TaskReport(
-                pid=process.pid,
+                pid=pid,
                 pid_create_time=create_time,
                 hostname=HOSTNAME,
                 worker=worker,
@@ -313,10 +319,10 @@ def run_workload(
         returncode = process.wait()
     # Grandchildren left in the group after the leader exited are part of the
     # try; leaving them would leave processes behind.
-    signal_group(process.pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
 
     report = TaskReport(
-        pid=process.pid,
+        pid=pid,
         pid_create_time=create_time,
         hostname=HOSTNAME,
         worker=worker,

@@ -1,19 +1,31 @@
-"""run_workload and kill_process_tree: one task as an OS process, and how it ended."""
+"""run_workload and kill_process_tree: one task as an OS process, and how it ended.
+
+Every run_workload test runs twice: as the SequentialExecutor and Celery start
+tasks (Popen) and as a LocalExecutor worker does (posix_spawn, in a process
+whose descriptors are sealed, with the try's variables in its own environment).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from executors import spawn
 from executors.claims import FINISHED, STARTED, ClaimBook
-from executors.supervisor import NotClaimed, kill_process_tree, run_workload
+from executors.supervisor import NotClaimed, kill_process_tree
+from executors.supervisor import run_workload as supervisor_run_workload
+from executors.task_environment import InheritedEnvironment
 from executors.workload import TaskReport
 from tests.executors.conftest import is_gone, make_workload, wait_for
+
+RunWorkload = Callable[..., TaskReport]
 
 
 @pytest.fixture
@@ -21,7 +33,25 @@ def claims(tmp_path: Path) -> ClaimBook:
     return ClaimBook(tmp_path / "claims")
 
 
-def test_exit_zero_is_reported_without_a_reason(tmp_path: Path, claims: ClaimBook) -> None:
+@pytest.fixture(params=["popen", "posix_spawn"])
+def run_workload(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RunWorkload]:
+    if request.param == "popen":
+        yield supervisor_run_workload
+        return
+    # As if sealed: the tasks here may inherit pytest's descriptors, which no test looks at.
+    monkeypatch.setattr(spawn, "_sealed", True)
+    environment = InheritedEnvironment()
+    try:
+        yield functools.partial(supervisor_run_workload, environment=environment)
+    finally:
+        environment.apply({})  # this process's environment as it was
+
+
+def test_exit_zero_is_reported_without_a_reason(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     report = run_workload(make_workload(tmp_path, ["true"]), claims, worker="w")
     assert report.exit_code == 0
     assert report.signal is None
@@ -29,14 +59,16 @@ def test_exit_zero_is_reported_without_a_reason(tmp_path: Path, claims: ClaimBoo
     assert report.pid and report.started_at and report.ended_at
 
 
-def test_non_zero_exit_code_is_the_reason(tmp_path: Path, claims: ClaimBook) -> None:
+def test_non_zero_exit_code_is_the_reason(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     report = run_workload(make_workload(tmp_path, "exit 3"), claims, worker="w")
     assert report.exit_code == 3
     assert report.reason == "exited with code 3"
 
 
 def test_death_by_sigkill_reads_as_possibly_out_of_memory(
-    tmp_path: Path, claims: ClaimBook
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
 ) -> None:
     report = run_workload(make_workload(tmp_path, ["sh", "-c", "kill -9 $$"]), claims, worker="w")
     assert report.signal == signal.SIGKILL
@@ -44,14 +76,18 @@ def test_death_by_sigkill_reads_as_possibly_out_of_memory(
     assert report.reason == "killed by SIGKILL — possibly out of memory"
 
 
-def test_shell_string_runs_through_the_shell(tmp_path: Path, claims: ClaimBook) -> None:
+def test_shell_string_runs_through_the_shell(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workload = make_workload(tmp_path, "echo one && echo two | tr a-z A-Z")
     report = run_workload(workload, claims, worker="w")
     assert report.exit_code == 0
     assert Path(workload.log_path).read_text() == "one\nTWO\n"
 
 
-def test_env_and_cwd_reach_the_task(tmp_path: Path, claims: ClaimBook) -> None:
+def test_env_and_cwd_reach_the_task(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
     workload = make_workload(
@@ -61,13 +97,17 @@ def test_env_and_cwd_reach_the_task(tmp_path: Path, claims: ClaimBook) -> None:
     assert Path(workload.log_path).read_text() == f"hello from {workdir}\n"
 
 
-def test_stdin_is_dev_null_and_stderr_goes_to_the_log(tmp_path: Path, claims: ClaimBook) -> None:
+def test_stdin_is_dev_null_and_stderr_goes_to_the_log(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workload = make_workload(tmp_path, "cat; echo oops >&2; readlink /proc/self/fd/0")
     run_workload(workload, claims, worker="w")
     assert Path(workload.log_path).read_text() == "oops\n/dev/null\n"
 
 
-def test_missing_command_fails_with_a_reason_naming_it(tmp_path: Path, claims: ClaimBook) -> None:
+def test_missing_command_fails_with_a_reason_naming_it(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workload = make_workload(tmp_path, ["/no/such/program", "--flag"])
     report = run_workload(workload, claims, worker="w")
     assert report.exit_code == 127
@@ -77,7 +117,9 @@ def test_missing_command_fails_with_a_reason_naming_it(tmp_path: Path, claims: C
     assert (claims.read(workload.token) or {})["state"] == FINISHED
 
 
-def test_timeout_kills_the_task_and_says_so(tmp_path: Path, claims: ClaimBook) -> None:
+def test_timeout_kills_the_task_and_says_so(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workload = make_workload(tmp_path, ["sleep", "300"], timeout=0.5)
     report = run_workload(workload, claims, worker="w", terminate_grace=2)
     assert report.reason == "timed out after 0.5s"
@@ -85,14 +127,18 @@ def test_timeout_kills_the_task_and_says_so(tmp_path: Path, claims: ClaimBook) -
     assert report.pid is not None and is_gone(report.pid)
 
 
-def test_a_claimed_token_is_never_started_twice(tmp_path: Path, claims: ClaimBook) -> None:
+def test_a_claimed_token_is_never_started_twice(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     workload = make_workload(tmp_path, ["true"])
     run_workload(workload, claims, worker="first")
     with pytest.raises(NotClaimed):
         run_workload(workload, claims, worker="second")
 
 
-def test_a_revoked_token_is_never_started(tmp_path: Path, claims: ClaimBook) -> None:
+def test_a_revoked_token_is_never_started(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     marker = tmp_path / "ran"
     workload = make_workload(tmp_path, f"touch {marker}")
     assert claims.revoke(workload.token)
@@ -101,7 +147,9 @@ def test_a_revoked_token_is_never_started(tmp_path: Path, claims: ClaimBook) -> 
     assert not marker.exists()
 
 
-def test_started_report_and_claim_record_the_pid(tmp_path: Path, claims: ClaimBook) -> None:
+def test_started_report_and_claim_record_the_pid(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
     seen: list[TaskReport] = []
     seen_claims: list[dict] = []
     workload = make_workload(tmp_path, ["true"])
@@ -118,6 +166,91 @@ def test_started_report_and_claim_record_the_pid(tmp_path: Path, claims: ClaimBo
     assert seen_claims[0]["state"] == STARTED
     assert seen_claims[0]["pid"] == final.pid
     assert (claims.read(workload.token) or {})["exit_code"] == 0
+
+
+def test_a_program_that_may_not_be_executed_fails_with_126(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    program = tmp_path / "not-executable"
+    program.write_text("#!/bin/sh\necho ran\n")
+    program.chmod(0o644)
+    workload = make_workload(tmp_path, [str(program)])
+    report = run_workload(workload, claims, worker="w")
+    assert report.exit_code == 126
+    assert report.reason == f"could not start {str(program)!r}: Permission denied"
+    assert Path(workload.log_path).read_text() == (
+        f"execconsole: could not start {str(program)!r}: [Errno 13] Permission denied: "
+        f"{str(program)!r}\n"
+    )
+    assert (claims.read(workload.token) or {})["exit_code"] == 126
+
+
+def test_a_bare_program_name_is_looked_up_in_the_tries_own_path(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "say-hello"
+    program.write_text("#!/bin/sh\necho hello from $0\n")
+    program.chmod(0o755)
+    found = make_workload(tmp_path, ["say-hello"], run="found", env={"PATH": str(bin_dir)})
+    assert run_workload(found, claims, worker="w").exit_code == 0
+    assert Path(found.log_path).read_text() == f"hello from {program}\n"
+    # Not on this process's PATH: only the try's PATH has it.
+    missing = make_workload(tmp_path, ["say-hello"], run="missing")
+    report = run_workload(missing, claims, worker="w")
+    assert report.exit_code == 127
+    assert report.reason == "could not start 'say-hello': No such file or directory"
+
+
+def test_the_path_search_goes_past_a_program_that_cannot_run(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    """As Popen's search does (glibc's own would stop at the first one and fail)."""
+    broken, good = tmp_path / "broken", tmp_path / "good"
+    for directory, text in ((broken, "no #! line\n"), (good, "#!/bin/sh\necho good\n")):
+        directory.mkdir()
+        (directory / "prog").write_text(text)
+        (directory / "prog").chmod(0o755)
+    runs = make_workload(tmp_path, ["prog"], run="runs", env={"PATH": f"{broken}:{good}"})
+    assert run_workload(runs, claims, worker="w").exit_code == 0
+    assert Path(runs.log_path).read_text() == "good\n"
+    fails = make_workload(tmp_path, ["prog"], run="fails", env={"PATH": f"{broken}"})
+    report = run_workload(fails, claims, worker="w")
+    assert report.exit_code == 126
+    assert report.reason == "could not start 'prog': Exec format error"
+
+
+def test_the_task_gets_default_sigpipe_and_sigxfsz(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; a task must not inherit that (Popen's restore_signals)."""
+    workload = make_workload(tmp_path, ["cat", "/proc/self/status"])
+    run_workload(workload, claims, worker="w")
+    status = dict(line.split(":\t", 1) for line in Path(workload.log_path).read_text().splitlines())
+    ignored = int(status["SigIgn"], 16)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (signum - 1)), signal.Signals(signum).name
+
+
+def test_grandchildren_left_in_the_group_die_with_the_try(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    pid_file = tmp_path / "grandchild"
+    workload = make_workload(tmp_path, f"sleep 300 & echo $! > {pid_file}")
+    report = run_workload(workload, claims, worker="w")
+    assert report.exit_code == 0
+    wait_for(lambda: is_gone(int(pid_file.read_text())), "the grandchild to die")
+
+
+def test_a_task_ignoring_sigterm_is_killed_after_the_grace(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    workload = make_workload(tmp_path, "trap '' TERM; sleep 300; sleep 300", timeout=0.3)
+    report = run_workload(workload, claims, worker="w", terminate_grace=0.5)
+    assert report.reason == "timed out after 0.3s"
+    assert report.signal == signal.SIGKILL
+    assert report.pid is not None and is_gone(report.pid)
 
 
 def test_kill_process_tree_reaches_descendants_that_left_the_group(tmp_path: Path) -> None:
