@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED, ClaimBook
+from executors.claims import _LETTER, CLAIMED, FINISHED, REVOKED, STARTED, ClaimBook, _encode_record
 
 
 def _race(directory: str, token: str, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -120,3 +122,52 @@ def test_a_forked_child_claims_through_its_own_lock(tmp_path: Path) -> None:
     child.join(timeout=30)
     assert results.get(timeout=5) == (False, True)
     assert not book.claim("child")
+
+
+def test_records_are_the_json_encoders_own_text() -> None:
+    """Records are built from templates; they must stay byte for byte what json wrote before."""
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    records: list[tuple[str, dict[str, Any]]] = [
+        (CLAIMED, {"worker": "local:12", "worker_pid": 12}),
+        (STARTED, {"pid": 4, "hostname": 'h"o%s%%t', "worker": "w\n", "started_at": "é"}),
+        (
+            FINISHED,
+            {
+                "pid": 4,
+                "pid_create_time": 1795314963.12,
+                "exit_code": None,
+                "signal": signal.SIGKILL,  # an IntEnum: json writes its number
+                "reason": "killed by SIGKILL — possibly out of memory",
+                "odd%key": [1, {"nested": None}],
+                "flags": (True, False),
+                "nan": float("nan"),
+                "inf": float("-inf"),
+                "zero": -0.0,
+            },
+        ),
+        (FINISHED, {}),
+        (STARTED, {"state": "overridden", "pid": 1}),
+    ]
+    for state, details in records:
+        for _ in range(2):  # the template's first use and its reuse
+            expected = encoder.encode({"state": state, **details}).encode()
+            assert _encode_record(state, details) == _LETTER[state] + b" " + expected
+
+
+def test_journals_written_before_the_templates_are_still_read(tmp_path: Path) -> None:
+    (tmp_path / "123-abcdef01.000001.journal").write_bytes(
+        b'old c {"state":"claimed","worker":"local:123","worker_pid":123}\n'
+        b'old s {"state":"started","pid":124,"hostname":"vm","worker":"local:123",'
+        b'"started_at":"2026-11-22T00:00:00.000001Z"}\n'
+        b'old f {"state":"finished","pid":124,"exit_code":null,"signal":9,'
+        b'"reason":"killed by SIGKILL \\u2014 possibly out of memory"}\n'
+    )
+    book = ClaimBook(tmp_path)
+    assert book.read("old") == {
+        "state": FINISHED,
+        "pid": 124,
+        "exit_code": None,
+        "signal": 9,
+        "reason": "killed by SIGKILL — possibly out of memory",
+    }
+    assert not book.claim("old", worker_pid=1)
