@@ -34,6 +34,8 @@ class InheritedEnvironment:
 
     def apply(self, overrides: Mapping[str, str]) -> None:
         """Make ``os.environ`` the base environment plus ``overrides``, changing only the difference."""
+        if not overrides and not self._changed:
+            return  # the usual try: nothing to set, nothing to put back
         encoded = self.encoded
         for key in self._changed.difference(overrides):
             if key in self._base:

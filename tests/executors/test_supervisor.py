@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -19,7 +21,7 @@ import pytest
 
 from executors import spawn
 from executors.claims import FINISHED, STARTED, ClaimBook
-from executors.supervisor import NotClaimed, kill_process_tree
+from executors.supervisor import NotClaimed, iso_from_ns, kill_process_tree, now_iso
 from executors.supervisor import run_workload as supervisor_run_workload
 from executors.task_environment import InheritedEnvironment
 from executors.workload import TaskReport
@@ -270,3 +272,17 @@ def test_kill_process_tree_reaches_descendants_that_left_the_group(tmp_path: Pat
         if leader.poll() is None:
             os.killpg(leader.pid, signal.SIGKILL)
             leader.wait()
+
+
+def test_timestamps_read_as_datetime_writes_them() -> None:
+    """now_iso formats only the microseconds per call; the text must stay isoformat's."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    second = 1_795_314_963 * 10**9
+    samples = [0, 999, 1_000, second, second + 999, second + 123_456_789, second + 10**9 - 1]
+    samples += [random.randrange(0, 4_102_444_800 * 10**9) for _ in range(2000)]
+    for ns in samples:
+        expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat()[:-6] + "Z"
+        assert iso_from_ns(ns) == expected
+    before = datetime.now(UTC)
+    now = datetime.fromisoformat(now_iso())
+    assert before <= now <= datetime.now(UTC)
