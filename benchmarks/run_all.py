@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from _common import TRASH_VARIABLE
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,12 +43,19 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = args.only or list(BENCHMARKS)
     if not args.summary_only:
-        for name in names:
-            script, default, quick = BENCHMARKS[name]
-            command = [sys.executable, str(HERE / script), *(quick if args.quick else default)]
-            command += ["--json", str(out / f"{name}.json")]
-            print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        # Benchmarks move their finished homes here; deleted once all have run
+        # (see remove_after_last_round in _common.py).
+        trash = Path(tempfile.mkdtemp(prefix="bench-trash-", dir=os.environ.get("TMPDIR")))
+        environment = {**os.environ, TRASH_VARIABLE: str(trash)}
+        try:
+            for name in names:
+                script, default, quick = BENCHMARKS[name]
+                command = [sys.executable, str(HERE / script), *(quick if args.quick else default)]
+                command += ["--json", str(out / f"{name}.json")]
+                print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
     print(summary(out, names))
 
 
