@@ -38,7 +38,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,7 +273,7 @@ def topological_order(spec: WorkflowSpec) -> list[TaskSpec]:
             if waiting[child] == 0:
                 heapq.heappush(ready, position[child])
     if len(ordered) != len(spec.tasks):
-        cycle = _find_cycle(spec.tasks)
+        cycle = _find_cycle({task.id: task.upstream for task in spec.tasks})
         path = " → ".join(cycle) if cycle else "?"
         raise WorkflowError(f"{spec.source}: dependency cycle: {path}")
     return ordered
@@ -560,22 +560,19 @@ def _check_graph(tasks: list[TaskSpec], all_ids: set[str], source: str, errors: 
     # Only edges between tasks that parsed: a cycle through a broken task
     # will show up once that task is fixed.
     usable = {task.id for task in tasks}
-    graph = [
-        TaskSpec(
-            id=task.id, command=task.command, upstream=[u for u in task.upstream if u in usable]
-        )
-        for task in tasks
-    ]
-    cycle = _find_cycle(graph)
+    cycle = _find_cycle({task.id: [u for u in task.upstream if u in usable] for task in tasks})
     if cycle:
         errors.append(
             f"{source}: dependency cycle: {' → '.join(cycle)}; remove one of these upstream links"
         )
 
 
-def _find_cycle(tasks: Iterable[TaskSpec]) -> list[str] | None:
-    """One cycle as ids in run order (a → b means b lists a as upstream), or None."""
-    upstream_of = {task.id: task.upstream for task in tasks}
+def _find_cycle(upstream_of: Mapping[str, list[str]]) -> list[str] | None:
+    """One cycle as ids in run order (a → b means b lists a as upstream), or None.
+
+    Takes each task's upstream ids by task id: building a TaskSpec per task
+    just for this walk was half the cost of checking a 10,000-task file.
+    """
     done: set[str] = set()
     for start in upstream_of:
         if start in done:
