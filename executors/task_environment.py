@@ -29,6 +29,7 @@ class InheritedEnvironment:
     def __init__(self) -> None:
         self._base = dict(os.environ)
         self._changed: set[str] = set()
+        self._applied: dict[str, str] = {}  # the overrides in force, with their values
         self.encoded: dict[bytes, bytes] = dict(os.environb)
         """This process's environment as ``os.environ`` now holds it, encoded as exec needs it."""
 
@@ -37,7 +38,9 @@ class InheritedEnvironment:
         if not overrides and not self._changed:
             return  # the usual try: nothing to set, nothing to put back
         encoded = self.encoded
+        applied = self._applied
         for key in self._changed.difference(overrides):
+            del applied[key]
             if key in self._base:
                 os.environ[key] = self._base[key]
                 encoded[os.fsencode(key)] = os.fsencode(self._base[key])
@@ -45,8 +48,13 @@ class InheritedEnvironment:
                 os.environ.pop(key, None)
                 encoded.pop(os.fsencode(key), None)
         for key, value in overrides.items():
+            if applied.get(key) == value:
+                # The engine's EXECCONSOLE_* variables: tries in a row mostly
+                # share the dag, run, map index and try number.
+                continue
             # os.environ first: it refuses what exec could not take ("=" in a
             # name, a NUL), before ``encoded`` would hold it.
             os.environ[key] = value
             encoded[os.fsencode(key)] = os.fsencode(value)
+            applied[key] = value
         self._changed = set(overrides)

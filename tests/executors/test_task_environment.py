@@ -46,3 +46,34 @@ def test_apply_changes_only_the_difference_and_restores_the_base(
     environment.apply({})
     assert os.environ["EXECCONSOLE_TEST_BASE"] == "base"
     assert "EXECCONSOLE_TEST_EXTRA" not in os.environ
+
+
+def test_tries_in_a_row_sharing_variables_each_see_exactly_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A variable whose value stays from one try to the next is left alone; the
+    spawn environment (``encoded``) and ``os.environ`` still agree after each try."""
+    monkeypatch.setenv("EXECCONSOLE_TEST_BASE", "base")
+    for name in ("EXECCONSOLE_TEST_RUN", "EXECCONSOLE_TEST_TASK"):
+        monkeypatch.delenv(name, raising=False)
+    environment = InheritedEnvironment()
+    tries = [
+        {"EXECCONSOLE_TEST_RUN": "r1", "EXECCONSOLE_TEST_TASK": "a"},
+        {"EXECCONSOLE_TEST_RUN": "r1", "EXECCONSOLE_TEST_TASK": "b"},
+        {"EXECCONSOLE_TEST_RUN": "r1", "EXECCONSOLE_TEST_BASE": "changed"},
+        {"EXECCONSOLE_TEST_RUN": "r1", "EXECCONSOLE_TEST_TASK": "c"},
+        {"EXECCONSOLE_TEST_TASK": "c"},
+        {},
+    ]
+    for overrides in tries:
+        environment.apply(overrides)
+        expected = {
+            "EXECCONSOLE_TEST_BASE": "base",
+            "EXECCONSOLE_TEST_RUN": None,
+            "EXECCONSOLE_TEST_TASK": None,
+            **overrides,
+        }
+        for name, value in expected.items():
+            assert os.environ.get(name) == value, (overrides, name)
+            encoded = environment.encoded.get(os.fsencode(name))
+            assert encoded == (None if value is None else os.fsencode(value)), (overrides, name)
