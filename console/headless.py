@@ -80,6 +80,8 @@ def host_engine(
                         on_tick(engine)
                     if until(engine):
                         break
+                elif not engine.in_flight and until(engine):
+                    break  # the last try just ended: no need to wait for the next check
         finally:
             grace = 0.0 if signals.count > 1 else SHUTDOWN_GRACE_SECONDS
             engine.shutdown(signals.shutdown_mode, timeout=grace)
