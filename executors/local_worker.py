@@ -223,10 +223,18 @@ def run_worker(
             # supervisor writes it) for the engine that adopts it.
             engine_gone = True
 
-    setproctitle(worker_title(config.executor_name, None, tasks_done))
     while True:
         try:
-            size = activity.recv_into(buffer)
+            # A try waiting already (the engine prefetches while tries are
+            # short) is taken without blocking, and without passing through
+            # the idle title for a few microseconds.
+            size = activity.recv_into(buffer, 0, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            setproctitle(worker_title(config.executor_name, None, tasks_done))
+            try:
+                size = activity.recv_into(buffer)
+            except OSError:
+                return
         except OSError:
             return
         if size == 0:
@@ -275,4 +283,3 @@ def run_worker(
             outcome = Finished(seq, pid, final)
         tasks_done += 1
         report(outcome)
-        setproctitle(worker_title(config.executor_name, None, tasks_done))
