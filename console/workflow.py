@@ -89,12 +89,14 @@ class WorkflowError(ValueError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TaskSpec:
     """One task of a workflow, as written in the file, with defaults filled in.
 
     ``command`` is an argv list; with ``shell`` true it is a one-element list
     holding the shell string (the same convention as ``Workload.command``).
+    A value, never changed once parsed; not a frozen dataclass because that
+    costs 5.8 us to build against 1.6 us, once per task of a file.
     """
 
     id: str
