@@ -23,7 +23,7 @@ from setproctitle import setproctitle
 
 from executors.claims import ClaimBook
 from executors.spawn import seal_inherited_descriptors
-from executors.supervisor import HOSTNAME, NotClaimed, now_iso, run_workload
+from executors.supervisor import HOSTNAME, NotClaimed, ignored_here_only, now_iso, run_workload
 from executors.task_environment import InheritedEnvironment
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
@@ -202,7 +202,8 @@ def run_worker(
     seal_inherited_descriptors()
     # The engine decides how workers shut down; a Ctrl+C meant for a headless
     # engine must not kill a worker in the middle of a task.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ignored by a handler, not SIG_IGN, which every task would inherit.
+    signal.signal(signal.SIGINT, ignored_here_only)
     pid = os.getpid()
     name = worker_name(config.executor_name, pid)
     claims = ClaimBook(config.claims_dir)

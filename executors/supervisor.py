@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import psutil
 
@@ -87,6 +88,23 @@ def _devnull() -> int:
     if _DEVNULL < 0:
         _DEVNULL = os.open(os.devnull, os.O_RDONLY)
     return _DEVNULL
+
+
+def ignored_here_only(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that does nothing: the signal is ignored by this process only.
+
+    An ignored signal (``SIG_IGN``) stays ignored across exec, so a worker
+    ignoring SIGINT (a Ctrl+C meant for the engine) would pass that on to
+    every task it starts, and ``kill -INT`` would do nothing to them. A
+    handler ignores it as well here, and exec gives the task the default back.
+    """
+
+
+def stop_passing_on_ignored(*signums: int) -> None:
+    """Swap ``SIG_IGN`` for ``ignored_here_only`` on these signals (main thread only)."""
+    for signum in signums:
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, ignored_here_only)
 
 
 class NotClaimed(Exception):

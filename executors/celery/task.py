@@ -64,6 +64,7 @@ from executors.supervisor import (
     run_workload,
     signal_group,
     signal_process,
+    stop_passing_on_ignored,
 )
 from executors.task_environment import InheritedEnvironment
 from executors.workload import TaskReport, Workload
@@ -142,6 +143,8 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
             InheritedEnvironment(),
             SigtermRelay(),
         )
+        # Celery's pool processes ignore SIGINT; the tries they start must not.
+        stop_passing_on_ignored(signal.SIGINT)
     return _runtime
 
 

@@ -167,3 +167,21 @@ def test_a_broker_channel_keeps_one_redis_client_until_its_pool_is_replaced(
                 assert three.ping()
     finally:
         app.close()
+
+
+def _ignored_signals(status_text: str) -> int:
+    status = dict(line.split(":\t", 1) for line in status_text.splitlines() if ":\t" in line)
+    return int(status["SigIgn"], 16)
+
+
+def test_a_try_does_not_inherit_the_pool_process_ignoring_sigint(cluster: Cluster) -> None:
+    """Celery's pool processes ignore SIGINT; a try started there must get the
+    default, so `kill -INT` reaches it."""
+    executor = cluster.executor()
+    driver = Driver(executor)
+    workload = cluster.workload("cat /proc/self/status")
+    executor.queue_workload(workload)
+    driver.until_finished(workload.key)
+
+    assert driver.state(workload.key) is TaskState.SUCCESS
+    assert not _ignored_signals(_log(driver, workload.key)) & (1 << (signal.SIGINT - 1))

@@ -459,6 +459,34 @@ def test_worker_titles_say_what_each_worker_does(make_local: MakeLocal, tmp_path
     assert info.busy_with is None and info.tasks_done == 1
 
 
+def test_a_worker_shrugs_off_sigint_but_its_tries_do_not_inherit_that(
+    make_local: MakeLocal, tmp_path: Path
+) -> None:
+    """A Ctrl+C meant for the engine must not kill a worker mid-try; the tries it
+    starts still get SIGINT's default, through either way of starting them."""
+    executor = make_local(1)
+    driver = Driver(executor)
+    command, release = held(tmp_path)
+    blocker = make_workload(tmp_path, command, task="blocker")
+    executor.queue_workload(blocker)
+    driver.until_started(blocker.key)
+    worker = busy_worker_of(executor, blocker.key)
+    os.kill(worker, signal.SIGINT)
+    release.touch()
+    driver.until_finished(blocker.key)
+    assert driver.state(blocker.key) is TaskState.SUCCESS
+    assert worker in alive_workers(executor)
+
+    spawned = make_workload(tmp_path, ["cat", "/proc/self/status"], task="spawned")
+    with_cwd = make_workload(tmp_path, ["cat", "/proc/self/status"], task="cwd", cwd="/")
+    for item in (spawned, with_cwd):  # posix_spawn, then Popen (a cwd)
+        executor.queue_workload(item)
+        driver.until_finished(item.key)
+        status = dict(line.split(":\t", 1) for line in Path(item.log_path).read_text().splitlines())
+        assert not int(status["SigIgn"], 16) & (1 << (signal.SIGINT - 1)), item.key.task_id
+    assert alive_workers(executor) == [worker]
+
+
 def test_workers_do_not_hold_the_terminal(
     make_local: MakeLocal, tmp_path: Path, home: Path
 ) -> None:
