@@ -1082,7 +1082,10 @@ class LocalExecutor(BaseExecutor):
             self._reports_in_window -= reads.popleft()[1]
 
     def report_rate(self) -> float:
-        """Tries ended per second, over the last ``RATE_WINDOW_SECONDS``."""
+        """Tries ended per second, over the last ``RATE_WINDOW_SECONDS``.
+
+        From the engine's thread only: it drops the entries that have aged out.
+        """
         reads = self._report_reads
         cutoff = time.monotonic() - self.RATE_WINDOW_SECONDS
         while reads and reads[0][0] < cutoff:
