@@ -36,15 +36,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
 import re
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -92,56 +89,9 @@ def _count_fork() -> None:
 os.register_at_fork(after_in_child=_count_fork)
 
 
-def _json_float(value: float) -> str:
-    return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(value)
-
-
-_JSON_TEXT: dict[type, Callable[[Any], str]] = {
-    str: encode_basestring_ascii,
-    int: int.__repr__,
-    float: _json_float,
-    bool: lambda value: "true" if value else "false",
-}
-"""What ``_ENCODER`` writes for a value of each of these exact types (subclasses
-such as enums and anything else go through ``_ENCODER`` itself)."""
-
-_TEMPLATES: dict[tuple[str, tuple[str, ...]], str] = {}
-_MAX_TEMPLATES = 64  # a process writes a handful of key sets; never let odd callers grow it
-
-
-def _record_template(state: str, keys: tuple[str, ...]) -> str:
-    """``'<letter> {"state":"<state>","<key>":%s,...}'``, for ``str % values``."""
-
-    def literal(text: str) -> str:
-        return encode_basestring_ascii(text).replace("%", "%%")
-
-    fields = [f"{literal('state')}:{literal(state)}", *(f"{literal(key)}:%s" for key in keys)]
-    return _LETTER[state].decode() + " {" + ",".join(fields) + "}"
-
-
 def _encode_record(state: str, details: dict[str, Any]) -> bytes:
-    """``<state letter> <JSON>``: the JSON is exactly ``_ENCODER``'s text of ``{"state": state, **details}``.
-
-    A writer's records of one state always carry the same keys, so the
-    object's text is kept as a template per state and key set and only the
-    values are encoded each time: a finished record costs 3.1 us instead of
-    5.1 us (tight loop; the merged dict and the encoder's Python wrapper were
-    most of it). Being the same bytes, records stay readable both ways.
-    """
-    keys = tuple(details)
-    template = _TEMPLATES.get((state, keys))
-    if template is None:
-        if "state" in details:  # it would replace the first key's value: leave that to json
-            return _LETTER[state] + b" " + _ENCODER.encode({"state": state, **details}).encode()
-        template = _record_template(state, keys)
-        if len(_TEMPLATES) < _MAX_TEMPLATES:
-            _TEMPLATES[(state, keys)] = template
-    encoders = _JSON_TEXT
-    texts = [
-        "null" if value is None else (encoders.get(type(value)) or _ENCODER.encode)(value)
-        for value in details.values()
-    ]
-    return (template % tuple(texts)).encode()
+    """``<state letter> <JSON>``: the state's letter, then ``{"state": state, **details}``."""
+    return _LETTER[state] + b" " + _ENCODER.encode({"state": state, **details}).encode()
 
 
 _CLAIM_LINE = re.compile(rb"^([^ \n]+) c ", re.MULTILINE)

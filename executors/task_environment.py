@@ -28,18 +28,17 @@ class InheritedEnvironment:
 
     def __init__(self) -> None:
         self._base = dict(os.environ)
-        self._changed: set[str] = set()
         self._applied: dict[str, str] = {}  # the overrides in force, with their values
         self.encoded: dict[bytes, bytes] = dict(os.environb)
         """This process's environment as ``os.environ`` now holds it, encoded as exec needs it."""
 
     def apply(self, overrides: Mapping[str, str]) -> None:
         """Make ``os.environ`` the base environment plus ``overrides``, changing only the difference."""
-        if not overrides and not self._changed:
+        applied = self._applied
+        if not overrides and not applied:
             return  # the usual try: nothing to set, nothing to put back
         encoded = self.encoded
-        applied = self._applied
-        for key in self._changed.difference(overrides):
+        for key in [key for key in applied if key not in overrides]:
             del applied[key]
             if key in self._base:
                 os.environ[key] = self._base[key]
@@ -57,4 +56,3 @@ class InheritedEnvironment:
             os.environ[key] = value
             encoded[os.fsencode(key)] = os.fsencode(value)
             applied[key] = value
-        self._changed = set(overrides)

@@ -125,7 +125,7 @@ def test_a_forked_child_claims_through_its_own_lock(tmp_path: Path) -> None:
 
 
 def test_records_are_the_json_encoders_own_text() -> None:
-    """Records are built from templates; they must stay byte for byte what json wrote before."""
+    """Records are byte for byte what json writes, so journals read the same both ways."""
     encoder = json.JSONEncoder(separators=(",", ":"))
     records: list[tuple[str, dict[str, Any]]] = [
         (CLAIMED, {"worker": "local:12", "worker_pid": 12}),
@@ -149,12 +149,12 @@ def test_records_are_the_json_encoders_own_text() -> None:
         (STARTED, {"state": "overridden", "pid": 1}),
     ]
     for state, details in records:
-        for _ in range(2):  # the template's first use and its reuse
+        for _ in range(2):  # the same bytes every time: no state kept between records
             expected = encoder.encode({"state": state, **details}).encode()
             assert _encode_record(state, details) == _LETTER[state] + b" " + expected
 
 
-def test_journals_written_before_the_templates_are_still_read(tmp_path: Path) -> None:
+def test_journals_written_by_earlier_versions_are_still_read(tmp_path: Path) -> None:
     (tmp_path / "123-abcdef01.000001.journal").write_bytes(
         b'old c {"state":"claimed","worker":"local:123","worker_pid":123}\n'
         b'old s {"state":"started","pid":124,"hostname":"vm","worker":"local:123",'
