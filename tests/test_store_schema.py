@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from store import Store
+from store import Store, TaskSubmission
 from store.schema import MIGRATION_SET, MIGRATIONS
+from store.store import SUBMIT_DEFAULTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,3 +75,49 @@ def test_creating_a_store_neither_imports_numpy_nor_keeps_it_from_later_imports(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_what_a_submission_leaves_out_is_exactly_the_schema_default(tmp_path: Path) -> None:
+    # Store.submit omits a column whose value equals SUBMIT_DEFAULTS; that is
+    # only right while those are the defaults the schema itself fills in.
+    with Store(tmp_path / "execconsole.db") as store:
+        declared = {
+            row[1]: row[4] for row in store.conn.execute("PRAGMA table_info(task_instances)")
+        }
+        for column, default in SUBMIT_DEFAULTS.items():
+            schema_fills = store.conn.execute(f"SELECT {declared[column] or 'NULL'}").fetchone()[0]
+            assert schema_fills == default, column
+
+
+def test_tasks_that_set_different_columns_keep_their_values_and_their_order(
+    tmp_path: Path,
+) -> None:
+    def task(task_id: str, **settings: object) -> TaskSubmission:
+        return TaskSubmission(task_id, ["true"], "local", **settings)  # type: ignore[arg-type]
+
+    tasks = [
+        task("a"),
+        task("b", shell=True, env={"X": "1"}, cwd="/tmp"),
+        task("c"),
+        task(
+            "d",
+            priority=7,
+            queue="q",
+            retries=2,
+            retry_delay=1.5,
+            timeout=9.0,
+            upstream=["a", "a", "c"],
+        ),
+    ]
+    with Store(tmp_path / "execconsole.db") as store:
+        store.submit("dag", "run", tasks)
+        records = store.list_tasks()
+    assert [record.task_id for record in records] == ["a", "b", "c", "d"]
+    assert [record.id for record in records] == sorted(record.id for record in records)
+    a, b, c, d = records
+    assert (a.shell, a.env, a.cwd, a.priority, a.queue) == (False, {}, None, 1, "default")
+    assert (b.shell, b.env, b.cwd) == (True, {"X": "1"}, "/tmp")
+    assert (c.retries, c.retry_delay, c.timeout, c.pending_upstreams) == (0, 0.0, None, 0)
+    assert (d.priority, d.queue, d.retries, d.retry_delay, d.timeout) == (7, "q", 2, 1.5, 9.0)
+    assert d.pending_upstreams == 2  # distinct upstreams
+    assert all(record.command == ["true"] and record.executor == "local" for record in records)
