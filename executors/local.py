@@ -192,19 +192,24 @@ def _stop_helper_processes() -> None:
         if _workers_left_running:
             return
         # multiprocessing's own ForkServer._stop and ResourceTracker._stop wait
-        # without a bound; these are their steps, with one.
-        _close_and_reap(server, "_forkserver_alive_fd", "_forkserver_pid", deadline)
-        _close_and_reap(tracker, "_fd", "_pid", deadline)
+        # without a bound; these are their steps, with one. Both are told
+        # first and then awaited together: each takes 15-40 ms to exit.
+        helpers = [(server, "_forkserver_alive_fd", "_forkserver_pid"), (tracker, "_fd", "_pid")]
+        for owner, fd_name, _pid_name in helpers:
+            fd = getattr(owner, fd_name, None)
+            if fd is not None:
+                os.close(fd)  # the helper exits at end of file
+                setattr(owner, fd_name, None)
+        for owner, _fd_name, pid_name in helpers:
+            _reap_helper(owner, pid_name, deadline)
     _context = None
 
 
-def _close_and_reap(owner: object, fd_name: str, pid_name: str, deadline: float) -> None:
-    """Close a helper's pipe (it exits at end of file) and reap it before ``deadline``."""
-    fd, pid = getattr(owner, fd_name, None), getattr(owner, pid_name, None)
-    if fd is None or pid is None:
+def _reap_helper(owner: object, pid_name: str, deadline: float) -> None:
+    """Wait for a helper process to exit, until ``deadline``."""
+    pid = getattr(owner, pid_name, None)
+    if pid is None:
         return
-    os.close(fd)
-    setattr(owner, fd_name, None)
     while True:
         reaped, _status = os.waitpid(pid, os.WNOHANG)
         if reaped:
@@ -212,7 +217,7 @@ def _close_and_reap(owner: object, fd_name: str, pid_name: str, deadline: float)
             return
         if time.monotonic() >= deadline:
             return
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
 @contextlib.contextmanager

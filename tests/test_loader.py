@@ -516,7 +516,7 @@ def test_built_in_names_are_resolved_without_scanning_installed_packages(
     def no_scan(**_kwargs: object) -> None:
         raise AssertionError("entry points were scanned")
 
-    monkeypatch.setattr(loader, "entry_points", no_scan)
+    monkeypatch.setattr(importlib.metadata, "entry_points", no_scan)
     specs = loader.parse_executor_list("local, sequential")
     assert [spec.name for spec in specs] == ["local", "sequential"]
     with pytest.raises(AssertionError, match="scanned"):
