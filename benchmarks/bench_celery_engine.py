@@ -60,6 +60,7 @@ from _common import (  # noqa: E402
     REPO,
     Rounds,
     clean_env,
+    compile_product,
     console_script,
     machine,
     remove_after_last_round,
@@ -325,6 +326,7 @@ def main() -> None:
     if args.executor_client is not None:
         executor_client(args.executor_client, args.logs)
         return
+    compile_product()
 
     work = Path(tempfile.mkdtemp(prefix="bench-celery-", dir=args.work_dir))
     worker_env = {}

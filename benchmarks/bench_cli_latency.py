@@ -32,12 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     PYTHON,
     Summary,
     build_store,
     check_tree,
     clean_env,
+    compile_product,  # noqa: E402
     console_script,
     machine,
     verdict,
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--shim", action="store_true", help="also time `execconsole` found on PATH")
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args()
+    compile_product()
     if shutil.which("hyperfine") is None:
         raise SystemExit("hyperfine is not installed")
 

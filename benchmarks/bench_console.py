@@ -82,11 +82,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     REPO,
     Rounds,
     Summary,
     clean_env,
+    compile_product,  # noqa: E402
     console_script,
     machine,
     timed_command,
@@ -969,6 +970,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args()
+    compile_product()
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed: apt-get install tmux")
     parts = {part.strip() for part in args.parts.split(",")}

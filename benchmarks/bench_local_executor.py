@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import Rounds, machine, remove_after_last_round, verdict, write_report  # noqa: E402
+from _common import Rounds, compile_product, machine, remove_after_last_round, verdict, write_report  # noqa: E402
 
 TARGET_P2 = 1.15
 
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args()
+    compile_product()
 
     report: dict = {
         "benchmark": "local_executor",
@@ -160,6 +161,10 @@ def main() -> None:
             "local_over_threads_logs": rounds.ratio("local", "threads_logs").as_dict(3),
             "xargs_over_threads": rounds.ratio("xargs", "threads").as_dict(3),
             "local_ms_per_task": round(rounds.summary("local").median / args.tasks * 1000, 3),
+            # Where the time goes: busy CPU of the whole machine per task.
+            "cpu_ms_per_task": {
+                name: rounds.cpu_ms_per_task(name, args.tasks) for name in rounds.cases
+            },
         }
         if p == 2:
             entry["target"] = TARGET_P2
@@ -170,6 +175,7 @@ def main() -> None:
             f"  threads {rounds.summary('threads').text()}\n"
             f"  threads+logs {rounds.summary('threads_logs').text()}\n"
             f"  xargs   {rounds.summary('xargs').text()}\n"
+            f"  machine CPU per task (ms): {entry['cpu_ms_per_task']}\n"
             f"  local/threads {ratio.text(unit='x')}"
             f"  local/threads+logs {rounds.ratio('local', 'threads_logs').text(unit='x')}"
             + (f"  target <= {TARGET_P2}: {entry['verdict']}" if p == 2 else ""),

@@ -31,13 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     PYTHON,
     REPO,
     Rounds,
     Summary,
     build_store,
     clean_env,
+    compile_product,  # noqa: E402
     machine,
     verdict,
     write_report,
@@ -134,6 +135,7 @@ def main() -> None:
         "--child", nargs=4, metavar=("HOME", "FIRST", "P", "LOOP"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    compile_product()
     if args.child:
         home, first, p, loop = args.child
         child(home, int(first), int(p), loop)
