@@ -13,7 +13,9 @@ from console.cli.output import say
 def register(app: typer.Typer) -> None:
     app.command("pause")(pause)
     app.command("resume")(resume)
-    app.command("parallelism")(parallelism)
+    # "-3" must reach the argument (and be refused with a clear reason), not be
+    # taken for an unknown option.
+    app.command("parallelism", context_settings={"ignore_unknown_options": True})(parallelism)
 
 
 def report_request(store, requested, wait: float = 5.0) -> None:  # type: ignore[no-untyped-def]

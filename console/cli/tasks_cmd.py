@@ -220,7 +220,8 @@ def mark(
     report_request(store, actions.mark(store, [key], state))
 
 
-@tasks_app.command("priority")
+# A negative number is a value here, not an unknown option.
+@tasks_app.command("priority", context_settings={"ignore_unknown_options": True})
 def priority(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],

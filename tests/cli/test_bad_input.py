@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,20 @@ def test_negative_parallelism_is_rejected(home: Path) -> None:
         run_cli(home, "run", str(workflow), "--headless", "--parallelism", "-3"), "parallelism"
     )
     assert store_digest(home) == "absent"
+
+
+def test_a_negative_number_reaches_the_command_not_the_option_parser(home: Path) -> None:
+    # Typed without "--", "-3" used to be refused as an unknown option.
+    assert_bad_input(run_cli(home, "parallelism", "-3"), "parallelism must be 0", "not -3")
+    assert run_cli(home, "submit", "--dag", "d", "--task", "t", "--", "true").returncode == 0
+    lowered = run_cli(home, "tasks", "priority", "d/t", "-5")  # a negative priority is valid
+    assert lowered.returncode == 0, lowered.stderr
+    import sqlite3
+
+    with sqlite3.connect(home / "execconsole.db") as conn:
+        payloads = [row[0] for row in conn.execute("SELECT payload FROM requests")]
+    # No engine owns this store: the request waits for the next one.
+    assert [json.loads(payload)["priority"] for payload in payloads] == [-5]
 
 
 def test_unknown_executor_on_the_command_line_lists_the_known_ones(home: Path) -> None:
