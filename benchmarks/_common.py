@@ -114,14 +114,15 @@ class Summary:
 def busy_cpu_seconds() -> float:
     """CPU time the whole machine has spent busy since boot, in seconds (``/proc/stat``).
 
-    Busy means every state but idle and iowait. Measured machine-wide because
-    a case's work is spread over processes the benchmark does not parent (the
-    forkserver's workers, a Celery worker, the tasks they start).
+    Busy means running code: user, nice, system, irq and softirq time; not
+    idle, iowait, or steal (the hypervisor running another guest). Measured
+    machine-wide because a case's work is spread over processes the benchmark
+    does not parent (the forkserver's workers, a Celery worker, their tasks).
     """
     with open("/proc/stat") as stat:
         fields = stat.readline().split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
