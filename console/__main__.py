@@ -1,7 +1,5 @@
 """``python -m console``: the same as the ``execconsole`` command."""
 
-import sys
+from console.cli.main import console_script
 
-from console.cli.main import main
-
-sys.exit(main())
+console_script()

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -315,9 +316,17 @@ class Store:
             ) from None
         self.hostname = socket.gethostname()
         self._runs_with_edges: dict[tuple[str, str], bool] = {}
+        # sqlite3 connections sit in a reference cycle (their statement cache
+        # refers back to them), so dropping one closes nothing until the cyclic
+        # collector runs, and the console script skips the collection Python's
+        # own exit would make (console.cli.main.console_script). So a store
+        # closes its connection when it is dropped, and at the latest at exit:
+        # the last connection to close folds the write-ahead log into the
+        # store file and removes it, so a finished command leaves one file.
+        self._closer = weakref.finalize(self, self.conn.close)
 
     def close(self) -> None:
-        self.conn.close()
+        self._closer()
 
     def __enter__(self) -> Store:
         return self

@@ -7,10 +7,12 @@ their modules imported only when one of their commands runs (or for --help).
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -214,6 +216,40 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return usage
     return outcome if isinstance(outcome, int) else 0
+
+
+def console_script() -> NoReturn:
+    """The ``execconsole`` command: ``main()``, then an exit that skips tearing the interpreter down.
+
+    Once a command is done, Python's own exit still frees every object and
+    module one by one: 20 ms of a 150 ms ``tasks list`` and 80-100 ms after a
+    10,000-task ``run`` (measured), time the operator waits for and nothing
+    needs. So the process ends with ``os._exit`` instead, from an exit hook
+    registered before any of ours: every hook registered later (the
+    executors' shutdown of their helper processes, logging's flush) has run
+    by then, non-daemon threads were joined before any hook, and the standard
+    streams are flushed here. The store's connection is closed by now (a run
+    closes it) or loses nothing: SQLite commits are on disk when they return.
+    """
+    code = 1  # an exception escaping main() is a bug: Python prints it and exits 1
+
+    def exit_without_teardown() -> None:
+        status = code
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                # Python's own exit reports a failed flush with status 120.
+                status = status or 120
+        os._exit(status)
+
+    atexit.register(exit_without_teardown)
+    try:
+        code = main()
+    except SystemExit as stop:  # as Python maps it: None is 0, a message is 1
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        raise
+    sys.exit(code)
 
 
 def _usage_error(error: Exception) -> int | None:

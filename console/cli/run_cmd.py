@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -45,21 +45,35 @@ def run(
     in_console = not headless and console_available()
     if not in_console:
         runtime.warm_up_executors()  # this process hosts the engine: prepare while we parse
+    from console.collection_pause import collection_paused
     from console.workflow import load_workflow
 
-    spec = load_workflow(file, known_executors=runtime.executor_names)
+    with collection_paused():  # a burst of long-lived objects: see console/collection_pause.py
+        spec = load_workflow(file, known_executors=runtime.executor_names)
+        if not in_console:
+            submitted = submit_headless(runtime, spec, run_id)
     if in_console:
         open_console(
             options, executor=executor, parallelism=parallelism, workflow=spec, run_id=run_id
         )
         return
-    raise typer.Exit(run_headless(runtime, spec, run_id))
+    raise typer.Exit(drive_headless(runtime, submitted))
 
 
-def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-untyped-def]
-    """Submit ``spec`` and drive it to the end; 0 if every task succeeded, else 1."""
+class SubmittedRun(NamedTuple):
+    """A run stored by ``submit_headless``, and the engine that will drive it (None: another does)."""
+
+    store: Any
+    dag_id: str
+    run_id: str
+    task_count: int
+    engine: Any
+    owner: dict[str, Any] | None
+
+
+def submit_headless(runtime, spec, run_id: str | None) -> SubmittedRun:  # type: ignore[no-untyped-def]
+    """Store ``spec`` as a new run; build the engine first if no other engine owns the store."""
     from console import actions
-    from console.progress import ProgressBar
 
     store = runtime.store()
     if run_id is not None:
@@ -77,12 +91,23 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
         store, spec, default_executor=runtime.default_executor, run_id=run_id
     )
     say(f"submitted {spec.dag_id}/{run_id}: {len(keys)} tasks")
-    bar = ProgressBar(len(keys), label=f"{spec.dag_id} ")
-    watch = RunWatch(store, spec.dag_id, run_id, bar)
+    return SubmittedRun(store, spec.dag_id, run_id, len(keys), engine, owner)
 
-    if owner is not None:
+
+def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untyped-def]
+    """Host the engine (or follow the one that owns the store) until ``run`` ends.
+
+    Returns 0 if every task succeeded, else 1 (130 if the operator stopped following).
+    """
+    from console.progress import ProgressBar
+
+    store = run.store
+    bar = ProgressBar(run.task_count, label=f"{run.dag_id} ")
+    watch = RunWatch(store, run.dag_id, run.run_id, bar)
+
+    if run.owner is not None:
         say(
-            f"engine pid {owner['pid']} on {owner['hostname']} owns this store; following its progress"
+            f"engine pid {run.owner['pid']} on {run.owner['hostname']} owns this store; following its progress"
         )
         try:
             while not watch.finished():
@@ -94,10 +119,10 @@ def run_headless(runtime, spec, run_id: str | None) -> int:  # type: ignore[no-u
     else:
         from console.headless import host_engine
 
-        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick, engine=engine)
+        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick, engine=run.engine)
     final = watch.counts()
     bar.close(final)
-    return report_outcome(store, spec.dag_id, run_id, final, len(keys))
+    return report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
 
 
 class RunWatch:
