@@ -157,7 +157,9 @@ def prepare_process_context() -> ForkServerContext:
     with _context_lock:
         if _context is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([local_worker.__name__])
+            # The second module makes the forkserver end quickly; it is named,
+            # never imported here (see executors/forkserver_exit.py).
+            context.set_forkserver_preload([local_worker.__name__, FORKSERVER_EXIT_MODULE])
             with _stdio_on_devnull():
                 multiprocessing.forkserver.ensure_running()
             _context = context
@@ -166,6 +168,9 @@ def prepare_process_context() -> ForkServerContext:
                 _helpers_stopped_at_exit = True
         return _context
 
+
+FORKSERVER_EXIT_MODULE = "executors.forkserver_exit"
+"""Preloaded by the forkserver alone, so that it ends without an interpreter teardown."""
 
 _helpers_stopped_at_exit = False
 _workers_left_running = False  # set by detach(): some worker outlives this process

@@ -852,3 +852,27 @@ def test_gauges_include_workers_and_unread_messages(make_local: MakeLocal, tmp_p
     assert gauges["executor.local.workers"] == 1
     assert gauges["executor.local.unread_messages"] == 0
     assert "worker" in executor.debug_dump()
+
+
+def _write_loaded_modules(path: str) -> None:
+    """A forkserver child's target: which of our modules it has, written to ``path``."""
+    Path(path).write_text(json.dumps(sorted(m for m in sys.modules if m.startswith("executors."))))
+
+
+def test_only_the_forkserver_loads_its_exit_hook(make_local: MakeLocal, tmp_path: Path) -> None:
+    """The hook ends its process with status 0: the engine must never import it."""
+    executor = make_local(1)
+    driver = Driver(executor)
+    item = make_workload(tmp_path, ["true"])
+    executor.queue_workload(item)
+    driver.until_finished(item.key)
+    assert "executors.forkserver_exit" not in sys.modules
+    # A process forked by the forkserver has what the forkserver preloaded.
+    report = tmp_path / "modules.json"
+    child = prepare_process_context().Process(target=_write_loaded_modules, args=(str(report),))
+    child.start()
+    child.join(DEADLINE)
+    assert child.exitcode == 0
+    loaded = json.loads(report.read_text())
+    assert "executors.forkserver_exit" in loaded
+    assert "executors.local_worker" in loaded
