@@ -16,6 +16,9 @@ Two cadences:
   operator requests, picks newly ready tries, and writes all of it in ONE
   transaction. Only after that commit are the new tries handed to their
   executors, so a try is never running without the store knowing its token.
+  It comes every ``tick_interval``, sooner while executors have reports to
+  record and little queued, and 2 ms after a tick that made tries ready
+  (their upstream succeeded) or left nothing in flight.
 
 Each executor keeps a small backlog of queued tries (its ``queued_tasks``),
 sized from its recent throughput, so fast tasks never starve between store
@@ -172,8 +175,11 @@ class Engine:
         self._stop = threading.Event()
         self._dump_requested = False
         self._last_lease_renewal = 0.0
-        self._last_store_tick = 0.0
+        self._last_store_tick = float("-inf")  # the first tick is due at once, whatever the clock
         self._last_forget = 0.0
+        # Set by a store tick after which the next one should come soon; see
+        # _wants_follow_up.
+        self._follow_up = False
         self._started = False
 
     # ---- lifecycle ---------------------------------------------------------
@@ -323,12 +329,17 @@ class Engine:
             return True
         # Fast tasks: refill a running-dry backlog without waiting a whole tick,
         # but never more often than every 2 ms, so the store is not hammered.
-        return since >= 0.002 and not self.paused and not self.draining and self._backlog_low()
+        return (
+            since >= 0.002
+            and not self.paused
+            and not self.draining
+            and (self._follow_up or self._backlog_low())
+        )
 
     def _wait(self, since: float) -> None:
         """Sleep until an executor has news or the next store tick is due."""
         timeout = max(0.0, self._last_store_tick + self.tick_interval - time.monotonic())
-        if self._backlog_low():
+        if self._follow_up or self._backlog_low():
             timeout = min(timeout, 0.002)
         if timeout <= 0:
             return
@@ -352,6 +363,7 @@ class Engine:
         now_mono = time.monotonic()
         self._last_store_tick = now_mono
         self.stats.ticks += 1
+        finished_before = self.stats.finished
         batch = Batch()
         now = self.clock()
         for executor in self.executors.values():
@@ -370,6 +382,7 @@ class Engine:
         if dispatch and not self.paused and not self.draining and not self.held:
             handoffs = self._pick_ready(batch, now)
         self.store.commit(batch)
+        self._follow_up = self._wants_follow_up(batch, self.stats.finished > finished_before)
         if now_mono - self._last_forget >= FORGET_FINISHED_SECONDS:
             self._forget_finished()
         # Only now, with each token durable in the store, may executors see them.
@@ -379,6 +392,23 @@ class Engine:
         if self._dump_requested:
             self._dump_requested = False
             log.warning("%s", self.debug_dump())
+
+    def _wants_follow_up(self, batch: Batch, finished_some: bool) -> bool:
+        """Whether the tick just committed may have made work the next one should see soon.
+
+        Tries become ready in a commit (an upstream succeeded, a retry was
+        scheduled), after this tick picked what was ready, so without a
+        follow-up the next try of a chain waited for the next regular tick:
+        up to ``tick_interval`` (50 ms) a link. And when the last try in
+        flight has ended, the host should get to ask whether the run is over
+        without waiting out a tick either. Runs of independent tasks set
+        neither, and keep ticking at the pace their reports set.
+        """
+        if batch.unblocked or batch.revive:
+            return True
+        if any(not_before is None for _record, not_before, _actor, _reason in batch.new_tries):
+            return True
+        return finished_some and not self.in_flight
 
     def _backlog_target(self, executor: BaseExecutor) -> int:
         """How many handed-out, not-yet-started tries to keep at an executor.

@@ -189,6 +189,8 @@ class Batch:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[TaskRecord, str, str]] = field(default_factory=list)
     renew_lease: bool = False
+    unblocked: int = 0
+    """Set by ``Store.commit``: waiting tries that had an upstream succeed in it."""
 
     def transition(
         self,
@@ -605,14 +607,14 @@ class Store:
                         following.to_state,
                         {**transition.fields, **following.fields},
                     )
-                    self._log_transition(writer, transition, now)
-                    self._log_transition(writer, following, now)
+                    batch.unblocked += self._log_transition(writer, transition, now)
+                    batch.unblocked += self._log_transition(writer, following, now)
                     index += 2
                     continue
                 self._update_row(
                     writer, transition.record.id, transition.to_state, transition.fields
                 )
-                self._log_transition(writer, transition, now)
+                batch.unblocked += self._log_transition(writer, transition, now)
                 index += 1
             writer.flush()
             for record, not_before, actor, reason in batch.new_tries:
@@ -656,11 +658,14 @@ class Store:
             }
         writer.update(sql, (str(to_state), *fields.values(), ti_id))
 
-    def _log_transition(self, writer: _TickWriter, transition: _Transition, now: str) -> None:
-        """The transition's audit event and its consequences downstream (the row is updated)."""
+    def _log_transition(self, writer: _TickWriter, transition: _Transition, now: str) -> int:
+        """The transition's audit event and its consequences downstream (the row is updated).
+
+        Returns how many waiting tries had this one as an upstream that just succeeded.
+        """
         record, to_state = transition.record, transition.to_state
         if to_state == record.state and not transition.reason:
-            return
+            return 0
         writer.event(
             (record.id, now, str(record.state), str(to_state), transition.actor, transition.reason)
         )
@@ -670,15 +675,16 @@ class Store:
             )
             if downstream:
                 writer.flush()
-                writer.conn.executemany(
+                return writer.conn.executemany(
                     "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
                     "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled' "
                     "AND pending_upstreams > 0",
                     [(record.dag_id, record.run_id, task_id) for task_id in downstream],
-                )
+                ).rowcount
         elif to_state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
             writer.flush()
             self._fail_downstream(writer.conn, record, now)
+        return 0
 
     def _downstream_ids(
         self, conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str

@@ -400,3 +400,80 @@ def test_a_worker_killed_mid_task_fails_the_try_which_is_retried_and_the_pool_re
     # A new worker took the dead one's place.
     alive = [w for w in engine.default_executor.worker_processes() if w.alive]
     assert worker_pid not in [w.pid for w in alive] and len(alive) >= 1
+
+
+# A regular store tick an hour away: whatever these tests see happen comes from
+# the ticks the engine asks for itself. Should one be missing, the engine waits
+# out the hour and the test's own timeout fails it.
+NO_REGULAR_TICK = 3600.0
+
+
+@pytest.mark.timeout(120)
+def test_each_link_of_a_chain_starts_without_waiting_for_a_regular_tick(make_engine) -> None:
+    engine = make_engine(parallelism=2, tick_interval=NO_REGULAR_TICK)
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "a"
+        command = ["true"]
+        [[task]]
+        id = "b"
+        upstream = ["a"]
+        command = ["true"]
+        [[task]]
+        id = "c"
+        upstream = ["b"]
+        command = ["true"]
+        """,
+    )
+    drive(engine, idle(engine))
+    assert states(engine) == {"a": "success", "b": "success", "c": "success"}
+
+
+@pytest.mark.timeout(120)
+def test_a_retry_without_delay_starts_without_waiting_for_a_regular_tick(make_engine) -> None:
+    engine = make_engine(tick_interval=NO_REGULAR_TICK)
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "flaky"
+        retries = 1
+        shell = true
+        command = "test $EXECCONSOLE_TRY_NUMBER -ge 2"
+        """,
+    )
+    drive(engine, idle(engine))
+    tries = engine.store.list_tasks(dag_id="wf")
+    assert [(t.try_number, str(t.state)) for t in tries] == [(1, "up_for_retry"), (2, "success")]
+
+
+@pytest.mark.timeout(120)
+def test_the_host_sees_a_run_end_without_waiting_out_a_tick(home: Path) -> None:
+    from console.headless import host_engine
+    from console.runtime import Runtime
+
+    runtime = Runtime.load(home=home, executor="local", parallelism=2)
+    engine = runtime.build_engine()
+    engine.tick_interval = NO_REGULAR_TICK
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "only"
+        command = ["true"]
+        """,
+    )
+    try:
+        host_engine(
+            runtime,
+            until=lambda e: not e.in_flight and e.store.unfinished_count() == 0,
+            engine=engine,
+        )
+        assert states(engine) == {"only": "success"}
+    finally:
+        engine.store.close()
