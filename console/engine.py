@@ -301,9 +301,20 @@ class Engine:
         now = time.monotonic()
         if self._store_tick_due(now):
             self.store_tick()
+            followed_up = self._follow_up and self._dispatching
+            if followed_up:
+                # Tries it made ready start now, not a tick later (at most one
+                # follow-up a pass, and only after a tick that unblocked work).
+                self.store_tick()
             for executor in self.executors.values():
                 executor.heartbeat()
+            if followed_up:
+                return  # and the host looks at once: the run may have just ended
         self._wait(now)
+
+    @property
+    def _dispatching(self) -> bool:
+        return not self.paused and not self.draining and not self.held
 
     def _forget_finished(self) -> None:
         """Let executors drop what they keep for tries whose outcome is now committed."""
