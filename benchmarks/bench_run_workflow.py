@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +31,7 @@ from _common import (
     PYTHON,
     REPO,
     Rounds,
+    Summary,
     check_tree,
     clean_env,
     compile_product,  # noqa: E402
@@ -68,12 +70,16 @@ def main() -> None:
     script = console_script()
     check_tree(clean_env())
     homes: list[Path] = []
+    # Where a product run's time goes, from the store's own timestamps: from
+    # the spawn to the first try's start, and from the last try's end to exit.
+    phases: dict[str, list[float]] = {"spawn_to_first_start": [], "last_end_to_exit": []}
 
     def product() -> float:
         home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
         homes.append(home)
         if not args.keep:
             remove_after_last_round(home)
+        spawned = time.time()
         elapsed = timed_command(
             [script, "run", str(workflow), "--headless", "--parallelism", str(args.parallelism)],
             env=clean_env(EXECCONSOLE_HOME=str(home)),
@@ -81,7 +87,9 @@ def main() -> None:
         )
         # Untimed: check every task really ran once. Homes are deleted only
         # after the last round (see deferred_cleanup in _common.py).
-        check_home(home, args.tasks)
+        first_start, last_end = check_home(home, args.tasks)
+        phases["spawn_to_first_start"].append(first_start - spawned)
+        phases["last_end_to_exit"].append(spawned + elapsed - last_end)
         return elapsed
 
     def baseline() -> float:
@@ -118,6 +126,7 @@ def main() -> None:
         "cpu_ms_per_task": {
             name: rounds.cpu_ms_per_task(name, args.tasks) for name in ("product", "baseline")
         },
+        "product_phases_s": {name: Summary(values).as_dict(3) for name, values in phases.items()},
         "target": TARGET,
         "verdict": verdict(ratio.median, TARGET),
     }
@@ -126,23 +135,38 @@ def main() -> None:
         f"  product  {rounds.summary('product').text()}\n"
         f"  baseline {rounds.summary('baseline').text()}\n"
         f"  machine CPU per task (ms): {report['results']['cpu_ms_per_task']}\n"
-        f"  product/baseline {ratio.text(unit='x')}  target <= {TARGET}: {report['results']['verdict']}",
+        + "".join(
+            f"  product {name.replace('_', ' ')}: {Summary(values).text()}\n"
+            for name, values in phases.items()
+        )
+        + f"  product/baseline {ratio.text(unit='x')}  target <= {TARGET}: {report['results']['verdict']}",
         file=sys.stderr,
     )
     write_report(args.json, report)
 
 
-def check_home(home: Path, tasks: int) -> None:
-    """Every task of the run succeeded exactly once (read straight from the store)."""
+def check_home(home: Path, tasks: int) -> tuple[float, float]:
+    """Every task of the run succeeded exactly once (read straight from the store).
+
+    Returns when the first try started and the last one ended (Unix times).
+    """
     import sqlite3
+    from datetime import datetime
 
     conn = sqlite3.connect(home / "execconsole.db")
     try:
         rows = dict(conn.execute("SELECT state, count(*) FROM task_instances GROUP BY state"))
+        first_start, last_end = conn.execute(
+            "SELECT min(start_date), max(end_date) FROM task_instances"
+        ).fetchone()
     finally:
         conn.close()
     if rows != {"success": tasks}:
         raise RuntimeError(f"the product run did not end with {tasks} successes: {rows}")
+    return (
+        datetime.fromisoformat(first_start).timestamp(),
+        datetime.fromisoformat(last_end).timestamp(),
+    )
 
 
 if __name__ == "__main__":
