@@ -16,9 +16,10 @@ Two cadences:
   operator requests, picks newly ready tries, and writes all of it in ONE
   transaction. Only after that commit are the new tries handed to their
   executors, so a try is never running without the store knowing its token.
-  It comes every ``tick_interval``, sooner while executors have reports to
-  record and little queued, and 2 ms after a tick that made tries ready
-  (their upstream succeeded) or left nothing in flight.
+  It comes every ``tick_interval``, sooner (2 ms apart at most) while
+  executors have reports to record and little queued, and at once after a
+  tick that made tries ready (their upstream succeeded) or left nothing in
+  flight.
 
 Each executor keeps a small backlog of queued tries (its ``queued_tasks``),
 sized from its recent throughput, so fast tasks never starve between store

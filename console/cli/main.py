@@ -227,9 +227,9 @@ def console_script() -> NoReturn:
     needs. So the process ends with ``os._exit`` instead, from an exit hook
     registered before any of ours: every hook registered later (the
     executors' shutdown of their helper processes, logging's flush) has run
-    by then, non-daemon threads were joined before any hook, and the standard
-    streams are flushed here. The store's connection is closed by now (a run
-    closes it) or loses nothing: SQLite commits are on disk when they return.
+    by then (stores close their connections from one: store/store.py),
+    non-daemon threads were joined before any hook, and the standard streams
+    are flushed here.
     """
     code = 1  # an exception escaping main() is a bug: Python prints it and exits 1
 
