@@ -97,22 +97,14 @@ def main() -> None:
     print(f"one task, and a chain of {args.chain}:", file=sys.stderr)
     rounds = Rounds(cases, args.rounds).run()
     links = args.chain - 1
-    per_link = Summary(
-        [
-            (c - o) / links * 1000
-            for c, o in zip(
-                rounds.results["product_chain"], rounds.results["product_one"], strict=True
-            )
-        ]
-    )
-    per_link_baseline = Summary(
-        [
-            (c - o) / links * 1000
-            for c, o in zip(
-                rounds.results["baseline_chain"], rounds.results["baseline_one"], strict=True
-            )
-        ]
-    )
+
+    def per_link(chain_case: str, one_case: str) -> Summary:
+        """What each further task of the chain added, per round, in milliseconds."""
+        pairs = zip(rounds.results[chain_case], rounds.results[one_case], strict=True)
+        return Summary([(chained - alone) / links * 1000 for chained, alone in pairs])
+
+    product_link = per_link("product_chain", "product_one")
+    baseline_link = per_link("baseline_chain", "baseline_one")
     report = {
         "benchmark": "small_runs",
         "machine": machine(),
@@ -126,8 +118,8 @@ def main() -> None:
             **{name: rounds.summary(name).as_dict() for name in cases},
             "one_ratio": rounds.ratio("product_one", "baseline_one").as_dict(3),
             "chain_ratio": rounds.ratio("product_chain", "baseline_chain").as_dict(3),
-            "per_link_ms": per_link.as_dict(1),
-            "per_link_baseline_ms": per_link_baseline.as_dict(1),
+            "per_link_ms": product_link.as_dict(1),
+            "per_link_baseline_ms": baseline_link.as_dict(1),
         },
     }
     report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
@@ -136,8 +128,8 @@ def main() -> None:
         f"            baseline {rounds.summary('baseline_one').text()}\n"
         f"  chain     product {rounds.summary('product_chain').text()}\n"
         f"            baseline {rounds.summary('baseline_chain').text()}\n"
-        f"  per link  product {per_link.text(unit=' ms', digits=1)}\n"
-        f"            baseline {per_link_baseline.text(unit=' ms', digits=1)}",
+        f"  per link  product {product_link.text(unit=' ms', digits=1)}\n"
+        f"            baseline {baseline_link.text(unit=' ms', digits=1)}",
         file=sys.stderr,
     )
     write_report(args.json, report)
