@@ -18,8 +18,8 @@ Two cadences:
   executors, so a try is never running without the store knowing its token.
   It comes every ``tick_interval``, sooner (2 ms apart at most) while
   executors have reports to record and little queued, and at once after a
-  tick that made tries ready (their upstream succeeded) or left nothing in
-  flight.
+  tick that made tries ready (their last upstream succeeded) or left
+  nothing in flight.
 
 Each executor keeps a small backlog of queued tries (its ``queued_tasks``),
 sized from its recent throughput, so fast tasks never starve between store
@@ -305,7 +305,7 @@ class Engine:
             followed_up = self._follow_up and self._dispatching
             if followed_up:
                 # Tries it made ready start now, not a tick later (at most one
-                # follow-up a pass, and only after a tick that unblocked work).
+                # follow-up a pass, and only after a tick that made tries ready).
                 self.store_tick()
             for executor in self.executors.values():
                 executor.heartbeat()
@@ -408,15 +408,16 @@ class Engine:
     def _wants_follow_up(self, batch: Batch, finished_some: bool) -> bool:
         """Whether the tick just committed may have made work the next one should see soon.
 
-        Tries become ready in a commit (an upstream succeeded, a retry was
-        scheduled), after this tick picked what was ready, so without a
-        follow-up the next try of a chain waited for the next regular tick:
-        up to ``tick_interval`` (50 ms) a link. And when the last try in
-        flight has ended, the host should get to ask whether the run is over
-        without waiting out a tick either. Runs of independent tasks set
-        neither, and keep ticking at the pace their reports set.
+        Tries become ready in a commit (their last upstream succeeded, a
+        retry was scheduled), after this tick picked what was ready, so
+        without a follow-up the next try of a chain waited for the next
+        regular tick: up to ``tick_interval`` (50 ms) a link. And when the
+        last try in flight has ended, the host should get to ask whether the
+        run is over without waiting out a tick either. Runs of independent
+        tasks set neither, and a fan-in only with its last upstream: both
+        keep ticking at the pace their reports set.
         """
-        if batch.unblocked or batch.revive:
+        if batch.made_ready or batch.revive:
             return True
         if any(not_before is None for _record, not_before, _actor, _reason in batch.new_tries):
             return True

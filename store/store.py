@@ -134,6 +134,13 @@ class _Transition:
 _UPDATE_SQL: dict[tuple[str, ...], str] = {}
 """Row updates by the fields they set: a few shapes, each built once."""
 
+_RELEASE_ONE_UPSTREAM = (
+    "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
+    "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled' "
+    "AND pending_upstreams > 0 RETURNING pending_upstreams"
+)
+"""A waiting task's upstream succeeded; returns what it still waits for (SQLite >= 3.35)."""
+
 _EVENT_INSERT = (
     "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -189,8 +196,8 @@ class Batch:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[TaskRecord, str, str]] = field(default_factory=list)
     renew_lease: bool = False
-    unblocked: int = 0
-    """Set by ``Store.commit``: waiting tries that had an upstream succeed in it."""
+    made_ready: int = 0
+    """Set by ``Store.commit``: waiting tries whose last upstream succeeded in it."""
 
     def transition(
         self,
@@ -607,14 +614,14 @@ class Store:
                         following.to_state,
                         {**transition.fields, **following.fields},
                     )
-                    batch.unblocked += self._log_transition(writer, transition, now)
-                    batch.unblocked += self._log_transition(writer, following, now)
+                    batch.made_ready += self._log_transition(writer, transition, now)
+                    batch.made_ready += self._log_transition(writer, following, now)
                     index += 2
                     continue
                 self._update_row(
                     writer, transition.record.id, transition.to_state, transition.fields
                 )
-                batch.unblocked += self._log_transition(writer, transition, now)
+                batch.made_ready += self._log_transition(writer, transition, now)
                 index += 1
             writer.flush()
             for record, not_before, actor, reason in batch.new_tries:
@@ -661,7 +668,7 @@ class Store:
     def _log_transition(self, writer: _TickWriter, transition: _Transition, now: str) -> int:
         """The transition's audit event and its consequences downstream (the row is updated).
 
-        Returns how many waiting tries had this one as an upstream that just succeeded.
+        Returns how many waiting tries this one's success made ready (their last upstream).
         """
         record, to_state = transition.record, transition.to_state
         if to_state == record.state and not transition.reason:
@@ -675,12 +682,16 @@ class Store:
             )
             if downstream:
                 writer.flush()
-                return writer.conn.executemany(
-                    "UPDATE task_instances SET pending_upstreams = pending_upstreams - 1 "
-                    "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled' "
-                    "AND pending_upstreams > 0",
-                    [(record.dag_id, record.run_id, task_id) for task_id in downstream],
-                ).rowcount
+                # One statement a downstream task (usually one or two), each
+                # saying what is left to wait for: the engine asks for another
+                # tick at once only when some try became ready.
+                made_ready = 0
+                for task_id in downstream:
+                    for (pending,) in writer.conn.execute(
+                        _RELEASE_ONE_UPSTREAM, (record.dag_id, record.run_id, task_id)
+                    ):
+                        made_ready += pending == 0
+                return made_ready
         elif to_state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
             writer.flush()
             self._fail_downstream(writer.conn, record, now)
