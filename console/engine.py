@@ -315,6 +315,7 @@ class Engine:
 
     @property
     def _dispatching(self) -> bool:
+        """Whether a store tick may hand out new tries now."""
         return not self.paused and not self.draining and not self.held
 
     def _forget_finished(self) -> None:
@@ -391,7 +392,7 @@ class Engine:
             batch.renew_lease = True
             self._last_lease_renewal = now_mono
         handoffs: list[tuple[BaseExecutor, Workload]] = []
-        if dispatch and not self.paused and not self.draining and not self.held:
+        if dispatch and self._dispatching:
             handoffs = self._pick_ready(batch, now)
         self.store.commit(batch)
         self._follow_up = self._wants_follow_up(batch, self.stats.finished > finished_before)
