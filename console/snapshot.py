@@ -519,7 +519,7 @@ def read_task_log(
             handle.seek(max(0, size - max_bytes))
             return handle.read(max_bytes).decode("utf-8", errors="replace"), record.log_path, size
     except OSError:
-        return "", f"{record.log_path} (not written yet)", 0
+        return "", f"{record.log_path} (no output)", 0
 
 
 def _event_row(event: EventRecord) -> EventRow:

@@ -465,7 +465,7 @@ class BaseExecutor:
                     handle.seek(size - max_bytes)
                 data = handle.read(max_bytes)
         except FileNotFoundError:
-            return TaskLog(text="", size=0, source=f"{log_path} (not written yet)")
+            return TaskLog(text="", size=0, source=f"{log_path} (no output)")
         return TaskLog(
             text=data.decode("utf-8", errors="replace"),
             size=size,

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from setproctitle import setproctitle
 
 from executors.claims import ClaimBook
+from executors.log_spool import LogSpool
 from executors.spawn import seal_inherited_descriptors
 from executors.supervisor import HOSTNAME, NotClaimed, ignored_here_only, now_iso, run_workload
 from executors.task_environment import InheritedEnvironment
@@ -208,6 +209,7 @@ def run_worker(
     name = worker_name(config.executor_name, pid)
     claims = ClaimBook(config.claims_dir)
     environment = InheritedEnvironment()  # a worker runs one try at a time, on one thread
+    spool = LogSpool(str(pid))  # likewise: silent short tries share one output file
     engine_gone = False
     tasks_done = 0
     buffer = bytearray(MAX_MESSAGE_BYTES)
@@ -224,63 +226,69 @@ def run_worker(
             # supervisor writes it) for the engine that adopts it.
             engine_gone = True
 
-    while True:
-        try:
-            # A try waiting already (the engine prefetches while tries are
-            # short) is taken without blocking, and without passing through
-            # the idle title for a few microseconds.
-            size = activity.recv_into(buffer, 0, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            setproctitle(worker_title(config.executor_name, None, tasks_done))
+    try:
+        while True:
             try:
-                size = activity.recv_into(buffer)
+                # A try waiting already (the engine prefetches while tries are
+                # short) is taken without blocking, and without passing through
+                # the idle title for a few microseconds.
+                size = activity.recv_into(buffer, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                setproctitle(worker_title(config.executor_name, None, tasks_done))
+                try:
+                    size = activity.recv_into(buffer)
+                except OSError:
+                    return
             except OSError:
                 return
-        except OSError:
-            return
-        if size == 0:
-            return  # the engine closed its end: nothing more will come
-        # Counted before anything else, so the engine's count of unread
-        # messages is wrong for as short a time as possible if we die here.
-        taken.value += 1
-        message = decode_order(view[:size])
-        if isinstance(message, Retire):
-            return
-        seq, workload = message
-        if engine_gone or not engine_alive(config.engine_pid):
-            # Orphaned: the next engine revokes or adopts what this engine
-            # handed out, so a worker must not start anything more on its own.
-            return
-        setproctitle(worker_title(config.executor_name, workload.key, tasks_done))
-        outcome: NamedTuple
+            if size == 0:
+                return  # the engine closed its end: nothing more will come
+            # Counted before anything else, so the engine's count of unread
+            # messages is wrong for as short a time as possible if we die here.
+            taken.value += 1
+            message = decode_order(view[:size])
+            if isinstance(message, Retire):
+                return
+            seq, workload = message
+            if engine_gone or not engine_alive(config.engine_pid):
+                # Orphaned: the next engine revokes or adopts what this engine
+                # handed out, so a worker must not start anything more on its own.
+                return
+            setproctitle(worker_title(config.executor_name, workload.key, tasks_done))
+            outcome: NamedTuple
 
-        def started(running: TaskReport, seq: int = seq) -> None:
-            report(Started(seq, pid, running))
+            def started(running: TaskReport, seq: int = seq) -> None:
+                report(Started(seq, pid, running))
 
-        try:
-            final = run_workload(
-                workload,
-                claims,
-                worker=name,
-                on_started=started,
-                terminate_grace=config.terminate_grace,
-                quiet_start=config.quiet_start,
-                environment=environment,
-            )
-            outcome = Finished(seq, pid, final)
-        except NotClaimed:
-            outcome = Refused(seq, pid, "not started: its token was claimed or revoked elsewhere")
-        except Exception as error:  # one broken workload must not take the worker down
-            final = TaskReport(
-                hostname=HOSTNAME,
-                worker=name,
-                ended_at=now_iso(),
-                reason=f"worker {name} could not run it: {error}",
-            )
             try:
-                claims.record_finished(workload.token, **final.to_json())
-            except (OSError, ValueError):
-                pass
-            outcome = Finished(seq, pid, final)
-        tasks_done += 1
-        report(outcome)
+                final = run_workload(
+                    workload,
+                    claims,
+                    worker=name,
+                    on_started=started,
+                    terminate_grace=config.terminate_grace,
+                    quiet_start=config.quiet_start,
+                    environment=environment,
+                    spool=spool,
+                )
+                outcome = Finished(seq, pid, final)
+            except NotClaimed:
+                outcome = Refused(
+                    seq, pid, "not started: its token was claimed or revoked elsewhere"
+                )
+            except Exception as error:  # one broken workload must not take the worker down
+                final = TaskReport(
+                    hostname=HOSTNAME,
+                    worker=name,
+                    ended_at=now_iso(),
+                    reason=f"worker {name} could not run it: {error}",
+                )
+                try:
+                    claims.record_finished(workload.token, **final.to_json())
+                except (OSError, ValueError):
+                    pass
+                outcome = Finished(seq, pid, final)
+            tasks_done += 1
+            report(outcome)
+    finally:
+        spool.discard()  # empty by now: each try that wrote has had it handed over

@@ -26,6 +26,7 @@ from types import FrameType
 import psutil
 
 from executors.claims import ClaimBook
+from executors.log_spool import LogSpool
 from executors.reasons import reason_for_exit
 from executors.spawn import TaskProcess, start_task_process
 from executors.task_environment import InheritedEnvironment
@@ -258,6 +259,7 @@ def run_workload(
     terminate_grace: float = TERMINATE_GRACE_SECONDS,
     quiet_start: float = 0.0,
     environment: InheritedEnvironment | None = None,
+    spool: LogSpool | None = None,
 ) -> TaskReport:
     """Run ``workload`` to the end and return its report.
 
@@ -271,6 +273,10 @@ def run_workload(
         environment: in a single-threaded worker, the try's variables are set
             in this process's own environment and inherited, instead of a whole
             new environment being encoded for every spawn.
+        spool: a worker's reusable output file (see executors/log_spool.py).
+            With a quiet start, the try writes there first; it becomes the
+            try's log file once the try has written something or outlived its
+            quiet start, so a silent short try creates no file at all.
 
     Raises:
         NotClaimed: the token was claimed or revoked already; nothing was started.
@@ -278,7 +284,14 @@ def run_workload(
     if claims is not None and not claims.claim(workload.token, worker=worker, worker_pid=_PID):
         raise NotClaimed(str(workload.key))
 
-    log_fd = _open_log(workload.log_path)
+    quiet = quiet_start > 0 and (workload.timeout is None or workload.timeout > quiet_start)
+    # The spool is only worth it for tries that may end within the quiet start.
+    spooled = spool if quiet else None
+    log_fd = (
+        _open_log(workload.log_path)
+        if spooled is None
+        else spooled.descriptor_for(workload.log_path)
+    )
     started_at = now_iso()
     # Inherit this process's environment where possible, rather than encoding
     # every variable again for every spawn.
@@ -303,7 +316,10 @@ def run_workload(
         )
     except OSError as error:
         os.write(log_fd, f"execconsole: could not start {command[0]!r}: {error}\n".encode())
-        os.close(log_fd)
+        if spooled is None:
+            os.close(log_fd)
+        else:
+            spooled.hand_over(workload.log_path)
         report = TaskReport(
             hostname=HOSTNAME,
             worker=worker,
@@ -315,12 +331,12 @@ def run_workload(
         if claims is not None:
             claims.record_finished(workload.token, **report.to_json())
         return report
-    os.close(log_fd)
+    if spooled is None:
+        os.close(log_fd)
     pid = process.pid
     pidfd = _open_pidfd(pid)
     try:
         create_time: float | None = None
-        quiet = quiet_start > 0 and (workload.timeout is None or workload.timeout > quiet_start)
         if quiet:
             # The pid goes on record at once (the try's process must be findable
             # if this worker dies now); its create time only if it outlives the
@@ -333,6 +349,10 @@ def run_workload(
         else:
             ended = False
         if not ended:
+            if spooled is not None:
+                # Before anyone is told it runs: a live reader finds its log file.
+                spooled.hand_over(workload.log_path)
+                spooled = None
             create_time = process_create_time(pid)
             running = TaskReport(
                 pid=pid,
@@ -349,6 +369,11 @@ def run_workload(
             if remaining is not None and quiet:
                 remaining = max(remaining - quiet_start, 0.0)
             ended = _wait_exit(process, pidfd, remaining)
+    except BaseException:
+        # Whatever went wrong, this try's output must not become the next one's.
+        if spooled is not None:
+            spooled.hand_over(workload.log_path)
+        raise
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -366,6 +391,8 @@ def run_workload(
         # cost more than the signal).
         signal_group(pid, signal.SIGKILL)
         returncode = process.wait()
+    if spooled is not None and spooled.holds_output():
+        spooled.hand_over(workload.log_path)
 
     report = TaskReport(
         pid=pid,

@@ -154,4 +154,4 @@ def test_the_default_task_log_reads_the_local_file(tmp_path: Path) -> None:
     tail = executor.get_task_log(KEY, str(log), max_bytes=7)
     assert (tail.text, tail.truncated) == ("second\n", True)
     assert executor.get_task_log(KEY, None).text == ""
-    assert "not written yet" in executor.get_task_log(KEY, str(tmp_path / "missing.log")).source
+    assert "(no output)" in executor.get_task_log(KEY, str(tmp_path / "missing.log")).source

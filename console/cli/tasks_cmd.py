@@ -175,7 +175,7 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
             sys.stdout.flush()
         if not follow:
             if size == 0:
-                say(f"{record.key}: no output yet")
+                say(f"{record.key}: no output" + ("" if record.state.is_finished else " yet"))
             return
         if record.state.is_finished and size == position:
             return

@@ -80,7 +80,7 @@ class LogFollower:
         except OSError:
             if self.size == -1:
                 self.size = 0
-                return LogUpdate("", True, f"{path} (not written yet)", 0)
+                return LogUpdate("", True, f"{path} (no output)", 0)
             return None
         if size == self.size:
             return None
