@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import redis
-from celery import Task
+from celery import Task, signals
 from celery.exceptions import Ignore, Reject
 from setproctitle import getproctitle, setproctitle
 
@@ -57,6 +57,7 @@ from executors.celery.log_tail import LogTails
 from executors.celery.outcome import OutcomeWriter
 from executors.celery.pinned import PinnedConnection
 from executors.celery.task_meta import RUNNING
+from executors.log_spool import LogSpool
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
@@ -95,9 +96,19 @@ class WorkerRuntime:
     no other thread of it starts processes (the lease keeper and stop_tree's
     timers only signal them)."""
     sigterm: SigtermRelay
+    spool: LogSpool
+    """Silent short tries share this output file instead of creating a log file each
+    (executors/log_spool.py); a pool process runs one try at a time."""
 
 
 _runtime: WorkerRuntime | None = None
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _remove_spool(**_: Any) -> None:
+    """A pool process that ends removes its (empty) spool."""
+    if _runtime is not None and _runtime.pid == os.getpid():
+        _runtime.spool.discard()
 
 
 def runtime_for(settings: CelerySettings) -> WorkerRuntime:
@@ -142,6 +153,7 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
             outcomes,
             InheritedEnvironment(),
             SigtermRelay(),
+            LogSpool(str(os.getpid())),
         )
         # Celery's pool processes ignore SIGINT; the tries they start must not.
         stop_passing_on_ignored(signal.SIGINT)
@@ -201,6 +213,7 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> str:
             ),
             quiet_start=delay,
             environment=runtime.environment,
+            spool=runtime.spool,
         )
     finally:
         runtime.sigterm.stopper = None

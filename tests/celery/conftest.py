@@ -213,6 +213,8 @@ class Cluster:
     marker: str
     workers: list[WorkerProcess] = field(default_factory=list)
     executors: list[CeleryExecutor] = field(default_factory=list)
+    worker_settings: dict[str, object] = field(default_factory=dict)
+    """Settings for workers started from now on, beyond TEST_SETTINGS."""
 
     @property
     def options(self) -> dict[str, object]:
@@ -222,7 +224,7 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EXECCONSOLE")}
         env["EXECCONSOLE_TEST_MARKER"] = self.marker
         env["EXECCONSOLE__CELERY__BROKER_URL"] = self.redis.url
-        for name, value in TEST_SETTINGS.items():
+        for name, value in {**TEST_SETTINGS, **self.worker_settings}.items():
             env[f"EXECCONSOLE__CELERY__{name.upper()}"] = str(value)
         return env
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from executors.log_spool import SPOOL_PREFIX
 from executors.state import TaskState
-from tests.celery.conftest import Cluster, Driver, wait_for
+from tests.celery.conftest import DEADLINE, Cluster, Driver, wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -159,3 +161,31 @@ def test_sync_reads_every_state_in_one_mget_at_most_once_per_poll_interval(
     for workload in workloads:
         assert executor.kill(workload.key)
     driver.until_finished(*(w.key for w in workloads))
+
+
+def test_silent_short_tries_leave_no_log_file_and_others_keep_their_own_output(
+    private_cluster: Cluster,
+) -> None:
+    # A long report delay, so that "ends within it" holds for `true` on a slow machine.
+    private_cluster.worker_settings["running_report_delay"] = 1.0
+    worker = private_cluster.start_worker("spooler", concurrency=1)
+    executor = private_cluster.executor()
+    silent = [private_cluster.workload("true") for _ in range(3)]
+    loud = private_cluster.workload("echo loud; echo also >&2")
+    last = private_cluster.workload("true")
+    driver = Driver(executor)
+    for workload in (*silent, loud, last):
+        executor.queue_workload(workload)
+    driver.until_finished(*(w.key for w in (*silent, loud, last)))
+
+    assert all(driver.state(w.key) is TaskState.SUCCESS for w in (*silent, loud, last))
+    assert not any(Path(w.log_path).exists() for w in (*silent, last))
+    assert Path(loud.log_path).read_text() == "loud\nalso\n"
+    assert executor.get_task_log(loud.key, None).text == "loud\nalso\n"
+    assert executor.get_task_log(last.key, None).text == ""
+    logs = private_cluster.root / "logs"
+    [spool] = [p for p in logs.iterdir() if p.name.startswith(SPOOL_PREFIX)]
+    assert spool.stat().st_size == 0  # one pool process, one spool, holding nobody's output
+    worker.process.send_signal(signal.SIGTERM)  # a warm shutdown, as an operator stops it
+    worker.process.wait(timeout=DEADLINE)
+    wait_for(lambda: not spool.exists(), "the pool process to remove its spool as it ends")
