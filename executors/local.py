@@ -121,6 +121,7 @@ from executors.local_worker import (
     worker_name,
     worker_title,
 )
+from executors.log_spool import reclaim_spool
 from executors.reasons import reason_for_exit, signal_name
 from executors.state import TaskState
 from executors.supervisor import (
@@ -491,6 +492,15 @@ def adopt_from_claims(
                 continue
             claim = read_claim(claims, record.token) or {}  # a worker claimed it just now
         state = claim.get("state")
+        if (
+            state in (CLAIMED, STARTED)
+            and record.log_path
+            and claim.get("hostname") in (None, HOSTNAME)
+            and claim.get("worker_pid")
+            and not same_process_alive(claim["worker_pid"], None)
+        ):
+            # Its worker died with the engine: what the try wrote is in the worker's spool.
+            reclaim_spool(record.log_path, str(claim["worker_pid"]))
         if state == REVOKED:
             outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
         elif state == FINISHED:
@@ -1326,6 +1336,8 @@ class LocalExecutor(BaseExecutor):
             entry.suspect_since = None  # a live worker has it and will report
             return
         state = record.get("state")
+        if owner and state in (CLAIMED, STARTED) and entry.workload.log_path:
+            reclaim_spool(entry.workload.log_path, str(owner))
         if state == FINISHED:
             self._finish_with_report(entry, TaskReport.from_json(record))
         elif state == STARTED or entry.running is not None:

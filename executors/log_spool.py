@@ -117,3 +117,24 @@ class LogSpool:
             except OSError:
                 pass
             self.path = None
+
+
+def reclaim_spool(log_path: str, writer: str) -> bool:
+    """Give the output a dead writer left in its spool to the try it was running.
+
+    Call it only for a try whose writer is gone and had claimed the try but
+    not finished it: a writer runs one try at a time and makes a new spool
+    only when it starts the next, so a spool it left beside that try's log
+    file holds that try's output. Output becomes the log file; an empty
+    spool is removed. Returns True if a log file was made.
+    """
+    spool = os.path.join(os.path.dirname(log_path), SPOOL_PREFIX + writer)
+    try:
+        size = os.stat(spool).st_size
+        if size == 0 or os.path.exists(log_path):
+            os.unlink(spool)
+            return False
+        os.rename(spool, log_path)
+    except OSError:
+        return False  # no spool there: the try had its log file already, or never started
+    return True

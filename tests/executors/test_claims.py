@@ -171,3 +171,18 @@ def test_journals_written_by_earlier_versions_are_still_read(tmp_path: Path) -> 
         "reason": "killed by SIGKILL — possibly out of memory",
     }
     assert not book.claim("old", worker_pid=1)
+
+
+def test_tokens_in_journals_a_writer_has_closed_stay_claimed_for_everyone(tmp_path: Path) -> None:
+    """Claims skip rereading the journals a writer closed itself; nothing in them is forgotten."""
+    book = ClaimBook(tmp_path, rotate_records=2)  # a new journal every try (claim + finish)
+    for token in ("a", "b", "c"):
+        assert book.claim(token, worker_pid=1)
+        book.record_finished(token, exit_code=0)
+    assert len(list(tmp_path.glob("*.journal"))) == 3
+    other = ClaimBook(tmp_path)
+    assert not other.claim("a") and not other.claim("c")
+    assert other.claim("d")
+    assert not book.claim("a") and not book.claim("d")
+    assert book.claim("e")
+    assert not other.claim("e")

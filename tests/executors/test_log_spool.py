@@ -7,14 +7,20 @@ within its quiet start" holds for ``true`` even on a slow, shared machine.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from executors.base import AdoptionOutcome, AdoptionRecord
+from executors.claims import ClaimBook
+from executors.local import adopt_from_claims
 from executors.log_spool import SPOOL_PREFIX, LogSpool
 from executors.state import TaskState
-from tests.executors.conftest import Driver, MakeLocal, make_workload
+from executors.task_key import TaskKey
+from tests.executors.conftest import Driver, MakeLocal, is_gone, make_workload, wait_for
 
 LONG_QUIET_START = 1.0
 
@@ -131,3 +137,52 @@ def test_output_a_failed_hand_over_could_not_place_is_kept_apart(tmp_path: Path)
     spool.hand_over(str(tmp_path / "two.log"))
     assert (tmp_path / "two.log").read_bytes() == b"second\n"
     assert kept.read_bytes() == b"first try's output\n"  # not truncated by the next spool
+
+
+def test_a_worker_killed_in_a_quiet_start_leaves_its_output_to_the_try(
+    make_local: MakeLocal, home: Path
+) -> None:
+    # A quiet start longer than the test: the try never leaves the spool by itself.
+    executor = make_local(1, quiet_start=60)
+    driver = Driver(executor)
+    victim = make_workload(home, "echo partial; exec sleep 300", task="victim")
+    executor.queue_workload(victim)
+    logs = home / "logs"
+    driver.until(
+        lambda: logs.exists() and any((logs / name).stat().st_size for name in spools_in(logs)),
+        "the try to write to the spool",
+    )
+    assert executor._claims is not None
+    task_pid = executor._claims.read(victim.token)["pid"]  # type: ignore[index]
+    [worker_pid] = [info.pid for info in executor.worker_processes() if info.alive]
+
+    os.kill(worker_pid, signal.SIGKILL)
+    driver.until_finished(victim.key)
+
+    assert driver.state(victim.key) is TaskState.FAILED
+    assert Path(victim.log_path).read_text() == "partial\n"
+    assert spools_in(logs) == []
+    wait_for(lambda: is_gone(task_pid), "the orphaned task process to be killed")
+
+
+def test_an_engine_restart_gives_a_dead_workers_spool_to_the_try_it_ran(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid nobody runs under any more (for the few ms of this test)
+    claims = ClaimBook(tmp_path / "claims")
+    token = "a" * 32
+    assert claims.claim(token, worker=f"local:{dead.pid}", worker_pid=dead.pid)
+    log_path = tmp_path / "logs" / "t.1.log"
+    log_path.parent.mkdir()
+    (log_path.parent / f"{SPOOL_PREFIX}{dead.pid}").write_text("half a line")
+    record = AdoptionRecord(
+        TaskKey("d", "t", "r"), TaskState.RUNNING, token, log_path=str(log_path)
+    )
+
+    outcomes, watched = adopt_from_claims(ClaimBook(tmp_path / "claims"), [record])
+
+    assert outcomes[record.key].outcome is AdoptionOutcome.LOST
+    assert not watched
+    assert log_path.read_text() == "half a line"
+    assert spools_in(log_path.parent) == []
