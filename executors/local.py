@@ -121,7 +121,7 @@ from executors.local_worker import (
     worker_name,
     worker_title,
 )
-from executors.log_spool import reclaim_spool
+from executors.log_spool import reclaim_spool, writer_name
 from executors.reasons import reason_for_exit, signal_name
 from executors.state import TaskState
 from executors.supervisor import (
@@ -500,7 +500,7 @@ def adopt_from_claims(
             and not same_process_alive(claim["worker_pid"], None)
         ):
             # Its worker died with the engine: what the try wrote is in the worker's spool.
-            reclaim_spool(record.log_path, str(claim["worker_pid"]))
+            reclaim_spool(record.log_path, writer_name(claim["worker_pid"]))
         if state == REVOKED:
             outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
         elif state == FINISHED:
@@ -1337,7 +1337,7 @@ class LocalExecutor(BaseExecutor):
             return
         state = record.get("state")
         if owner and state in (CLAIMED, STARTED) and entry.workload.log_path:
-            reclaim_spool(entry.workload.log_path, str(owner))
+            reclaim_spool(entry.workload.log_path, writer_name(owner))
         if state == FINISHED:
             self._finish_with_report(entry, TaskReport.from_json(record))
         elif state == STARTED or entry.running is not None:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from setproctitle import setproctitle
 
 from executors.claims import ClaimBook
-from executors.log_spool import LogSpool
+from executors.log_spool import LogSpool, writer_name
 from executors.spawn import seal_inherited_descriptors
 from executors.supervisor import HOSTNAME, NotClaimed, ignored_here_only, now_iso, run_workload
 from executors.task_environment import InheritedEnvironment
@@ -209,7 +209,7 @@ def run_worker(
     name = worker_name(config.executor_name, pid)
     claims = ClaimBook(config.claims_dir)
     environment = InheritedEnvironment()  # a worker runs one try at a time, on one thread
-    spool = LogSpool(str(pid))  # likewise: silent short tries share one output file
+    spool = LogSpool(writer_name(pid))  # likewise: silent short tries share one output file
     engine_gone = False
     tasks_done = 0
     buffer = bytearray(MAX_MESSAGE_BYTES)

@@ -30,10 +30,24 @@ of its own.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 SPOOL_PREFIX = ".spool."
 """Spool files are ``<log directory>/.spool.<writer>``: hidden, and named by their writer."""
+
+_HOSTNAME = socket.gethostname()
+
+
+def writer_name(pid: int) -> str:
+    """A process's name among spool writers: its host and pid.
+
+    The host matters where the logs folder is shared (Celery workers of
+    several machines writing to one network folder): two pool processes on
+    different machines may have the same pid.
+    """
+    return f"{_HOSTNAME}.{pid}"
+
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
 
@@ -42,7 +56,7 @@ class LogSpool:
     """One writer's spool. Not thread-safe: a worker runs one try at a time."""
 
     def __init__(self, writer: str) -> None:
-        self.writer = writer  # the worker's pid, usually: unique among live writers
+        self.writer = writer  # ``writer_name(pid)`` for workers: unique among live writers
         self.path: str | None = None
         self.fd = -1
         self._kept = 0  # spools left holding output that a failed hand-over could not place

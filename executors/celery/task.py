@@ -57,7 +57,7 @@ from executors.celery.log_tail import LogTails
 from executors.celery.outcome import OutcomeWriter
 from executors.celery.pinned import PinnedConnection
 from executors.celery.task_meta import RUNNING
-from executors.log_spool import LogSpool
+from executors.log_spool import LogSpool, writer_name
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
@@ -153,7 +153,7 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
             outcomes,
             InheritedEnvironment(),
             SigtermRelay(),
-            LogSpool(str(os.getpid())),
+            LogSpool(writer_name(os.getpid())),
         )
         # Celery's pool processes ignore SIGINT; the tries they start must not.
         stop_passing_on_ignored(signal.SIGINT)

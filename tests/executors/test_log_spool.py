@@ -17,7 +17,7 @@ import pytest
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.claims import ClaimBook
 from executors.local import adopt_from_claims
-from executors.log_spool import SPOOL_PREFIX, LogSpool
+from executors.log_spool import SPOOL_PREFIX, LogSpool, writer_name
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from tests.executors.conftest import Driver, MakeLocal, is_gone, make_workload, wait_for
@@ -175,7 +175,7 @@ def test_an_engine_restart_gives_a_dead_workers_spool_to_the_try_it_ran(
     assert claims.claim(token, worker=f"local:{dead.pid}", worker_pid=dead.pid)
     log_path = tmp_path / "logs" / "t.1.log"
     log_path.parent.mkdir()
-    (log_path.parent / f"{SPOOL_PREFIX}{dead.pid}").write_text("half a line")
+    (log_path.parent / f"{SPOOL_PREFIX}{writer_name(dead.pid)}").write_text("half a line")
     record = AdoptionRecord(
         TaskKey("d", "t", "r"), TaskState.RUNNING, token, log_path=str(log_path)
     )
