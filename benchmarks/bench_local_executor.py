@@ -41,7 +41,7 @@ from _common import Rounds, compile_product, machine, remove_after_last_round, v
 TARGET_P2 = 1.15
 
 
-def run_local(tasks: int, parallelism: int) -> float:
+def run_local(tasks: int, parallelism: int, options: dict[str, object] | None = None) -> float:
     from executors.local import LocalExecutor, prepare_process_context
     from executors.task_key import TaskKey
     from executors.workload import Workload
@@ -58,7 +58,7 @@ def run_local(tasks: int, parallelism: int) -> float:
             )
             for i in range(tasks)
         ]
-        executor = LocalExecutor(parallelism, home=str(home))
+        executor = LocalExecutor(parallelism, home=str(home), options=options)
         started = time.perf_counter()
         executor.start()
         for workload in workloads:

@@ -629,6 +629,9 @@ class LocalExecutor(BaseExecutor):
         super().__init__(parallelism, name=name, home=home, options=options)
         self.terminate_grace = float(self.options.get("terminate_grace", TERMINATE_GRACE_SECONDS))
         self.prefetch = _option_flag(self.options.get("prefetch", True), "prefetch")
+        # False (the default): a try that ends silently within its quiet start
+        # leaves no log file (executors/log_spool.py). True: every try gets one.
+        self.log_every_try = _option_flag(self.options.get("log_every_try", False), "log_every_try")
         quiet_start = self.options.get("quiet_start", QUIET_START_SECONDS)
         try:
             self.quiet_start = float(quiet_start)
@@ -698,6 +701,7 @@ class LocalExecutor(BaseExecutor):
             terminate_grace=self.terminate_grace,
             engine_pid=os.getpid(),
             quiet_start=self.quiet_start,
+            spool=not self.log_every_try,
         )
         self._activity, self._activity_far = socket.socketpair(
             socket.AF_UNIX, socket.SOCK_SEQPACKET

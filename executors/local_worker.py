@@ -83,6 +83,7 @@ class WorkerConfig(NamedTuple):
     terminate_grace: float
     engine_pid: int = 0
     quiet_start: float = 0.0  # see executors.supervisor.run_workload
+    spool: bool = True  # silent short tries share a spool instead of creating log files
 
 
 def engine_alive(engine_pid: int) -> bool:
@@ -269,7 +270,7 @@ def run_worker(
                     terminate_grace=config.terminate_grace,
                     quiet_start=config.quiet_start,
                     environment=environment,
-                    spool=spool,
+                    spool=spool if config.spool else None,
                 )
                 outcome = Finished(seq, pid, final)
             except NotClaimed:

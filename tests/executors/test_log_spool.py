@@ -16,7 +16,7 @@ import pytest
 
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.claims import ClaimBook
-from executors.local import adopt_from_claims
+from executors.local import LocalExecutor, adopt_from_claims
 from executors.log_spool import SPOOL_PREFIX, LogSpool, writer_name
 from executors.state import TaskState
 from executors.task_key import TaskKey
@@ -186,3 +186,21 @@ def test_an_engine_restart_gives_a_dead_workers_spool_to_the_try_it_ran(
     assert not watched
     assert log_path.read_text() == "half a line"
     assert spools_in(log_path.parent) == []
+
+
+def test_with_log_every_try_each_silent_try_gets_its_own_empty_log_file(
+    make_local: MakeLocal, home: Path
+) -> None:
+    executor = make_local(1, quiet_start=LONG_QUIET_START, log_every_try="true")
+    driver = Driver(executor)
+    workloads = [make_workload(home, ["true"], task=f"silent{i}") for i in range(3)]
+    for workload in workloads:
+        executor.queue_workload(workload)
+    driver.until_finished(*(w.key for w in workloads))
+    assert [Path(w.log_path).read_bytes() for w in workloads] == [b"", b"", b""]
+    assert spools_in(home / "logs") == []
+
+
+def test_log_every_try_must_be_a_flag(home: Path) -> None:
+    with pytest.raises(ValueError, match="'log_every_try' must be true or false"):
+        LocalExecutor(1, home=str(home), options={"log_every_try": "sometimes"})
