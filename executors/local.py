@@ -49,7 +49,9 @@ the number of unread messages.
 Workers to task processes. A worker claims the try's token, runs the command
 through ``executors.supervisor.run_workload`` (own session, /dev/null stdin,
 the try's log file, its timeout) and sets its process title to say what it is
-doing. Workers are forked on demand by a forkserver started early (see
+doing. Output goes first to the worker's spool, which becomes the try's log
+file once the try writes or outlives its quiet start; a silent short try
+creates no file (executors/log_spool.py). Workers are forked on demand by a forkserver started early (see
 ``prepare_process_context``), so creating one is safe even after the console
 has started threads, and costs no fresh interpreter.
 
