@@ -267,6 +267,9 @@ def verdict(value: float, target: float) -> str:
 
 
 def write_report(path: str | None, report: dict[str, Any]) -> None:
+    """Print the report as JSON (and keep it in ``path``), with the machine's load at the end."""
+    if "machine" in report:
+        report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     text = json.dumps(report, indent=2)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

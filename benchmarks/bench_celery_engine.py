@@ -467,7 +467,6 @@ def main() -> None:
             for case, parts in cpu.items()
         },
     }
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     print(
         f"  raw      {rounds.summary('raw').text()}\n"
         f"  product  {rounds.summary('product').text()}\n"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import statistics
@@ -190,7 +189,6 @@ def main() -> None:
             + (f"  target <= {TARGET_MS:g} ms: {entry['verdict']}" if "verdict" in entry else ""),
             file=sys.stderr,
         )
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     write_report(args.json, report)
 
 

@@ -983,7 +983,6 @@ def main() -> None:
             dispatch_part(args, work, report)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     write_report(args.json, report)
 
 

@@ -181,7 +181,6 @@ def main() -> None:
             + (f"  target <= {TARGET_P2}: {entry['verdict']}" if p == 2 else ""),
             file=sys.stderr,
         )
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     write_report(args.json, report)
 
 

@@ -104,7 +104,6 @@ def main() -> None:
         "rounds": args.rounds,
         "results": results,
     }
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     write_report(args.json, report)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -234,7 +233,6 @@ def main() -> None:
             "ticks_small": Summary([d["ticks"] for d in details["small"]]).as_dict(0),
         },
     }
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     print(
         f"  small {rounds.summary('small').text()}\n"
         f"  large {rounds.summary('large').text()}\n"

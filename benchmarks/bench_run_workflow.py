@@ -19,7 +19,6 @@ The ratio product/baseline is computed per round (target <= 1.3).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -130,7 +129,6 @@ def main() -> None:
         "target": TARGET,
         "verdict": verdict(ratio.median, TARGET),
     }
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     print(
         f"  product  {rounds.summary('product').text()}\n"
         f"  baseline {rounds.summary('baseline').text()}\n"

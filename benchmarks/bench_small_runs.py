@@ -20,7 +20,6 @@ further task of the chain adds: (chain - one) / (N - 1).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -122,7 +121,6 @@ def main() -> None:
             "per_link_baseline_ms": baseline_link.as_dict(1),
         },
     }
-    report["machine"]["loadavg_at_end"] = [round(x, 1) for x in os.getloadavg()]
     print(
         f"  one task  product {rounds.summary('product_one').text()}\n"
         f"            baseline {rounds.summary('baseline_one').text()}\n"

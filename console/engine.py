@@ -342,12 +342,7 @@ class Engine:
             return True
         # Fast tasks: refill a running-dry backlog without waiting a whole tick,
         # but never more often than every 2 ms, so the store is not hammered.
-        return (
-            since >= 0.002
-            and not self.paused
-            and not self.draining
-            and (self._follow_up or self._backlog_low())
-        )
+        return since >= 0.002 and self._dispatching and (self._follow_up or self._backlog_low())
 
     def _wait(self, since: float) -> None:
         """Sleep until an executor has news or the next store tick is due."""

@@ -51,9 +51,10 @@ through ``executors.supervisor.run_workload`` (own session, /dev/null stdin,
 the try's log file, its timeout) and sets its process title to say what it is
 doing. Output goes first to the worker's spool, which becomes the try's log
 file once the try writes or outlives its quiet start; a silent short try
-creates no file (executors/log_spool.py). Workers are forked on demand by a forkserver started early (see
-``prepare_process_context``), so creating one is safe even after the console
-has started threads, and costs no fresh interpreter.
+creates no file (executors/log_spool.py). Workers are forked on demand by a
+forkserver started early (see ``prepare_process_context``), so creating one
+is safe even after the console has started threads, and costs no fresh
+interpreter.
 
 Workers to result queue. A worker reports ``Started`` (pid, create time) as soon
 as the task process exists and ``Finished`` when it ends; ``Refused`` if the

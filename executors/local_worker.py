@@ -210,7 +210,8 @@ def run_worker(
     name = worker_name(config.executor_name, pid)
     claims = ClaimBook(config.claims_dir)
     environment = InheritedEnvironment()  # a worker runs one try at a time, on one thread
-    spool = LogSpool(writer_name(pid))  # likewise: silent short tries share one output file
+    # Likewise: silent short tries share one output file (unless log_every_try).
+    spool = LogSpool(writer_name(pid)) if config.spool else None
     engine_gone = False
     tasks_done = 0
     buffer = bytearray(MAX_MESSAGE_BYTES)
@@ -270,7 +271,7 @@ def run_worker(
                     terminate_grace=config.terminate_grace,
                     quiet_start=config.quiet_start,
                     environment=environment,
-                    spool=spool if config.spool else None,
+                    spool=spool,
                 )
                 outcome = Finished(seq, pid, final)
             except NotClaimed:
@@ -292,4 +293,5 @@ def run_worker(
             tasks_done += 1
             report(outcome)
     finally:
-        spool.discard()  # empty by now: each try that wrote has had it handed over
+        if spool is not None:
+            spool.discard()  # empty by now: each try that wrote has had it handed over
