@@ -12,6 +12,8 @@ needs: no Textual, no store.
 
 from __future__ import annotations
 
+import multiprocessing.popen_forkserver  # noqa: F401  (see below)
+import multiprocessing.sharedctypes  # noqa: F401
 import os
 import pickle
 import signal
@@ -28,6 +30,12 @@ from executors.supervisor import HOSTNAME, NotClaimed, ignored_here_only, now_is
 from executors.task_environment import InheritedEnvironment
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
+
+# The two multiprocessing modules above are not used here: a new worker
+# unpickles its process object and its ``taken`` counter (a sharedctypes
+# Value), which imports them, and sharedctypes pulls in ctypes. Imported here,
+# they are loaded once by the forkserver, which preloads this module, instead
+# of by every worker before its first try (5-10 ms a worker on this machine).
 
 MAX_MESSAGE_BYTES = 128 * 1024
 """Largest record either queue carries; a bigger workload is refused at dispatch."""
@@ -208,7 +216,8 @@ def run_worker(
     signal.signal(signal.SIGINT, ignored_here_only)
     pid = os.getpid()
     name = worker_name(config.executor_name, pid)
-    claims = ClaimBook(config.claims_dir)
+    # Each dispatch reaches one worker only (the activity queue is a seqpacket socket).
+    claims = ClaimBook(config.claims_dir, delivered_once=True)
     environment = InheritedEnvironment()  # a worker runs one try at a time, on one thread
     # Likewise: silent short tries share one output file (unless log_every_try).
     spool = LogSpool(writer_name(pid)) if config.spool else None

@@ -186,3 +186,32 @@ def test_tokens_in_journals_a_writer_has_closed_stay_claimed_for_everyone(tmp_pa
     assert not book.claim("a") and not book.claim("d")
     assert book.claim("e")
     assert not other.claim("e")
+
+
+def test_a_book_whose_tokens_are_delivered_once_still_loses_to_revocations(tmp_path: Path) -> None:
+    """A LocalExecutor worker's book skips other writers' claim lines, never revocations."""
+    worker = ClaimBook(tmp_path, delivered_once=True)
+    engine = ClaimBook(tmp_path)
+    assert worker.claim("warm", worker="local:1", worker_pid=1)  # the book has looked once
+    assert engine.revoke("taken-back", why="dequeued")  # revoked after that look
+    assert not worker.claim("taken-back", worker="local:1", worker_pid=1)
+    # Its own claims bind everyone else: no revoking them, no second claim.
+    assert worker.claim("mine", worker="local:1", worker_pid=1)
+    assert not engine.revoke("mine")
+    assert not ClaimBook(tmp_path).claim("mine", worker_pid=2)
+    assert engine.read("mine") == {"state": CLAIMED, "worker": "local:1", "worker_pid": 1}
+
+
+def test_each_claim_records_its_own_details(tmp_path: Path) -> None:
+    """A book reuses the record of identical details, never another claim's."""
+    book = ClaimBook(tmp_path)
+    assert book.claim("a", worker="local:1", worker_pid=1)
+    assert book.claim("b", worker="local:1", worker_pid=1)
+    assert book.claim("c", worker="celery:2", worker_pid=2)
+    reader = ClaimBook(tmp_path)
+    assert (
+        reader.read("a")
+        == reader.read("b")
+        == {"state": CLAIMED, "worker": "local:1", "worker_pid": 1}
+    )
+    assert reader.read("c") == {"state": CLAIMED, "worker": "celery:2", "worker_pid": 2}

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pendulum
 import pytest
 
+from executors import local as local_module
 from executors.claims import ClaimBook
 from executors.local import LocalExecutor, read_claim
 from executors.state import TaskState
@@ -35,7 +37,9 @@ def test_short_tries_get_one_more_waiting_per_worker(make_local: MakeLocal, tmp_
     executor = make_local(2)
     driver = Driver(executor)
     warm_up_with_short_tries(executor, driver, tmp_path)
-    assert executor.prefetch_depth() == 2
+    # Right after the burst its rate asks for deeper prefetch; once that has
+    # aged out of the rate window, one try per worker still waits.
+    driver.until(lambda: executor.prefetch_depth() == 2, "the warm-up burst to age out")
 
     command, release = held(tmp_path)
     blockers = [make_workload(tmp_path, command, run=f"block{index}") for index in range(2)]
@@ -116,6 +120,29 @@ def test_fast_tries_wait_deeper_and_reports_are_read_in_batches(
     assert max(depths) <= executor.parallelism * executor.MAX_PREFETCH_PER_WORKER
     beats_with_reports = [count for count in reads if count]
     assert len(beats_with_reports) < len(items) / 2  # several reports per read, not one
+
+
+def test_the_report_rate_is_measured_from_the_first_report_not_over_the_whole_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """10 ms into a burst of 1,000 reports a second the rate must read about that.
+
+    Averaged over the whole 0.25 s window it read 40 a second: the engine then
+    lingered over reports for milliseconds while the workers had run dry, at
+    the start of every burst of work.
+    """
+    clock = [1000.0]
+    monkeypatch.setattr(local_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    executor = LocalExecutor(2)
+    assert executor.report_rate() == 0.0
+    executor._note_reports(2)
+    assert executor.report_rate() == 0.0  # one read: no interval to measure yet
+    for _ in range(5):
+        clock[0] += 0.002
+        executor._note_reports(2)
+    assert executor.report_rate() == pytest.approx(1000.0)
+    clock[0] += executor.RATE_WINDOW_SECONDS + 0.001
+    assert executor.report_rate() == 0.0  # the burst has aged out
 
 
 def test_a_lone_try_is_not_held_back_by_the_batching(make_local: MakeLocal, tmp_path: Path) -> None:
