@@ -146,7 +146,12 @@ def test_records_are_the_json_encoders_own_text() -> None:
             },
         ),
         (FINISHED, {}),
+        (
+            FINISHED,
+            {"on": True, "off": False, "none": None, "half": 0.5, "big": 10**30, "e": 1e300},
+        ),
         (STARTED, {"state": "overridden", "pid": 1}),
+        (STARTED, {"pid": 1, "state": "overridden late"}),
     ]
     for state, details in records:
         for _ in range(2):  # the same bytes every time: no state kept between records
