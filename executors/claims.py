@@ -108,49 +108,8 @@ def _count_fork() -> None:
 os.register_at_fork(after_in_child=_count_fork)
 
 
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-_RECORD_HEAD = {
-    state: f'{letter.decode()} {{"state":{_quote(state)}' for state, letter in _LETTER.items()
-}
-_KEY_TEXT: dict[str, str] = {}  # ',"key":' for every key seen; records use a dozen
-
-
 def _encode_record(state: str, details: dict[str, Any]) -> bytes:
-    """``<state letter> <JSON>``: the state's letter, then ``{"state": state, **details}``.
-
-    The JSON is the json module's own text (separators "," and ":", ASCII
-    only), written here for the flat records a worker writes three times a
-    try: strings, integers, finite floats, None and booleans. That costs half
-    of what the json encoder's call does; any other value, or a "state" among
-    the details, is left to the encoder.
-    """
-    parts = [_RECORD_HEAD[state]]
-    for key, value in details.items():
-        kind = type(value)
-        if kind is str:
-            text = _quote(value)
-        elif kind is int:
-            text = int.__repr__(value)
-        elif value is None:
-            text = "null"
-        elif kind is float and value - value == 0.0:  # finite: json writes nan/inf its own way
-            text = float.__repr__(value)
-        elif kind is bool:
-            text = "true" if value else "false"
-        else:
-            return _encode_record_by_json(state, details)
-        key_text = _KEY_TEXT.get(key)
-        if key_text is None:
-            if key == "state":
-                return _encode_record_by_json(state, details)
-            key_text = _KEY_TEXT[key] = "," + _quote(key) + ":"
-        parts.append(key_text)
-        parts.append(text)
-    parts.append("}")
-    return "".join(parts).encode()
-
-
-def _encode_record_by_json(state: str, details: dict[str, Any]) -> bytes:
+    """``<state letter> <JSON>``: the state's letter, then ``{"state": state, **details}``."""
     record = {"state": state, **details}
     text = "".join(_ENCODE_FLAT(record, 0)) if _ENCODE_FLAT else _ENCODER.encode(record)
     return _LETTER[state] + b" " + text.encode()
