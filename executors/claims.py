@@ -402,6 +402,9 @@ class ClaimBook:
                 self._rescan_journals()
             if counters[_REVOCATIONS] != self._seen[_REVOCATIONS]:
                 self._revoked = set(os.listdir(self._revoked_dir))
+            if self._delivered_once:
+                # Other journals were not looked at: read() and prune() must still list them.
+                counters = (self._seen[_JOURNALS], counters[_REVOCATIONS])
             self._seen = counters
             if token in self._revoked or token in self._latest:
                 return False

@@ -205,6 +205,16 @@ def test_a_book_whose_tokens_are_delivered_once_still_loses_to_revocations(tmp_p
     assert not engine.revoke("mine")
     assert not ClaimBook(tmp_path).claim("mine", worker_pid=2)
     assert engine.read("mine") == {"state": CLAIMED, "worker": "local:1", "worker_pid": 1}
+    # What it skips when claiming, it still finds when asked: another writer's journals.
+    other = ClaimBook(tmp_path, rotate_records=1)  # a new journal every claim
+    assert other.claim("theirs", worker="celery:2", worker_pid=2)
+    assert other.claim("theirs-too", worker="celery:2", worker_pid=2)  # closes the first journal
+    assert worker.claim("after", worker="local:1", worker_pid=1)
+    journals = lambda: sorted(path.name for path in tmp_path.glob("*.journal"))  # noqa: E731
+    before = journals()
+    assert worker.prune(keep={"warm", "mine", "after", "theirs-too"}) == 1
+    assert len(journals()) == len(before) - 1  # the closed journal of "theirs" went
+    assert worker.read("theirs-too") == {"state": CLAIMED, "worker": "celery:2", "worker_pid": 2}
 
 
 def test_each_claim_records_its_own_details(tmp_path: Path) -> None:
