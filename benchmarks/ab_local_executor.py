@@ -20,13 +20,12 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, REPO, Summary, machine, write_report  # noqa: E402
+from bench_local_executor import run_threads  # noqa: E402  (the same floor as the benchmark)
 
 # Run inside the checkout being timed: its own bench_local_executor.run_local.
 _TIME_LOCAL = """
@@ -49,14 +48,6 @@ def time_local(checkout: Path, tasks: int, parallelism: int) -> float:
     return float(done.stdout.split()[-1])
 
 
-def time_threads(tasks: int, parallelism: int) -> float:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(parallelism) as pool:
-        for _ in pool.map(lambda _i: subprocess.run(["/bin/true"]), range(tasks)):
-            pass
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout")
@@ -77,7 +68,7 @@ def main() -> None:
         order = list(checkouts) if round_index % 2 == 0 else list(reversed(checkouts))
         for name in order:
             local = time_local(checkouts[name], args.tasks, args.parallelism)
-            threads = time_threads(args.tasks, args.parallelism)
+            threads = run_threads(args.tasks, args.parallelism)
             ratios[name].append(local / threads)
             print(
                 f"round {round_index + 1} {name}: {local:.3f} s / {threads:.3f} s", file=sys.stderr
