@@ -398,18 +398,19 @@ class ClaimBook:
         self._enter(exclusive=True)
         try:
             counters = self._counters()
-            if not self._delivered_once and counters[_JOURNALS] != self._seen[_JOURNALS]:
+            scan = not self._delivered_once
+            if not scan:
+                # Other journals are not looked at: read() and prune() must still list them.
+                counters = (self._seen[_JOURNALS], counters[_REVOCATIONS])
+            elif counters[_JOURNALS] != self._seen[_JOURNALS]:
                 self._rescan_journals()
             if counters[_REVOCATIONS] != self._seen[_REVOCATIONS]:
                 self._revoked = set(os.listdir(self._revoked_dir))
-            if self._delivered_once:
-                # Other journals were not looked at: read() and prune() must still list them.
-                counters = (self._seen[_JOURNALS], counters[_REVOCATIONS])
             self._seen = counters
             if token in self._revoked or token in self._latest:
                 return False
             for journal in self._journals.values():
-                if journal is not self._own and not journal.settled and not self._delivered_once:
+                if scan and journal is not self._own and not journal.settled:
                     self._scan_claims(journal)
                 if wanted in journal.claimed:
                     return False
