@@ -53,6 +53,7 @@ from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
 from store import Batch, Store, TaskRecord
+from store.runs import forget_logs
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +391,8 @@ class Engine:
         if dispatch and self._dispatching:
             handoffs = self._pick_ready(batch, now)
         self.store.commit(batch)
+        if batch.forgotten:
+            forget_logs(self.logs_dir, batch.forgotten)
         self._follow_up = self._wants_follow_up(batch, self.stats.finished > finished_before)
         if now_mono - self._last_forget >= FORGET_FINISHED_SECONDS:
             self._forget_finished()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from executors.state import TaskState
 from store import Batch, TaskRecord
 from store.records import RequestRecord
+from store.runs import RunSummary
 
 if TYPE_CHECKING:
     from console.engine import Engine
@@ -191,3 +192,18 @@ class RequestHandler:
         executor.set_parallelism(value)
         batch.set_setting(f"parallelism.{name}", value)
         return f"parallelism of {name} set to {value or 'unlimited'}"
+
+    def _do_forget(self, batch: Batch, payload: dict[str, Any]) -> str:
+        before = str(payload["before"])
+        found = self.engine.store.finished_runs_before(before, dag_id=payload.get("dag"))
+        batch.forget([(run.dag_id, run.run_id) for run in found], requests_before=before)
+        return forgotten_text(found, before)
+
+
+def forgotten_text(found: list[RunSummary], before: str) -> str:
+    """What removing ``found`` (finished runs whose last try ended before ``before``) did."""
+    if not found:
+        return f"no finished run ended before {before}: nothing removed"
+    tries = sum(run.tries for run in found)
+    runs = "run" if len(found) == 1 else "runs"
+    return f"removed {len(found)} finished {runs} ({tries} task instances, their events and logs) that ended before {before}"

@@ -27,6 +27,13 @@ from executors.task_key import PartialKey, TaskKey, parse_key
 from store.connection import immediate, open_connection
 from store.errors import StoreError, StoreOwned, UnknownTask
 from store.records import TASK_COLUMNS, TASK_SELECT, EventRecord, RequestRecord, TaskRecord
+from store.runs import (
+    RunSummary,
+    delete_finished_runs,
+    delete_requests_before,
+    finished_runs_before,
+    list_runs,
+)
 from store.schema import apply_migrations
 
 if TYPE_CHECKING:
@@ -196,8 +203,13 @@ class Batch:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[TaskRecord, str, str]] = field(default_factory=list)
     renew_lease: bool = False
+    forget_runs: list[tuple[str, str]] = field(default_factory=list)
+    """Finished runs to delete (see store/runs.py); ones that are no longer finished stay."""
+    forget_requests_before: str | None = None
     made_ready: int = 0
     """Set by ``Store.commit``: waiting tries whose last upstream succeeded in it."""
+    forgotten: list[tuple[str, str]] = field(default_factory=list)
+    """Set by ``Store.commit``: the runs of ``forget_runs`` it deleted (their logs are the caller's)."""
 
     def transition(
         self,
@@ -245,6 +257,14 @@ class Batch:
     def set_setting(self, key: str, value: Any) -> None:
         self.settings[key] = value
 
+    def forget(
+        self, finished: Sequence[tuple[str, str]], requests_before: str | None = None
+    ) -> None:
+        """Delete these finished runs (and operator requests done before ``requests_before``)."""
+        self.forget_runs.extend(finished)
+        if requests_before is not None:
+            self.forget_requests_before = requests_before
+
     def __bool__(self) -> bool:
         return bool(
             self.transitions
@@ -254,6 +274,8 @@ class Batch:
             or self.settings
             or self.notes
             or self.renew_lease
+            or self.forget_runs
+            or self.forget_requests_before
         )
 
 
@@ -648,6 +670,10 @@ class Store:
                     "UPDATE lease SET heartbeat = ? WHERE name = ? AND pid = ? AND hostname = ?",
                     (self.clock().timestamp(), ENGINE_LEASE, os.getpid(), self.hostname),
                 )
+            if batch.forget_runs:
+                batch.forgotten = delete_finished_runs(conn, batch.forget_runs)
+            if batch.forget_requests_before is not None:
+                delete_requests_before(conn, batch.forget_requests_before)
 
     @staticmethod
     def _update_row(
@@ -848,6 +874,21 @@ class Store:
                 reason or f"try {latest + 1} after try {record.try_number}",
             ),
         )
+
+    # ---- runs --------------------------------------------------------------------
+    def runs(
+        self,
+        *,
+        dag_id: str | None = None,
+        states: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Submitted runs and what each came to, newest first (see store/runs.py)."""
+        return list_runs(self.conn, dag_id=dag_id, states=states, limit=limit)
+
+    def finished_runs_before(self, before: str, *, dag_id: str | None = None) -> list[RunSummary]:
+        """Finished runs whose last try ended before ``before`` (an ISO-8601 UTC time)."""
+        return finished_runs_before(self.conn, before, dag_id=dag_id)
 
     # ---- operator requests (any process) -------------------------------------
     def add_request(self, kind: str, payload: dict[str, Any]) -> int:

@@ -54,6 +54,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str | None]] = {
     "parallelism": ("console.cli.control", None),
     "console": ("console.cli.console_cmd", None),
     "tasks": ("console.cli.tasks_cmd", "tasks_app"),
+    "runs": ("console.cli.runs_cmd", "runs_app"),
     "executors": ("console.cli.executors_cmd", "executors_app"),
 }
 

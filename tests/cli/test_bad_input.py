@@ -225,3 +225,22 @@ def test_an_unwritable_store_is_rejected(home: Path, read_only_folder: Path) -> 
     assert_bad_input(
         run_cli(home, "--store", str(read_only_folder / "new.db"), "tasks", "list"), "not writable"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["runs", "clean", "--older-than", "7x"], ["--older-than '7x'", "7d"]),
+        (["runs", "clean", "--older-than", "-1d"], ["--older-than '-1d'"]),
+        (["runs", "clean"], ["--older-than"]),
+        (["runs", "list", "--state", "bogus"], ["'bogus'", "queued, running, failed, success"]),
+        (["runs", "list", "--limit", "-1"], ["--limit", "-1"]),
+    ],
+    ids=["unknown unit", "negative age", "no age", "unknown run state", "negative limit"],
+)
+def test_bad_runs_arguments_are_rejected_and_nothing_is_removed(
+    seeded: Path, args: list[str], fragments: list[str]
+) -> None:
+    before = store_digest(seeded)
+    assert_bad_input(run_cli(seeded, *args), *fragments)
+    assert store_digest(seeded) == before

@@ -317,7 +317,7 @@ def test_a_task_printing_100_megabytes_does_not_grow_the_engine(tmp_path: Path) 
 def test_headless_modules_never_import_textual() -> None:
     probe = (
         "import sys\n"
-        "import console.cli.main, console.engine, console.headless, console.runtime, console.actions\n"
+        "import console.cli.main, console.cli.runs_cmd, console.engine, console.headless, console.runtime, console.actions\n"
         "import executors.local, executors.sequential, executors.loader, store, store.store\n"
         "from console.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
