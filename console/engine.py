@@ -141,6 +141,9 @@ class Engine:
         tick_interval: seconds between store ticks when nothing else prompts one.
         queued_timeout: seconds a try may wait in an executor before it is revoked.
         queued_retry_limit: how many times a revoked try is handed out again.
+        keep_parallelism: the executors' parallelism was chosen for this engine
+            (``--parallelism``): it wins over the one an operator last set live
+            on the store, and becomes the live setting.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Engine:
         queued_timeout: float = 600.0,
         queued_retry_limit: int = 2,
         clock: Callable[[], pendulum.DateTime] | None = None,
+        keep_parallelism: bool = False,
     ) -> None:
         if not executors:
             raise ValueError("an engine needs at least one executor")
@@ -163,6 +167,7 @@ class Engine:
         self.tick_interval = tick_interval
         self.queued_timeout = queued_timeout
         self.queued_retry_limit = queued_retry_limit
+        self.keep_parallelism = keep_parallelism
         self.clock = clock or (lambda: pendulum.now("UTC"))
         self.in_flight: dict[TaskKey, InFlight] = {}
         self.paused = False
@@ -183,6 +188,7 @@ class Engine:
         # _wants_follow_up.
         self._follow_up = False
         self._started = False
+        self.started_at: str | None = None  # when start() took the lease (ISO-8601 UTC)
 
     # ---- lifecycle ---------------------------------------------------------
     @property
@@ -194,16 +200,21 @@ class Engine:
         # Before anything else: SIGUSR2's default action would kill the process.
         self._install_debug_signal()
         self.store.acquire_lease()
+        self.started_at = self.store.now()
         try:
             settings = self.store.get_setting
+            batch = Batch()
             self.paused = bool(settings(SETTING_PAUSED, False))
+            if self.paused:
+                self.note(
+                    "dispatch is paused on this store (`execconsole pause`): "
+                    "nothing new starts until `execconsole resume`"
+                )
             for name, executor in self.executors.items():
-                wanted = settings(parallelism_setting(name))
-                if wanted is not None and executor.supports_live_scaling:
-                    executor.parallelism = int(wanted)
+                if executor.supports_live_scaling:
+                    self._settle_parallelism(name, executor, settings, batch)
                 executor.callback_sink = EngineCallbackSink(self, name)
                 executor.start()
-            batch = Batch()
             recover_in_flight(self, batch)
             self.store.commit(batch)
             self._forget_finished()
@@ -211,6 +222,34 @@ class Engine:
             self.store.release_lease()
             raise
         self._started = True
+
+    def _settle_parallelism(
+        self,
+        name: str,
+        executor: BaseExecutor,
+        settings: Callable[[str, Any], Any],
+        batch: Batch,
+    ) -> None:
+        """Which parallelism an executor starts with: the live setting, unless chosen for this engine."""
+        stored = settings(parallelism_setting(name), None)
+        if self.keep_parallelism:
+            if stored is not None and int(stored) != executor.parallelism:
+                batch.set_setting(parallelism_setting(name), executor.parallelism)
+            return
+        if stored is not None and int(stored) != executor.parallelism:
+            executor.parallelism = int(stored)
+            self.note(
+                f"parallelism of {name} is {int(stored) or 'unlimited'}, as last set live on this store "
+                "(`execconsole parallelism N` changes it; --parallelism overrides it)"
+            )
+
+    def drain(self) -> None:
+        """Stop dispatching; tries handed out but not started go back to the store, as on pause."""
+        self.draining = True
+        batch = Batch()
+        for executor in self.executors.values():
+            self.return_backlog(executor, batch)
+        self.store.commit(batch)
 
     def _install_debug_signal(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -579,6 +618,9 @@ class Engine:
             "signal": report.signal,
             "no_retry": int(no_retry),
         }
+        # How this try ended is its reason now: an earlier note (such as
+        # "handed out again") must not read as the outcome of a success.
+        fields["clear_reason"] = reason is None and record.reason is not None
         if report.pid is not None:
             fields["pid"] = report.pid
         if state == TaskState.SUCCESS:

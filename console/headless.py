@@ -52,10 +52,13 @@ def host_engine(
     until: Callable[[Engine], bool],
     on_tick: Callable[[Engine], None] | None = None,
     engine: Engine | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Engine:
     """Start an engine on the runtime's store, iterate until ``until(engine)``, shut down cleanly.
 
     ``engine``: one already built by ``runtime.build_engine()`` (not started).
+    ``announce``: where to say what the engine noted while starting (dispatch
+    paused, a parallelism set live), for hosts that do not log its notes.
     """
     if engine is None:
         engine = runtime.build_engine()
@@ -67,8 +70,12 @@ def host_engine(
                 file=sys.stderr,
             )
     engine.start()
+    if announce is not None:
+        for message in engine.messages:  # what starting found worth saying (paused, parallelism)
+            announce(message)
     signals = StopSignals(engine)
     last_check = 0.0
+    hurried = True  # until the loop has ended on its own: an exception stops everything
     with signals:
         try:
             while not engine._stop.is_set():
@@ -82,7 +89,43 @@ def host_engine(
                         break
                 elif not engine.in_flight and until(engine):
                     break  # the last try just ended: no need to wait for the next check
+            hurried = signals.count > 1
+            if not hurried:
+                hurried = not let_running_tries_finish(engine, signals, SHUTDOWN_GRACE_SECONDS)
         finally:
-            grace = 0.0 if signals.count > 1 else SHUTDOWN_GRACE_SECONDS
-            engine.shutdown(signals.shutdown_mode, timeout=grace)
+            engine.shutdown("kill" if hurried else "finish", timeout=0.0)
     return engine
+
+
+def let_running_tries_finish(engine: Engine, signals: StopSignals, grace: float) -> bool:
+    """Before stopping: start nothing more, and record tries that end within ``grace``.
+
+    The engine keeps its loop going meanwhile, so every try that ends is
+    recorded as it ends. A (second) stop signal cuts the wait short; whatever
+    still runs afterwards is killed by ``Engine.shutdown``. Returns False
+    if a signal cut the wait short.
+    """
+    engine.drain()
+    running = len(engine.in_flight)
+    if not running:
+        return True
+    tries = "try" if running == 1 else "tries"
+    print(
+        f"stopping: waiting up to {grace:g}s for {running} running {tries} to finish; "
+        "press Ctrl-C again to kill them now",
+        file=sys.stderr,
+    )
+    deadline = time.monotonic() + grace
+    signalled = signals.count
+    while engine.in_flight and signals.count == signalled and time.monotonic() < deadline:
+        engine.iterate()
+    if engine.in_flight:
+        left = len(engine.in_flight)
+        if signals.count == signalled:
+            for flight in engine.in_flight.values():
+                flight.kill_reason = (
+                    f"killed: the engine was stopping and it still ran after {grace:g}s"
+                )
+        why = "as asked" if signals.count > signalled else f"still running after {grace:g}s"
+        print(f"stopping: killing {left} {'try' if left == 1 else 'tries'} {why}", file=sys.stderr)
+    return signals.count == signalled

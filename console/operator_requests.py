@@ -62,6 +62,16 @@ class RequestHandler:
         handler = getattr(self, f"_do_{request.kind}", None)
         if handler is None:
             raise Rejected(f"unknown request kind {request.kind!r}")
+        engine = self.engine
+        if (
+            request.kind == "parallelism"
+            and engine.keep_parallelism
+            and engine.started_at is not None
+            and request.at < engine.started_at
+        ):
+            # Left by an operator for whichever engine came next; this one was
+            # started with --parallelism, which is the later word.
+            raise Rejected("it was made before this engine started with --parallelism, which wins")
         return str(handler(batch, request.payload))
 
     # ---- helpers -----------------------------------------------------------

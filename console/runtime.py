@@ -98,7 +98,15 @@ class Runtime:
     def build_executors(self) -> dict[str, BaseExecutor]:
         from executors.loader import build_executors
 
-        self.config.ensure_dirs()
+        try:
+            self.config.ensure_dirs()
+        except OSError as error:
+            from console.config import ConfigError
+
+            raise ConfigError(
+                f"cannot create {error.filename}: {error.strerror}; the home holds the logs and "
+                "claims of every run: point --home or EXECCONSOLE_HOME at a writable folder"
+            ) from None
         specs = self.executor_specs()
         options = {spec.name: self.config.options_for(spec.name) for spec in specs}
         return build_executors(specs, self.parallelism, self.config.home, options)
@@ -114,4 +122,5 @@ class Runtime:
             tick_interval=core.tick_interval,
             queued_timeout=core.queued_timeout,
             queued_retry_limit=core.queued_retry_limit,
+            keep_parallelism=self.parallelism_override is not None,
         )

@@ -315,7 +315,14 @@ def run_workload(
             own_environment=own_environment,
         )
     except OSError as error:
-        os.write(log_fd, f"execconsole: could not start {command[0]!r}: {error}\n".encode())
+        problem = f"could not start {command[0]!r}: {error.strerror or error}"
+        detail = f"could not start {command[0]!r}: {error}"
+        if workload.cwd and not os.path.isdir(workload.cwd):
+            # posix_spawn reports a missing working directory as the program's ENOENT.
+            problem = detail = (
+                f"could not start {command[0]!r}: its working directory {workload.cwd!r} does not exist"
+            )
+        os.write(log_fd, f"execconsole: {detail}\n".encode())
         if spooled is None:
             os.close(log_fd)
         else:
@@ -326,7 +333,7 @@ def run_workload(
             started_at=started_at,
             ended_at=now_iso(),
             exit_code=127 if isinstance(error, FileNotFoundError) else 126,
-            reason=f"could not start {command[0]!r}: {error.strerror or error}",
+            reason=problem,
         )
         if claims is not None:
             claims.record_finished(workload.token, **report.to_json())

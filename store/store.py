@@ -218,14 +218,21 @@ class Batch:
         *,
         actor: str,
         reason: str | None = None,
+        clear_reason: bool = False,
         **fields: Any,
     ) -> None:
-        """Move a try to ``to_state``, setting ``fields`` on its row and logging an event."""
+        """Move a try to ``to_state``, setting ``fields`` on its row and logging an event.
+
+        ``reason`` goes into the event and onto the row; with none given, the
+        row keeps its earlier reason unless ``clear_reason``.
+        """
         unknown = set(fields) - _WRITABLE
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} on a task instance")
         if reason is not None:
             fields.setdefault("reason", reason)
+        elif clear_reason:
+            fields["reason"] = None
         self.transitions.append(_Transition(record, to_state, actor, reason, fields))
 
     def update(self, record: TaskRecord, **fields: Any) -> None:
@@ -947,8 +954,15 @@ class Store:
             # A heartbeat far older than the stale limit means the pid was reused.
             import psutil
 
-            if not psutil.pid_exists(owner["pid"]):
+            try:
+                # A zombie is dead: killed, and not yet reaped by a parent that
+                # may never wait for it. Only its pid lives on.
+                if psutil.Process(owner["pid"]).status() == psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.NoSuchProcess:
                 return True
+            except psutil.AccessDenied:
+                pass  # it lives; whether it is ours to judge is the heartbeat's question
             return self.clock().timestamp() - owner["heartbeat"] > LEASE_STALE_SECONDS * 8
         return self.clock().timestamp() - owner["heartbeat"] > LEASE_STALE_SECONDS
 

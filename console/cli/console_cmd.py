@@ -27,6 +27,15 @@ def open_console(options: GlobalOptions, **kwargs: Any) -> None:
             "the console is not built yet: use `execconsole run FILE --headless` or `execconsole --help`"
         )
         raise typer.Exit(0)
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from console.cli.errors import fail
+
+        fail(
+            "the console needs a terminal (standard input and output are not one): "
+            "use `execconsole run FILE --headless`, `execconsole scheduler` or `execconsole tasks list`"
+        )
     from console.tui.launch import launch
 
     raise typer.Exit(launch(options, **kwargs))

@@ -43,6 +43,9 @@ def run(
     from console.cli.console_cmd import console_available, open_console
 
     in_console = not headless and console_available()
+    if in_console and not terminal_attached():
+        say("not a terminal: running headless (add --headless to say so)")
+        in_console = False
     if not in_console:
         runtime.warm_up_executors()  # this process hosts the engine: prepare while we parse
     from console.collection_pause import collection_paused
@@ -58,6 +61,13 @@ def run(
         )
         return
     raise typer.Exit(drive_headless(runtime, submitted))
+
+
+def terminal_attached() -> bool:
+    """Whether the console could draw here: standard input and output are a terminal."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 class SubmittedRun(NamedTuple):
@@ -113,13 +123,26 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
             while not watch.finished():
                 bar.update(watch.counts())
                 time.sleep(0.2)
+                if store.lease_owner() is None and not watch.finished():
+                    bar.close(watch.counts())
+                    say(
+                        f"the engine (pid {run.owner['pid']}) has stopped before the run ended: "
+                        "`execconsole scheduler` carries it on"
+                    )
+                    return 1
         except KeyboardInterrupt:
             say("stopped following; the engine goes on running the workflow")
             return 130
     else:
         from console.headless import host_engine
 
-        host_engine(runtime, until=watch.finished, on_tick=watch.on_tick, engine=run.engine)
+        host_engine(
+            runtime,
+            until=watch.finished,
+            on_tick=watch.on_tick,
+            engine=run.engine,
+            announce=lambda message: say(f"note: {message}"),
+        )
     final = watch.counts()
     bar.close(final)
     return report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
@@ -167,7 +190,9 @@ class RunWatch:
         self._next_check = now + self.BUDGET * (time.monotonic() - now)
         return unfinished == 0
 
-    def on_tick(self, _engine: object = None) -> None:
+    def on_tick(self, engine: object = None) -> None:
+        # An operator may pause dispatch from elsewhere: say so where they look.
+        self.bar.paused = bool(getattr(engine, "paused", False))
         now = time.monotonic()
         if now < self._next_count:
             return
@@ -223,7 +248,16 @@ def scheduler(
     from console.headless import host_engine
 
     def idle(engine) -> bool:  # type: ignore[no-untyped-def]
-        return until_idle and not engine.in_flight and store.unfinished_count() == 0
+        if not until_idle or engine.in_flight:
+            return False
+        waiting = store.unfinished_count()
+        if waiting and engine.paused:
+            # Nothing will start until someone resumes: waiting for it is not "until idle".
+            say(
+                f"dispatch is paused with {waiting} tasks waiting: `execconsole resume`, then run again"
+            )
+            return True
+        return waiting == 0
 
     say(f"scheduler on {store.path} with executors {', '.join(runtime.executor_names)}")
     host_engine(runtime, until=idle)

@@ -478,3 +478,27 @@ def test_the_host_sees_a_run_end_without_waiting_out_a_tick(home: Path) -> None:
         assert states(engine) == {"only": "success"}
     finally:
         engine.store.close()
+
+
+def test_a_try_that_ends_keeps_no_earlier_note_as_its_reason(make_engine) -> None:
+    engine = make_engine(parallelism=2)
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "ok"
+        command = ["true"]
+        [[task]]
+        id = "bad"
+        command = ["false"]
+        """,
+    )
+    # As recovery leaves it on a try it hands out again after an engine restart.
+    engine.store.conn.execute(
+        "UPDATE task_instances SET reason = 'never started before the engine stopped; handed out again'"
+    )
+    drive(engine, idle(engine))
+    reasons = dict(engine.store.conn.execute("SELECT task_id, reason FROM task_instances"))
+    assert reasons["ok"] is None
+    assert reasons["bad"] is not None and "handed out again" not in reasons["bad"]

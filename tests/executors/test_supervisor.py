@@ -286,3 +286,17 @@ def test_timestamps_read_as_datetime_writes_them() -> None:
     before = datetime.now(UTC)
     now = datetime.fromisoformat(now_iso())
     assert before <= now <= datetime.now(UTC)
+
+
+def test_a_missing_working_directory_is_named_as_the_reason_not_the_program(
+    run_workload: RunWorkload, tmp_path: Path, claims: ClaimBook
+) -> None:
+    gone = tmp_path / "no" / "such" / "dir"
+    workload = make_workload(tmp_path, ["true"], cwd=str(gone))
+    report = run_workload(workload, claims, worker="w")
+    assert report.exit_code == 127
+    assert (
+        report.reason
+        == f"could not start 'true': its working directory {str(gone)!r} does not exist"
+    )
+    assert str(gone) in Path(workload.log_path).read_text()

@@ -1,0 +1,188 @@
+"""The headless hosts as an operator meets them: no terminal, a paused store, Ctrl-C, a dead engine."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import textwrap
+import threading
+from pathlib import Path
+
+import psutil
+
+from tests.helpers import run_cli, start_cli, wait_until
+
+
+def write_workflow(home: Path, body: str) -> Path:
+    path = home / "wf.toml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def rows(home: Path, sql: str) -> list[tuple]:
+    try:
+        conn = sqlite3.connect(home / "execconsole.db")
+    except sqlite3.OperationalError:
+        return []
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # the store is still being created
+        return []
+    finally:
+        conn.close()
+
+
+ONE_TASK = """
+id = "one"
+[[task]]
+id = "a"
+command = ["true"]
+"""
+
+SLEEPER = """
+id = "slow"
+[[task]]
+id = "nap"
+command = ["sleep", "60"]
+[[task]]
+id = "after"
+upstream = ["nap"]
+command = ["true"]
+"""
+
+
+def test_run_without_a_terminal_runs_headless_and_says_so(home: Path) -> None:
+    result = run_cli(home, "run", str(write_workflow(home, ONE_TASK)))
+    assert result.returncode == 0, result.stderr
+    assert "not a terminal: running headless" in result.stderr
+    assert "all 1 task" in result.stderr
+    assert "\x1b[" not in result.stderr  # no screen was drawn
+
+
+def test_the_console_without_a_terminal_is_one_line_and_exit_2(home: Path) -> None:
+    result = run_cli(home, "console")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs a terminal" in lines[0] and "--headless" in lines[0]
+
+
+def test_scheduler_until_idle_on_a_paused_store_says_so_and_ends(home: Path) -> None:
+    assert run_cli(home, "pause").returncode == 0
+    assert run_cli(home, "submit", "--", "true").returncode == 0
+    result = run_cli(home, "scheduler", "--until-idle", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "dispatch is paused" in result.stderr
+    assert "dispatch is paused with 1 tasks waiting" in result.stderr
+    assert rows(home, "SELECT state FROM task_instances") == [("scheduled",)]
+
+
+def test_a_headless_run_on_a_paused_store_says_so_and_goes_on_once_resumed(home: Path) -> None:
+    assert run_cli(home, "pause").returncode == 0
+    assert run_cli(home, "scheduler", "--until-idle").returncode == 0  # carries the pause out
+    runner = start_cli(home, "run", str(write_workflow(home, ONE_TASK)), "--headless")
+    try:
+        wait_until(lambda: rows(home, "SELECT count(*) FROM lease") == [(1,)], message="engine up")
+        assert run_cli(home, "resume").returncode == 0
+        _out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, err
+    assert "note: dispatch is paused on this store" in err
+
+
+def test_one_ctrl_c_waits_for_running_tries_and_a_second_kills_them_now(home: Path) -> None:
+    runner = start_cli(home, "run", str(write_workflow(home, SLEEPER)), "--headless")
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(runner.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_until(
+            lambda: (
+                rows(home, "SELECT state FROM task_instances WHERE task_id = 'nap'")
+                == [("running",)]
+            ),
+            message="the nap to start",
+        )
+        runner.send_signal(signal.SIGINT)
+        wait_until(
+            lambda: any("stopping: waiting" in line for line in said),
+            message="the run to say it waits for the running try",
+        )
+        assert rows(home, "SELECT state FROM task_instances WHERE task_id = 'nap'") == [
+            ("running",)
+        ]
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    err = "".join(said)
+    assert "waiting up to 10s for 1 running try to finish; press Ctrl-C again" in err
+    assert "killing 1 try as asked" in err
+    assert runner.returncode == 1
+    assert rows(home, "SELECT state, reason FROM task_instances WHERE task_id = 'nap'") == [
+        ("failed", "killed: the engine was told to stop and kill")
+    ]
+
+
+def test_a_run_following_another_engine_notices_that_engine_die(home: Path) -> None:
+    scheduler = start_cli(home, "scheduler")
+    follower = None
+    try:
+        wait_until(lambda: rows(home, "SELECT count(*) FROM lease") == [(1,)], message="engine up")
+        follower = start_cli(home, "run", str(write_workflow(home, SLEEPER)), "--headless")
+        wait_until(
+            lambda: (
+                rows(home, "SELECT state FROM task_instances WHERE task_id = 'nap'")
+                == [("running",)]
+            ),
+            message="the nap to start",
+        )
+        tasks = [p for p in psutil.Process(scheduler.pid).children(recursive=True)]
+        scheduler.kill()
+        scheduler.wait(timeout=30)
+        _out, err = follower.communicate(timeout=60)
+        assert follower.returncode == 1
+        assert f"the engine (pid {scheduler.pid}) has stopped before the run ended" in err
+    finally:
+        for process in [scheduler, follower]:
+            if process is not None and process.poll() is None:
+                process.kill()
+        for task in tasks if "tasks" in locals() else []:
+            try:
+                task.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def test_a_home_that_cannot_be_written_is_one_line_even_with_the_store_elsewhere(
+    home: Path, tmp_path: Path
+) -> None:
+    import subprocess
+
+    read_only = tmp_path / "ro-home"
+    read_only.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=True
+    )
+    try:
+        workflow = write_workflow(home, ONE_TASK)
+        result = run_cli(
+            home,
+            "--home",
+            str(read_only),
+            "--store",
+            str(home / "x.db"),
+            "run",
+            str(workflow),
+            "--headless",
+        )
+    finally:
+        subprocess.run(["umount", str(read_only)], check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert f"cannot create {read_only}/logs: Read-only file system" in lines[0]
+    assert "--home" in lines[0]
