@@ -89,7 +89,8 @@ class RequestHandler:
 
     # ---- request kinds -------------------------------------------------------
     def _do_kill(self, batch: Batch, payload: dict[str, Any]) -> str:
-        done = []
+        done: list[str] = []
+        failed: list[str] = []
         for record in self._each(payload):
             flight = self.engine.in_flight.get(record.key)
             if record.state == TaskState.SCHEDULED:
@@ -118,10 +119,23 @@ class RequestHandler:
             elif flight.executor.supports_kill:
                 flight.no_retry = True
                 flight.kill_reason = "killed by operator"
-                flight.executor.kill(record.key)
+                if not flight.executor.kill(record.key):
+                    # Not killed (its executor lost sight of it, or cannot reach
+                    # its broker): it must not be recorded as killed when it ends.
+                    flight.no_retry = False
+                    flight.kill_reason = None
+                    failed.append(str(record.key))
+                    continue
             else:
                 raise Rejected(f"executor {flight.executor.executor_name!r} cannot kill tasks")
             done.append(str(record.key))
+        if failed:
+            name = "its executor" if len(failed) == 1 else "their executors"
+            killed = f"killed {', '.join(done)}; " if done else ""
+            raise Rejected(
+                f"{killed}could not kill {', '.join(failed)}: {name} could not reach it now "
+                "(see the engine's notes); try again"
+            )
         return f"killed {', '.join(done)}"
 
     def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> str:
