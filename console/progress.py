@@ -50,7 +50,7 @@ class ProgressBar:
         return (
             f"{self.label}{bar}{paused}{done}/{self.total} done: {succeeded} ok, {failed} failed, "
             f"{counts.get('running', 0)} running, {counts.get('queued', 0) + counts.get('scheduled', 0)} waiting, "
-            f"{counts.get('up_for_retry', 0)} retried  {elapsed:.1f}s"
+            f"{counts.get('retried', counts.get('up_for_retry', 0))} retried  {elapsed:.1f}s"
         )
 
     def fit(self, line: str, counts: dict[str, int]) -> str:

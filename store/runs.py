@@ -90,11 +90,17 @@ class RunSummary:
         }
 
 
+def latest_try_counts(conn: sqlite3.Connection, dag_id: str, run_id: str) -> dict[str, int]:
+    """A run's tasks by the state of their latest try (every state present, zeros included)."""
+    counts = {str(state): 0 for state in TaskState}
+    counts.update(dict(conn.execute(_LATEST_TRY_COUNTS, (dag_id, run_id)).fetchall()))
+    return counts
+
+
 def summarise(
     conn: sqlite3.Connection, dag_id: str, run_id: str, source: str | None, submitted_at: str
 ) -> RunSummary:
-    counts = {str(state): 0 for state in TaskState}
-    counts.update(dict(conn.execute(_LATEST_TRY_COUNTS, (dag_id, run_id)).fetchall()))
+    counts = latest_try_counts(conn, dag_id, run_id)
     tries, started_at, ended_at = conn.execute(_RUN_SPAN, (dag_id, run_id)).fetchone()
     if any(counts[state] for state in UNFINISHED):
         ended_at = None  # an earlier try's end is not the run's

@@ -32,6 +32,7 @@ from store.runs import (
     delete_finished_runs,
     delete_requests_before,
     finished_runs_before,
+    latest_try_counts,
     list_runs,
 )
 from store.schema import apply_migrations
@@ -892,6 +893,27 @@ class Store:
     ) -> list[RunSummary]:
         """Submitted runs and what each came to, newest first (see store/runs.py)."""
         return list_runs(self.conn, dag_id=dag_id, states=states, limit=limit)
+
+    def latest_tries(
+        self, dag_id: str, run_id: str, states: Iterable[TaskState | str]
+    ) -> list[TaskRecord]:
+        """The latest try of each task of a run, when it is in one of ``states``."""
+        wanted = [str(TaskState(state)) for state in states]
+        return self._records(
+            f"{TASK_SELECT} WHERE id IN (SELECT id FROM (SELECT id, max(try_number) "
+            "FROM task_instances WHERE dag_id = ? AND run_id = ? GROUP BY task_id, map_index)) "
+            f"AND state IN ({', '.join('?' for _ in wanted)}) ORDER BY id",
+            [dag_id, run_id, *wanted],
+        )
+
+    def run_progress(self, dag_id: str, run_id: str) -> dict[str, int]:
+        """A run's tasks by the state of their latest try, and ``retried``: its tries beyond one a task."""
+        counts = latest_try_counts(self.conn, dag_id, run_id)
+        (tries,) = self.conn.execute(
+            "SELECT count(*) FROM task_instances WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)
+        ).fetchone()
+        counts["retried"] = tries - sum(counts.values())
+        return counts
 
     def finished_runs_before(self, before: str, *, dag_id: str | None = None) -> list[RunSummary]:
         """Finished runs whose last try ended before ``before`` (an ISO-8601 UTC time)."""

@@ -175,7 +175,8 @@ class RunWatch:
         self._next_check = 0.0
 
     def counts(self) -> dict[str, int]:
-        return self.store.count_by_state(dag_id=self.dag_id, run_id=self.run_id)
+        # By each task's latest try: a retried task is counted once, not once a try.
+        return self.store.run_progress(self.dag_id, self.run_id)
 
     def finished(self, engine: object = None) -> bool:
         in_flight = getattr(engine, "in_flight", None)
@@ -204,9 +205,8 @@ class RunWatch:
 def report_outcome(store, dag_id: str, run_id: str, final: dict[str, int], total: int) -> int:  # type: ignore[no-untyped-def]
     from executors.state import TaskState
 
-    failed = store.list_tasks(
-        states=[TaskState.FAILED, TaskState.UPSTREAM_FAILED], dag_id=dag_id, run_id=run_id
-    )
+    # A task retried to success (by its policy or an operator) did not fail.
+    failed = store.latest_tries(dag_id, run_id, [TaskState.FAILED, TaskState.UPSTREAM_FAILED])
     unfinished = total - final.get("success", 0) - len(failed)
     for record in failed:
         say(f"  {record.state:<15} {record.key}  {record.reason or ''}")

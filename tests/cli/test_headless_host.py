@@ -186,3 +186,48 @@ def test_a_home_that_cannot_be_written_is_one_line_even_with_the_store_elsewhere
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert f"cannot create {read_only}/logs: Read-only file system" in lines[0]
     assert "--home" in lines[0]
+
+
+def test_the_progress_counts_tasks_not_tries_when_an_operator_retries_a_failed_task(
+    home: Path, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "failed-once", tmp_path / "release"
+    workflow = write_workflow(
+        home,
+        f"""
+        id = "flaky"
+        [[task]]
+        id = "holder"
+        command = ["sh", "-c", "while [ ! -e {release} ]; do sleep 0.05; done"]
+        [[task]]
+        id = "flaky"
+        command = ["sh", "-c", "[ -e {marker} ] || {{ touch {marker}; exit 1; }}"]
+        """,
+    )
+    runner = start_cli(home, "run", str(workflow), "--headless")
+    try:
+        wait_until(
+            lambda: (
+                rows(home, "SELECT state FROM task_instances WHERE task_id = 'flaky'")
+                == [("failed",)]
+            ),
+            message="the flaky task to fail",
+        )
+        assert run_cli(home, "tasks", "retry", "flaky/flaky").returncode == 0
+        wait_until(
+            lambda: (
+                ("success",)
+                in rows(home, "SELECT state FROM task_instances WHERE task_id = 'flaky'")
+            ),
+            message="the retried try to succeed",
+        )
+        release.touch()
+        _out, err = runner.communicate(timeout=60)
+    finally:
+        release.touch()
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, err
+    last_bar = [line for line in err.splitlines() if " done: " in line][-1]
+    assert "2/2 done: 2 ok, 0 failed" in last_bar
+    assert "1 retried" in last_bar
