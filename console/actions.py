@@ -7,6 +7,8 @@ engine owning the store carries out on its next tick.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import secrets
 import time
@@ -40,11 +42,33 @@ class Requested:
     keys: list[str]
 
 
+# Parallelism beyond this is no limit in practice; 0 says so plainly.
+PARALLELISM_MAX = 2**31 - 1
+
+
 def resolve_all(store: Store, keys: Sequence[str | TaskKey]) -> list[TaskRecord]:
-    """Every key resolved to its try, or UnknownTask for the first that matches nothing."""
+    """Every key resolved to its try, each try once, or UnknownTask for the first that matches nothing.
+
+    Two keys may name one try (``adhoc/a`` twice, or ``adhoc/a`` and its full
+    key): the request names it once, so its outcome does too.
+    """
     if not keys:
         raise InvalidRequest("name at least one task key (dag/task[/run][#try])")
-    return [store.resolve(key) for key in keys]
+    records: dict[int, TaskRecord] = {}
+    for key in keys:
+        record = store.resolve(key)
+        records.setdefault(record.id, record)
+    return list(records.values())
+
+
+def check_priority(priority: int, label: str = "priority") -> None:
+    """InvalidRequest unless ``priority`` is within the bounds every task's priority has."""
+    from console.workflow import PRIORITY_MAX, PRIORITY_MIN
+
+    if isinstance(priority, bool) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise InvalidRequest(
+            f"{label} must be an integer from {PRIORITY_MIN} to {PRIORITY_MAX}, not {priority}"
+        )
 
 
 def _request(store: Store, kind: str, records: list[TaskRecord], **payload: object) -> Requested:
@@ -90,6 +114,7 @@ def mark(store: Store, keys: Sequence[str | TaskKey], state: str) -> Requested:
 
 
 def set_priority(store: Store, keys: Sequence[str | TaskKey], priority: int) -> Requested:
+    check_priority(priority)
     records = resolve_all(store, keys)
     for record in records:
         if record.state not in (TaskState.SCHEDULED, TaskState.QUEUED):
@@ -110,6 +135,10 @@ def resume(store: Store) -> Requested:
 def set_parallelism(store: Store, value: int, executor: str | None = None) -> Requested:
     if value < 0:
         raise InvalidRequest(f"parallelism must be 0 (unlimited) or more, not {value}")
+    if value > PARALLELISM_MAX:
+        raise InvalidRequest(
+            f"parallelism must be at most {PARALLELISM_MAX}, not {value}; 0 means no limit"
+        )
     return Requested(
         store.add_request("parallelism", {"value": value, "executor": executor}), "parallelism", []
     )
@@ -159,7 +188,13 @@ def submit_command(
     env: dict[str, str] | None = None,
     cwd: str | None = None,
 ) -> TaskKey:
-    """Store one ad-hoc task as its own run; checks everything before writing."""
+    """Store one ad-hoc task as its own run; checks everything before writing.
+
+    The bounds on priority, retries and timeout are a workflow file's
+    (console/workflow.py). ``cwd``, when given, must be a directory here.
+    """
+    from console.workflow import RETRIES_MAX, SECONDS_MAX
+
     if not command or not all(part for part in command):
         raise InvalidRequest(
             "the command is empty: give it after --, e.g. `execconsole submit -- sleep 1`"
@@ -168,14 +203,24 @@ def submit_command(
         raise InvalidRequest(
             f"executor {executor!r} is not configured: choose one of {', '.join(configured_executors)}"
         )
-    task_id = task_id or default_task_id(command)
+    if task_id is None:
+        task_id = default_task_id(command)
     for label, value in (("--dag", dag_id), ("--task", task_id), ("--queue", queue)):
         if not is_valid_id(value):
             raise InvalidRequest(f"{label} {value!r} may hold only letters, digits and _ . - : + @")
-    if retries < 0:
-        raise InvalidRequest(f"--retries must be 0 or more, not {retries}")
-    if timeout is not None and timeout <= 0:
-        raise InvalidRequest(f"--timeout must be more than 0 seconds, not {timeout:g}")
+    check_priority(priority, "--priority")
+    if not 0 <= retries <= RETRIES_MAX:
+        raise InvalidRequest(f"--retries must be from 0 to {RETRIES_MAX}, not {retries}")
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= SECONDS_MAX):
+        raise InvalidRequest(
+            f"--timeout must be more than 0 and at most {SECONDS_MAX:.0f} seconds (a year), "
+            f"not {timeout:g}; leave it out for no timeout"
+        )
+    if cwd is not None:
+        if not os.path.exists(cwd):
+            raise InvalidRequest(f"--cwd {cwd!r} does not exist: give the directory to run in")
+        if not os.path.isdir(cwd):
+            raise InvalidRequest(f"--cwd {cwd!r} is not a directory: give the directory to run in")
     submission = TaskSubmission(
         task_id=task_id,
         command=[" ".join(command)] if shell else list(command),

@@ -20,7 +20,10 @@ Settings come from three places; later ones win:
 ``[core]`` and ``[console]`` are strict: an unknown key or a value of the wrong
 type is a ConfigError naming the file or variable. An executor's own options
 (``[executor.<name>]``, and ``[celery]`` beyond its two typed keys) are passed
-through unchecked, because only the executor knows what they mean.
+through here, because only the executor knows what they mean: they are checked
+against the options its class declares when the executors are built
+(``executors.loader.check_options``), and ``options_for`` hands them over with
+where each was set, so that the error names the file or variable as here.
 
 This module is imported by every command, so it imports nothing heavy.
 """
@@ -51,6 +54,20 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message is one line naming where it came from."""
+
+
+class ExecutorOptions(dict[str, Any]):
+    """One executor's options, and where each was set.
+
+    Attributes:
+        origins: by option, the config file's path or "environment variable NAME".
+        sections: by option, the config section it was read from, e.g. "[executor.local]".
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins: dict[str, str] = {}
+        self.sections: dict[str, str] = {}
 
 
 def _setting(default: Any, *, check: str | None = None) -> Any:
@@ -159,9 +176,20 @@ class Config:
         """The configured executors, default first."""
         return self.core.executor_names
 
-    def options_for(self, executor_name: str) -> dict[str, Any]:
-        """A copy of one executor's own options (empty when it has none)."""
-        options = dict(self.executor_options.get(executor_name, {}))
+    def options_for(self, executor_name: str) -> ExecutorOptions:
+        """A copy of one executor's own options (empty when it has none), with where each was set."""
+        options = ExecutorOptions(self.executor_options.get(executor_name, {}))
+        for key in options:
+            # [celery]'s extra keys are kept with the executor's options too.
+            for section, label in (
+                (f"{_EXECUTOR_SECTION}.{executor_name}", f"[executor.{executor_name}]"),
+                (executor_name, f"[{executor_name}]"),
+            ):
+                origin = self.origins.get(f"{section}.{key}")
+                if origin is not None:
+                    options.origins[key] = _origin_text(origin)
+                    options.sections[key] = label
+                    break
         if executor_name == "celery":
             # The typed [celery] keys are Celery options too; typed values win.
             options.update(asdict(self.celery))
@@ -445,6 +473,11 @@ def _option_from_text(text: str) -> Any:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def _origin_text(origin: str) -> str:
+    """An entry of ``Config.origins`` as messages name it: a file path, or "environment variable NAME"."""
+    return f"environment variable {origin}" if origin.startswith(ENV_PREFIX) else origin
 
 
 def _check_executor_list(executor: str, where: str) -> None:

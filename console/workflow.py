@@ -74,6 +74,21 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
+# Bounds on a task's numbers, shared by workflow files, `execconsole submit` and
+# the console's actions (console/actions.py), so that nothing the engine cannot
+# store or schedule is ever accepted:
+# - priority: a signed 32-bit integer, as Airflow bounds priority_weight. The
+#   store's column holds 64 bits, but a 32-bit value also survives being
+#   negated or summed there, and is more room than any ordering needs.
+# - retries: 0 to 1000; more is a loop, not a retry policy.
+# - retry_delay and timeout: at most a year (8760h); the engine adds them to
+#   dates, which end in the year 9999.
+PRIORITY_MIN = -(2**31)
+PRIORITY_MAX = 2**31 - 1
+RETRIES_MAX = 1000
+SECONDS_MAX = 365 * 24 * 3600.0
+SECONDS_MAX_TEXT = "8760h (a year)"
+
 
 class WorkflowError(ValueError):
     """A workflow file that cannot be used; ``str()`` is one line for operators.
@@ -484,13 +499,12 @@ def _check_upstream(value: object) -> list[str]:
     return ids
 
 
-def _integer_check(key: str, minimum: int | None) -> Any:
+def _integer_check(key: str, minimum: int, maximum: int) -> Any:
     def check(value: object) -> int:
-        bound = f" ≥ {minimum}" if minimum is not None else ""
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"'{key}' must be an integer{bound}, got {_show(value)}")
-        if minimum is not None and value < minimum:
-            raise _Invalid(f"'{key}' must be an integer{bound}, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise _Invalid(
+                f"'{key}' must be an integer from {minimum} to {maximum}, got {_show(value)}"
+            )
         return value
 
     return check
@@ -501,9 +515,10 @@ def _check_retry_delay(value: object) -> float:
         seconds = parse_duration(value)
     except ValueError:
         seconds = -1.0
-    if seconds < 0:
+    if not 0 <= seconds <= SECONDS_MAX:
         raise _Invalid(
-            f'\'retry_delay\' must be seconds ≥ 0 (a number, or a duration such as "30s" or "2m"), got {_show(value)}'
+            f"'retry_delay' must be seconds from 0 to {SECONDS_MAX_TEXT} (a number, or a duration"
+            f' such as "30s" or "2m"), got {_show(value)}'
         )
     return seconds
 
@@ -513,10 +528,10 @@ def _check_timeout(value: object) -> float:
         seconds = parse_duration(value)
     except ValueError:
         seconds = 0.0
-    if seconds <= 0:
+    if not 0 < seconds <= SECONDS_MAX:
         raise _Invalid(
-            f"'timeout' must be seconds > 0 (a number, or a duration such as \"90s\"), got {_show(value)}; "
-            "leave it out for no timeout"
+            f"'timeout' must be seconds > 0 and at most {SECONDS_MAX_TEXT} (a number, or a duration"
+            f' such as "90s"), got {_show(value)}; leave it out for no timeout'
         )
     return seconds
 
@@ -561,8 +576,8 @@ def _check_cwd(value: object) -> str:
 # raises _Invalid with the message that follows "task '<id>': ".
 _FIELD_CHECKS: dict[str, Any] = {
     "upstream": _check_upstream,
-    "priority": _integer_check("priority", None),
-    "retries": _integer_check("retries", 0),
+    "priority": _integer_check("priority", PRIORITY_MIN, PRIORITY_MAX),
+    "retries": _integer_check("retries", 0, RETRIES_MAX),
     "retry_delay": _check_retry_delay,
     "timeout": _check_timeout,
     "env": _check_env,

@@ -27,6 +27,7 @@ import importlib
 import importlib.util
 import keyword
 import logging
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,6 +57,162 @@ ENTRY_FORMS = "NAME, ALIAS:NAME, MODULE:CLASS, MODULE.CLASS or ALIAS:MODULE:CLAS
 
 class ExecutorConfigError(ValueError):
     """An executor entry or list that cannot be used; the message is one line for the operator."""
+
+
+# ---- executor options ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorOption:
+    """One option an executor reads from its config section (``[executor.<name>]``).
+
+    ``kind`` is "flag" (true or false), "integer", "seconds", "number" or
+    "text"; ``minimum`` and ``maximum`` bound a number, both included.
+    An executor class declares its options as a class attribute
+    ``option_specs: dict[str, ExecutorOption]``; then ``build_executors``
+    refuses an option it does not declare (naming the closest declared one)
+    and a value of the wrong kind or out of range, as ``[core]`` keys are
+    refused. A class that declares none is handed its options unchecked.
+    """
+
+    kind: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (e.g. "must be true or false"), or None if it will do."""
+        if self.kind == "flag":
+            # As the executors read flags: TOML booleans, or words from the environment.
+            if isinstance(value, bool) or str(value).strip().lower() in _FLAG_WORDS:
+                return None
+            return "must be true or false"
+        if self.kind == "text":
+            # A variable such as EXECCONSOLE__CELERY__KEY_PREFIX=123 reads as a TOML number.
+            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+            return None if ok else "must be a string"
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.kind == "integer" and not isinstance(value, int):
+            is_number = False
+        if is_number and isinstance(value, float) and not math.isfinite(value):
+            is_number = False
+        low, high = self.minimum, self.maximum
+        if is_number and (low is None or value >= low) and (high is None or value <= high):
+            return None
+        noun = {"integer": "an integer", "seconds": "a number of seconds"}.get(
+            self.kind, "a number"
+        )
+        if low is not None and high is not None:
+            return f"must be {noun} from {low:g} to {high:g}"
+        if low is not None:
+            return f"must be {noun} ≥ {low:g}"
+        if high is not None:
+            return f"must be {noun} ≤ {high:g}"
+        return f"must be {noun}"
+
+
+_FLAG_WORDS = frozenset({"true", "yes", "on", "1", "false", "no", "off", "0"})
+
+# Every executor takes ``parallelism`` (build_executors reads it).
+COMMON_OPTIONS: Mapping[str, ExecutorOption] = MappingProxyType(
+    {"parallelism": ExecutorOption("integer", 0)}
+)
+
+# The built-in executors' options until their classes declare ``option_specs``
+# themselves, by import path: a subclass may read more, so it is not checked
+# unless it declares its own.
+_TERMINATE_GRACE = ExecutorOption("seconds", 0, 3600)
+_BUILTIN_OPTIONS: Mapping[str, Mapping[str, ExecutorOption]] = MappingProxyType(
+    {
+        "executors.local:LocalExecutor": {
+            "terminate_grace": _TERMINATE_GRACE,
+            "prefetch": ExecutorOption("flag"),
+            "quiet_start": ExecutorOption("seconds", 0, 60),
+            "log_every_try": ExecutorOption("flag"),
+        },
+        "executors.sequential:SequentialExecutor": {"terminate_grace": _TERMINATE_GRACE},
+    }
+)
+_CELERY_PATH = "executors.celery.executor:CeleryExecutor"
+
+
+def declared_options(executor_class: type[BaseExecutor]) -> dict[str, ExecutorOption] | None:
+    """The options ``executor_class`` reads, ``parallelism`` included; None if it does not say."""
+    declared = getattr(executor_class, "option_specs", None)
+    if declared is None:
+        path = f"{executor_class.__module__}:{executor_class.__qualname__}"
+        declared = _BUILTIN_OPTIONS.get(path)
+        if declared is None and path == _CELERY_PATH:
+            declared = _celery_options()
+    if declared is None:
+        return None
+    return {**COMMON_OPTIONS, **declared}
+
+
+def _celery_options() -> dict[str, ExecutorOption]:
+    """The CeleryExecutor's options: the fields of its settings (which check their own ranges)."""
+    import dataclasses
+
+    from executors.celery.settings import CelerySettings
+
+    kinds = {"str": "text", "int": "integer", "float": "number"}
+    return {
+        field.name: ExecutorOption(kinds.get(str(field.type), "text"))
+        for field in dataclasses.fields(CelerySettings)
+    }
+
+
+def check_options(
+    name: str, executor_class: type[BaseExecutor], options: Mapping[str, Any]
+) -> None:
+    """Refuse an option ``executor_class`` does not declare, or a value it cannot use.
+
+    ``options`` may carry ``origins`` (console.config.ExecutorOptions): where
+    each option was set, a file or an environment variable, to name in the
+    message; otherwise the message names the executor.
+
+    Raises:
+        ExecutorConfigError: one line naming the option, what it must be, and where it was set.
+    """
+    declared = declared_options(executor_class)
+    if declared is None:
+        return
+    origins: Mapping[str, str] = getattr(options, "origins", {})
+    sections: Mapping[str, str] = getattr(options, "sections", {})
+    for key, value in options.items():
+        where = origins.get(key)
+        prefix = f"{where}: " if where else f"executor {name!r}: "
+        section = sections.get(key, f"[executor.{name}]")
+        option = declared.get(key)
+        if option is None:
+            import difflib  # only on an error path
+
+            known = sorted(declared)
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else f"; known options: {', '.join(known)}"
+            )
+            raise ExecutorConfigError(f"{prefix}unknown option '{key}' in {section}{hint}")
+        problem = option.problem(value)
+        if problem is not None:
+            fix = "; fix or unset the variable" if where and where.startswith("environment") else ""
+            raise ExecutorConfigError(f"{prefix}{section} {key} {problem}, got {_show(value)}{fix}")
+
+
+def _show(value: Any) -> str:
+    """A value as TOML would show it, on one short line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    elif isinstance(value, dict):
+        return "a table"
+    elif isinstance(value, list):
+        return "an array"
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +313,10 @@ def parse_executor_list(text: str) -> list[ExecutorSpec]:
     """
     entries = [entry.strip() for entry in text.split(",")]
     if entries == [""]:
+        # An empty --executor '' too: say what there is to choose from.
         raise ExecutorConfigError(
-            f"no executor configured: name at least one, e.g. 'local' ({ENTRY_FORMS})"
+            f"no executor named: name at least one, e.g. 'local'; available: "
+            f"{', '.join(KnownExecutors())} (or give {ENTRY_FORMS})"
         )
     known = KnownExecutors()
     specs: list[ExecutorSpec] = []
@@ -287,7 +446,9 @@ def build_executors(
     executors: dict[str, BaseExecutor] = {}
     for spec in specs:
         executor_class = load_executor_class(spec)
-        options = dict(options_by_name.get(spec.name, {}))
+        given = options_by_name.get(spec.name, {})
+        check_options(spec.name, executor_class, given)
+        options = dict(given)
         own_parallelism = options.pop("parallelism", parallelism)
         if isinstance(own_parallelism, bool) or not isinstance(own_parallelism, int):
             raise ExecutorConfigError(
@@ -387,9 +548,12 @@ __all__ = [
     "BUILTIN_EXECUTORS",
     "ENTRY_POINT_GROUP",
     "ExecutorConfigError",
+    "ExecutorOption",
     "ExecutorSpec",
     "available_executors",
     "build_executors",
+    "check_options",
+    "declared_options",
     "load_executor_class",
     "parse_executor_list",
     "parse_executor_spec",

@@ -231,6 +231,73 @@ def test_executor_sections_pass_options_through_unchecked(tmp_path: Path) -> Non
     assert config.options_for("absent") == {}
 
 
+def test_executor_options_say_where_each_was_set(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path, "[executor.local]\nprefetch = false\n[celery]\nlease_seconds = 30\n"
+    )
+    config = load_config(tmp_path, environ={"EXECCONSOLE__EXECUTOR__LOCAL__TERMINATE_GRACE": "2"})
+    local = config.options_for("local")
+    assert local == {"prefetch": False, "terminate_grace": 2}
+    assert local.origins == {
+        "prefetch": str(path),
+        "terminate_grace": "environment variable EXECCONSOLE__EXECUTOR__LOCAL__TERMINATE_GRACE",
+    }
+    assert local.sections == {"prefetch": "[executor.local]", "terminate_grace": "[executor.local]"}
+    celery = config.options_for("celery")
+    assert (celery.origins["lease_seconds"], celery.sections["lease_seconds"]) == (
+        str(path),
+        "[celery]",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            "[executor.local]\nterminate_grce = 5\n",
+            [
+                "unknown option 'terminate_grce' in [executor.local]",
+                "(did you mean 'terminate_grace'?)",
+            ],
+        ),
+        (
+            "[executor.local]\nwhatever = 5\n",
+            ["unknown option 'whatever'", "known options: log_every_try, parallelism, prefetch"],
+        ),
+        ("[executor.local]\nterminate_grace = -3\n", ["terminate_grace must be", "got -3"]),
+        ('[executor.local]\nprefetch = "sometimes"\n', ["prefetch must be true or false"]),
+        ("[executor.local]\nquiet_start = 61\n", ["quiet_start must be", "0 to 60"]),
+        ("[executor.local]\nparallelism = 1.5\n", ["parallelism must be an integer"]),
+        ("[celery]\nlease_secnds = 5\n", ["unknown option 'lease_secnds' in [celery]"]),
+    ],
+)
+def test_executor_options_are_checked_against_what_the_executor_declares(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    from executors.loader import ExecutorConfigError, check_options, load_executor_class
+
+    path = write_config(tmp_path, text)
+    config = load_config(tmp_path, environ={})
+    name = "celery" if "[celery]" in text else "local"
+    with pytest.raises(ExecutorConfigError) as caught:
+        check_options(name, load_executor_class(name), config.options_for(name))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_an_executor_that_declares_no_options_is_handed_any(tmp_path: Path) -> None:
+    from executors.loader import build_executors, parse_executor_list
+
+    write_config(tmp_path, '[executor.echo]\ncolour = "blue"\n')
+    config = load_config(tmp_path, environ={})
+    specs = parse_executor_list("tests.sample_executors:EchoExecutor")
+    built = build_executors(specs, 1, tmp_path, {"echo": config.options_for("echo")})
+    assert built["echo"].options == {"colour": "blue"}
+
+
 def test_executor_section_must_hold_tables(tmp_path: Path) -> None:
     write_config(tmp_path, '[executor]\nlocal = "fast"\n')
     assert "[executor] holds one table per executor" in config_error(tmp_path)

@@ -218,17 +218,36 @@ def test_workflow_without_tasks_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ('retries = "three"', "'retries' must be an integer ≥ 0, got \"three\""),
-        ("retries = -1", "'retries' must be an integer ≥ 0, got -1"),
-        ("retries = true", "'retries' must be an integer ≥ 0, got true"),
-        ("priority = 1.5", "'priority' must be an integer, got 1.5"),
+        ('retries = "three"', "'retries' must be an integer from 0 to 1000, got \"three\""),
+        ("retries = -1", "'retries' must be an integer from 0 to 1000, got -1"),
+        ("retries = true", "'retries' must be an integer from 0 to 1000, got true"),
+        ("retries = 1001", "'retries' must be an integer from 0 to 1000, got 1001"),
+        (
+            "retries = 99999999999999999999999",
+            "'retries' must be an integer from 0 to 1000, got 99999999999999999999999",
+        ),
+        ("priority = 1.5", "'priority' must be an integer from -2147483648 to 2147483647, got 1.5"),
+        (
+            "priority = 99999999999999999999999",
+            "'priority' must be an integer from -2147483648 to 2147483647, got 99999999999999999999999",
+        ),
+        (
+            "priority = -9223372036854775809",
+            "'priority' must be an integer from -2147483648 to 2147483647, got -9223372036854775809",
+        ),
+        ("priority = 2147483648", "'priority' must be an integer from -2147483648 to 2147483647"),
         ('shell = "yes"', "'shell' must be true or false, got \"yes\""),
         ('upstream = "b"', "'upstream' must be a list of task ids; write upstream = [\"b\"]"),
         ("upstream = [1]", "'upstream' must hold task id strings, got 1"),
         ("timeout = 0", "'timeout' must be seconds > 0"),
         ("timeout = -5", "'timeout' must be seconds > 0"),
-        ("retry_delay = -1", "'retry_delay' must be seconds ≥ 0"),
-        ('retry_delay = "soon"', "'retry_delay' must be seconds ≥ 0"),
+        ("timeout = 1e300", "'timeout' must be seconds > 0 and at most 8760h (a year)"),
+        ("timeout = nan", "'timeout' must be seconds > 0"),
+        ("timeout = inf", "'timeout' must be seconds > 0"),
+        ("retry_delay = -1", "'retry_delay' must be seconds from 0 to 8760h (a year)"),
+        ('retry_delay = "soon"', "'retry_delay' must be seconds from 0 to 8760h"),
+        ("retry_delay = 1e300", "'retry_delay' must be seconds from 0 to 8760h"),
+        ('retry_delay = "99999999999999h"', "'retry_delay' must be seconds from 0 to 8760h"),
         ('env = "A=1"', "'env' must be a table of strings"),
         ("env = { A = 1 }", "'env' value of A must be a string, got 1; quote it: A = \"1\""),
         ("cwd = 3", "'cwd' must be a string, got 3"),
@@ -239,6 +258,26 @@ def test_workflow_without_tasks_is_rejected() -> None:
 def test_wrong_types_and_ranges_are_rejected_naming_task_and_key(line: str, expected: str) -> None:
     error = error_of(workflow(f'id = "load"\ncommand = ["true"]\n{line}'))
     assert str(error).startswith(f"demo.toml: task 'load': {expected}")
+
+
+def test_numbers_at_the_edges_of_their_ranges_are_accepted() -> None:
+    spec = parse_workflow(
+        workflow(
+            'id = "high"\ncommand = ["true"]\npriority = 2147483647\nretries = 1000\n'
+            'retry_delay = "8760h"\ntimeout = "8760h"',
+            'id = "low"\ncommand = ["true"]\npriority = -2147483648\nretries = 0\n'
+            "retry_delay = 0\ntimeout = 0.001",
+        ),
+        source="demo.toml",
+    )
+    high, low = spec.tasks
+    assert (high.priority, high.retries, high.retry_delay, high.timeout) == (
+        2**31 - 1,
+        1000,
+        365 * 24 * 3600.0,
+        365 * 24 * 3600.0,
+    )
+    assert (low.priority, low.retries, low.retry_delay, low.timeout) == (-(2**31), 0, 0.0, 0.001)
 
 
 def test_missing_command_is_rejected() -> None:

@@ -76,4 +76,21 @@ def parallelism(
             f"executor {executor!r} is not configured: choose one of {', '.join(runtime.executor_names)}"
         )
     store = runtime.store()
+    if store.lease_owner() is None:
+        # No engine to ask: the configured executor's capabilities answer now,
+        # instead of the next engine rejecting the request in its log.
+        _refuse_without_live_scaling(runtime, executor or runtime.default_executor)
     report_request(store, actions.set_parallelism(store, value, executor))
+
+
+def _refuse_without_live_scaling(runtime, name: str) -> None:  # type: ignore[no-untyped-def]
+    from console.cli.errors import fail
+    from executors.loader import load_executor_class
+
+    for spec in runtime.executor_specs():
+        if spec.name == name and not load_executor_class(spec).supports_live_scaling:
+            fail(
+                f"executor {name!r} cannot change its parallelism while running (no live scaling, "
+                f"see `execconsole executors show {name}`): set parallelism in config.toml "
+                "or start the engine with --parallelism N"
+            )

@@ -2,17 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say
 
 
+class SubmitCommand(TyperCommand):
+    """``submit``, whose unknown-option error says where the task's command goes.
+
+    ``execconsole submit ls -la`` reads ``-la`` as an option of ``submit``;
+    Click's "No such option: -l" alone does not tell the operator that the
+    command belongs after ``--``.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from typer._click.exceptions import NoSuchOption, UsageError
+
+        given = list(args)  # the parser consumes ``args``
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as error:
+            example = self._command_after_separator(ctx, given, error)
+            if example is None:
+                raise
+            raise UsageError(
+                f"{error.format_message()}; to run a command, put it after --: `{example}`", ctx
+            ) from None
+
+    def _command_after_separator(self, ctx: Any, args: list[str], error: Any) -> str | None:
+        """``execconsole submit [OPTIONS] -- CMD ARG...`` as the operator meant it, or None.
+
+        None when the unknown option looks like a misspelt option of
+        ``submit`` itself (``--prioritty 5 -- true``): Click's own message,
+        with its suggestion, fits that better.
+        """
+        import shlex
+
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if param.param_type_name == "option":
+                flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+                for name in [*param.opts, *param.secondary_opts]:
+                    takes_value[name] = not flag
+        options: list[str] = []
+        position = 0
+        while position < len(args):
+            token = args[position]
+            if token == "--" or not token.startswith("-") or token == "-":
+                break
+            name = token.partition("=")[0]
+            if name not in takes_value:
+                break
+            options.append(token)
+            if takes_value[name] and "=" not in token and position + 1 < len(args):
+                position += 1
+                options.append(args[position])
+            position += 1
+        rest = args[position:]
+        if not rest or rest[0] == "--":
+            return None
+        if rest[0].startswith("-") and ("--" in rest or error.possibilities):
+            return None
+        return " ".join([ctx.command_path, *map(shlex.quote, options), "--", shlex.join(rest)])
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "submit",
+        cls=SubmitCommand,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
     )(submit)
 
@@ -29,16 +90,30 @@ def submit(
     task: Annotated[
         str | None, typer.Option("--task", help="Task id (default: the program's name).")
     ] = None,
-    priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 1,
+    priority: Annotated[
+        int,
+        typer.Option("--priority", help="Higher runs first; from -2147483648 to 2147483647."),
+    ] = 1,
     queue: Annotated[
         str, typer.Option("--queue", help="Queue (executors that route by queue use it).")
     ] = "default",
     executor: Annotated[
         str | None, typer.Option("--executor", help="A configured executor (default: the first).")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Further tries after a failure.")] = 0,
+    retries: Annotated[
+        int, typer.Option("--retries", help="Further tries after a failure, 0 to 1000.")
+    ] = 0,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds before the try is killed.")
+        float | None,
+        typer.Option("--timeout", help="Seconds before the try is killed (at most a year)."),
+    ] = None,
+    cwd: Annotated[
+        str | None,
+        typer.Option(
+            "--cwd",
+            help="Directory to run the command in (default: the one submit is run from).",
+            show_default=False,
+        ),
     ] = None,
     shell: Annotated[
         bool, typer.Option("--shell", help="Run the words as one shell command line.")
@@ -47,16 +122,23 @@ def submit(
         bool, typer.Option("--json", help="Print the stored task as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Submit one command as a task; the engine owning the store runs it."""
+    """Submit one command as a task; the engine owning the store runs it.
+
+    Put the command after --, e.g. `execconsole submit --priority 5 -- ./backup.sh /srv`.
+    It runs in the directory submit was run from (as with at and batch), so
+    relative paths such as ./backup.sh mean the same to the engine, wherever
+    that was started; --cwd DIR names another directory.
+    """
     from console import actions
 
     options: GlobalOptions = ctx.obj
+    workdir = _workdir(cwd)
     runtime = options.runtime()
     store = runtime.store()
     key = actions.submit_command(
         store,
         list(command or []),
-        executor=executor or runtime.default_executor,
+        executor=runtime.default_executor if executor is None else executor,
         configured_executors=runtime.executor_names,
         dag_id=dag,
         task_id=task,
@@ -65,6 +147,7 @@ def submit(
         retries=retries,
         timeout=timeout,
         shell=shell,
+        cwd=workdir,
     )
     record = store.get(key)
     assert record is not None
@@ -76,3 +159,19 @@ def submit(
             say(
                 "no engine owns this store yet: `execconsole scheduler` or `execconsole console` runs it"
             )
+
+
+def _workdir(cwd: str | None) -> str:
+    """``--cwd`` as an absolute path (relative to where submit runs), or that directory itself."""
+    import os
+
+    from console.cli.errors import fail
+
+    if cwd is not None:
+        if not cwd.strip():
+            fail("--cwd is empty: give the directory to run the command in")
+        return os.path.abspath(os.path.expanduser(cwd))
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        fail("the current directory no longer exists: cd to an existing one or give --cwd DIR")

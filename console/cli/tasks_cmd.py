@@ -19,6 +19,9 @@ tasks_app = typer.Typer(
 
 KEY_HELP = "Task key: dag/task[/run][#try]; without run and try, the latest."
 
+# SQLite's LIMIT is a signed 64-bit integer; anything larger means "all" anyway.
+_LIMIT_MAX = 2**63 - 1
+
 
 def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]
     options: GlobalOptions = ctx.obj
@@ -43,6 +46,12 @@ def list_tasks(
     """Task instances, newest first."""
     from executors.state import TaskState
 
+    if not 0 <= limit <= _LIMIT_MAX:
+        fail(
+            f"--limit must be 0 (all) or more, not {limit}"
+            if limit < 0
+            else f"--limit {limit} is too large: use --limit 0 for all"
+        )
     states = None
     if state:
         known = {str(s) for s in TaskState}
@@ -124,10 +133,12 @@ def logs(
         typer.Option("--follow", "-f", help="Keep printing as the log grows, until the try ends."),
     ] = False,
     max_bytes: Annotated[
-        int, typer.Option("--bytes", help="How much of the end of the log to show.")
+        int, typer.Option("--bytes", help="How much of the end of the log to show (0: all).")
     ] = 1_000_000,
 ) -> None:
     """A try's output (stdout and stderr), on stdout."""
+    if max_bytes < 0:
+        fail(f"--bytes must be 0 (the whole log) or more, not {max_bytes}")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
     store = runtime.store()
@@ -138,12 +149,22 @@ def logs(
         executor = runtime.build_executors().get(record.executor)
         if executor is None:
             fail(f"executor {record.executor!r} of {record.key} is not configured here")
-        found = executor.get_task_log(record.key, record.log_path, max_bytes)
+        wanted = min(max_bytes or _EXECUTOR_LOG_MAX, _EXECUTOR_LOG_MAX)
+        found = executor.get_task_log(record.key, record.log_path, wanted)
         sys.stdout.write(found.text)
         if found.truncated:
-            say(f"(last {len(found.text)} bytes of {found.size}, from {found.source})")
+            say(f"(last {_bytes(len(found.text))} of {found.size}, from {found.source})")
         return
     _print_local_log(store, record, follow, max_bytes)
+
+
+# The most asked of an executor that fetches logs itself (--bytes 0 included):
+# it may read that much into memory at once.
+_EXECUTOR_LOG_MAX = 1 << 30
+
+
+def _bytes(count: int) -> str:
+    return f"{count} byte" if count == 1 else f"{count} bytes"
 
 
 def _executor_class(runtime, name: str):  # type: ignore[no-untyped-def]
@@ -163,9 +184,9 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
     while True:
         path = record.log_path
         size = os.path.getsize(path) if path and os.path.exists(path) else 0
-        if position == 0 and size > max_bytes:
+        if position == 0 and max_bytes and size > max_bytes:
             position = size - max_bytes
-            say(f"(showing the last {max_bytes} bytes of {size})")
+            say(f"(showing the last {_bytes(max_bytes)} of {size})")
         if size > position:
             with open(path, "rb") as handle:
                 handle.seek(position)
