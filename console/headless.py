@@ -93,7 +93,14 @@ def host_engine(
             if not hurried:
                 hurried = not let_running_tries_finish(engine, signals, SHUTDOWN_GRACE_SECONDS)
         finally:
-            engine.shutdown("kill" if hurried else "finish", timeout=0.0)
+            if hurried:
+                engine.shutdown("kill", timeout=0.0)
+            else:
+                # Nothing runs any more, or what still runs has had its grace:
+                # idle workers get the time they need to take their poison pills.
+                engine.shutdown(
+                    "finish", timeout=0.0 if engine.in_flight else SHUTDOWN_GRACE_SECONDS
+                )
     return engine
 
 

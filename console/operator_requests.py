@@ -176,7 +176,14 @@ class RequestHandler:
         return f"marked {state}: {', '.join(done) or 'nothing to change'}"
 
     def _do_priority(self, batch: Batch, payload: dict[str, Any]) -> str:
+        from console.workflow import PRIORITY_MAX, PRIORITY_MIN
+
         priority = int(payload["priority"])
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            # Stored before input was checked: writing it would fail the whole tick, every tick.
+            raise Rejected(
+                f"priority must be from {PRIORITY_MIN} to {PRIORITY_MAX}, not {priority}"
+            )
         done = []
         for record in self._each(payload):
             if record.state.is_finished or record.state == TaskState.RUNNING:

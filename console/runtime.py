@@ -44,7 +44,9 @@ class Runtime:
 
     @property
     def executor_list(self) -> str:
-        return self.executor_override or self.config.core.executor
+        return (
+            self.config.core.executor if self.executor_override is None else self.executor_override
+        )
 
     def executor_specs(self) -> list[ExecutorSpec]:
         """The configured executors, parsed once per executor list (a run asks several times)."""

@@ -63,6 +63,10 @@ def run(
     raise typer.Exit(drive_headless(runtime, submitted))
 
 
+def tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
+
+
 def terminal_attached() -> bool:
     """Whether the console could draw here: standard input and output are a terminal."""
     import sys
@@ -100,7 +104,7 @@ def submit_headless(runtime, spec, run_id: str | None) -> SubmittedRun:  # type:
     run_id, keys = actions.submit_workflow(
         store, spec, default_executor=runtime.default_executor, run_id=run_id
     )
-    say(f"submitted {spec.dag_id}/{run_id}: {len(keys)} tasks")
+    say(f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}")
     return SubmittedRun(store, spec.dag_id, run_id, len(keys), engine, owner)
 
 
@@ -212,13 +216,13 @@ def report_outcome(store, dag_id: str, run_id: str, final: dict[str, int], total
         say(f"  {record.state:<15} {record.key}  {record.reason or ''}")
     if unfinished > 0:
         say(
-            f"{dag_id}/{run_id}: stopped with {unfinished} tasks unfinished; `execconsole scheduler` carries on"
+            f"{dag_id}/{run_id}: stopped with {tasks(unfinished)} unfinished; `execconsole scheduler` carries on"
         )
         return 1
     if failed:
         say(f"{dag_id}/{run_id}: {final.get('success', 0)} succeeded, {len(failed)} failed")
         return 1
-    say(f"{dag_id}/{run_id}: all {total} tasks succeeded")
+    say(f"{dag_id}/{run_id}: {'the task' if total == 1 else f'all {total} tasks'} succeeded")
     return 0
 
 
@@ -254,10 +258,12 @@ def scheduler(
         if waiting and engine.paused:
             # Nothing will start until someone resumes: waiting for it is not "until idle".
             say(
-                f"dispatch is paused with {waiting} tasks waiting: `execconsole resume`, then run again"
+                f"dispatch is paused with {tasks(waiting)} waiting: `execconsole resume`, then run again"
             )
             return True
         return waiting == 0
 
+    # Built first: a bad executor option is then the only line said.
+    engine = runtime.build_engine()
     say(f"scheduler on {store.path} with executors {', '.join(runtime.executor_names)}")
-    host_engine(runtime, until=idle)
+    host_engine(runtime, until=idle, engine=engine)

@@ -55,7 +55,7 @@ def test_run_without_a_terminal_runs_headless_and_says_so(home: Path) -> None:
     result = run_cli(home, "run", str(write_workflow(home, ONE_TASK)))
     assert result.returncode == 0, result.stderr
     assert "not a terminal: running headless" in result.stderr
-    assert "all 1 task" in result.stderr
+    assert "the task succeeded" in result.stderr
     assert "\x1b[" not in result.stderr  # no screen was drawn
 
 
@@ -72,7 +72,7 @@ def test_scheduler_until_idle_on_a_paused_store_says_so_and_ends(home: Path) -> 
     result = run_cli(home, "scheduler", "--until-idle", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "dispatch is paused" in result.stderr
-    assert "dispatch is paused with 1 tasks waiting" in result.stderr
+    assert "dispatch is paused with 1 task waiting" in result.stderr
     assert rows(home, "SELECT state FROM task_instances") == [("scheduled",)]
 
 

@@ -42,3 +42,28 @@ def test_a_kill_that_could_not_reach_the_try_is_rejected_and_the_try_ends_as_it_
     drive(engine, lambda: states(engine) == {"nap": "success"})
     (record,) = engine.store.list_tasks(dag_id="wf")
     assert record.reason is None  # not "killed by operator"
+
+
+def test_a_stored_priority_request_out_of_range_is_rejected_and_the_engine_goes_on(
+    make_engine,
+) -> None:
+    engine = make_engine(parallelism=1)
+    engine.paused = True  # keep the task waiting, so it can be reprioritised
+    submit(
+        engine,
+        """
+        id = "wf"
+        [[task]]
+        id = "a"
+        command = ["true"]
+        """,
+    )
+    (record,) = engine.store.list_tasks(dag_id="wf")
+    # As a request written by an older version, before input was checked.
+    request_id = engine.store.add_request("priority", {"ids": [record.id], "priority": 10**25})
+    engine.store_tick()
+    outcome = engine.store.get_request(request_id)
+    assert outcome is not None and outcome.status == "rejected"
+    assert "priority must be from" in (outcome.result or "")
+    engine.paused = False
+    drive(engine, lambda: states(engine) == {"a": "success"})
