@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.snapshot import EventRow, Snapshot
+from console.snapshot import EventRow, Snapshot, _filter_text
 from console.tui import formatting as fmt
 from console.tui.live_table import Column, FitText, LiveRow, cell_text
 from console.tui.messages import OlderEventsLoaded
@@ -23,15 +26,33 @@ def _reason(event: EventRow, palette: Palette) -> Text:
     return cell_text(f"by {event.actor.rpartition(':')[2]}", palette.style("foreground-muted"))
 
 
+def _matching(events: Sequence[EventRow], pattern: str | None) -> list[EventRow]:
+    """The events the operator's filter lets through: the rule the live events are filtered by.
+
+    The snapshot's live events are filtered as it is built (SnapshotBuilder);
+    pages of history come unfiltered from the store, so they are filtered here.
+    """
+    if not pattern:
+        return list(events)
+    regex = re.compile(pattern, re.IGNORECASE)
+    return [
+        event
+        for event in events
+        if regex.search(_filter_text(event.key, event.to_state, event.actor, event.reason or ""))
+    ]
+
+
 class EventsPanel(TaskPanel):
     """Time, key, state in colour, duration, exit code and reason.
 
     The live part holds the newest events; moving the cursor onto the last
     row fetches the next older page from the store (never all of history).
+    The operator's filter applies to both.
     """
 
     TITLE = "Events"
     HOTKEY = "3"
+    NEWEST_FIRST = True
     COLUMNS = (
         Column("time", "Time", 8),
         Column("task", "Task", 20, flex=True, max_width=26),
@@ -49,6 +70,7 @@ class EventsPanel(TaskPanel):
         self._last_snapshot: Snapshot | None = None
         self._palette: Palette | None = None
         self._shown_key: tuple[object, ...] | None = None
+        self.history_shown = 0  # rows of older history the filter lets through
 
     def refresh_panel(self, snapshot: Snapshot, palette: Palette) -> None:
         """Events never change once written: redraw only when new ones (or older pages) arrived."""
@@ -73,7 +95,9 @@ class EventsPanel(TaskPanel):
         rows, tasks = [], {}
         live_ids = {event.id for event in snapshot.events}
         oldest_live = min(live_ids) if live_ids else None
-        older = [e for e in self.older if oldest_live is None or e.id < oldest_live]
+        older = _matching(
+            [e for e in self.older if oldest_live is None or e.id < oldest_live], snapshot.filter
+        )
         for event in (*snapshot.events, *older):
             key = f"e{event.id}"
             tasks[key] = TaskRef(event.ti_id, event.key, event.to_state, "")
@@ -101,6 +125,7 @@ class EventsPanel(TaskPanel):
                     ),
                 )
             )
+        self.history_shown = len(older)
         detail = f"{len(rows)} shown"
         if older:
             detail += f" · {len(older)} from history"
@@ -114,7 +139,11 @@ class EventsPanel(TaskPanel):
         return min(ids) if ids else None
 
     def add_older(self, events: list[EventRow] | None) -> None:
-        """Append a page of older history below the live events (None: it could not be read)."""
+        """Append a page of older history below the live events (None: it could not be read).
+
+        A page the filter leaves nothing of adds no row to move onto: while the
+        operator is still on the last row, the page before it is fetched.
+        """
         self.loading_older = False
         if events is None:
             return
@@ -122,13 +151,20 @@ class EventsPanel(TaskPanel):
             self.history_ended = True
         self.older.extend(events)
         if self._last_snapshot is not None and self._palette is not None:
+            shown = self.history_shown
             self.refresh_panel(self._last_snapshot, self._palette)
+            if events and self.history_shown == shown and self._wants_older():
+                self.request_older()
+
+    def _wants_older(self) -> bool:
+        """The operator is on the last row (in the table) and there may be older history."""
+        table = self.table
+        at_end = table.row_count > 0 and table.cursor_row >= table.row_count - 1
+        return at_end and not self.loading_older and not self.history_ended and table.has_focus
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         super().on_data_table_row_highlighted(event)
-        table = self.table
-        at_end = table.row_count > 0 and table.cursor_row >= table.row_count - 1
-        if at_end and not self.loading_older and not self.history_ended and table.has_focus:
+        if self._wants_older():
             self.request_older()
 
     def request_older(self) -> None:

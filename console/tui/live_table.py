@@ -30,6 +30,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -214,6 +215,23 @@ def _cell_segments(cell: Any, width: int, console: Console) -> list[Segment]:
     return list(lines[0]) if lines else []
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where the operator is in a newest-first table, taken before its rows change.
+
+    ``at_top``: the cursor on the first row with the view at the top, so the
+    table follows the newest row. Otherwise ``lines`` holds each row in view
+    by the screen line it is on (the cursor's row first), so that the first
+    of them still shown can be kept on its line; ``scroll_y`` and ``cursor``
+    are where the view and the cursor were.
+    """
+
+    at_top: bool
+    lines: tuple[tuple[str, int], ...] = ()
+    scroll_y: int = 0
+    cursor: int = 0
+
+
 # More rows added and removed than this in one refresh: rebuild the table instead.
 REBUILD_CHURN = 16
 STRIP_CACHE_SIZE = 4000  # drawn lines kept per table (a few screens' worth, in two styles)
@@ -224,6 +242,14 @@ class LiveTable(DataTable[Any]):
     """A row-cursor DataTable updated in place by ``show(rows)``.
 
     Strings are shown as they are (never read as markup).
+
+    By default the cursor stays on its row wherever that row moves, and the
+    view scrolls only to keep the cursor in it. A ``newest_first`` table
+    (Events: new rows arrive at the top) follows the top instead while its
+    cursor is on the first row with the view at the top (in the natural
+    order): new rows are shown, and the cursor is on the newest. Once the
+    operator moved the cursor or scrolled away, the row they look at keeps
+    its line on the screen as rows arrive above it.
     """
 
     # DataTable's own enter (hidden) opens the selected row; say so in the footer.
@@ -236,9 +262,12 @@ class LiveTable(DataTable[Any]):
             super().__init__()
             self.table = table
 
-    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
+    def __init__(
+        self, columns: Sequence[Column], *, id: str | None = None, newest_first: bool = False
+    ) -> None:
         super().__init__(id=id, cursor_type="row", show_row_labels=False)
         self.live_columns = list(columns)
+        self.newest_first = newest_first
         self._rows: list[LiveRow] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._order: list[str] = []
@@ -434,11 +463,12 @@ class LiveTable(DataTable[Any]):
         self._rows = [_as_text(row) for row in rows]
         ordered = self._sorted(self._rows)
         selected = self.selected_key
+        place = self._place() if self.newest_first else None
         wanted = {row.key for row in ordered}
         gone = [key for key in self._cells if key not in wanted]
         churn = len(gone) + sum(1 for row in ordered if row.key not in self._cells)
         if churn > REBUILD_CHURN:
-            self._rebuild(ordered, selected)
+            self._rebuild(ordered, selected, place)
             return
         with self.app.batch_update():
             for key in gone:
@@ -468,13 +498,17 @@ class LiveTable(DataTable[Any]):
             if order != self._order_in_table():
                 self._apply_order(order)
             self._order = order
+            if place is not None:
+                self._keep_place(place, selected)
             # The cursor stays on its task, wherever that row moved.
-            if selected is not None and selected in wanted:
+            elif selected is not None and selected in wanted:
                 index = order.index(selected)
                 if index != self.cursor_row:
                     self.move_cursor(row=index, scroll=False)
 
-    def _rebuild(self, ordered: Sequence[LiveRow], selected: str | None) -> None:
+    def _rebuild(
+        self, ordered: Sequence[LiveRow], selected: str | None, place: _Place | None = None
+    ) -> None:
         """Replace every row at once: cheaper than removing rows one by one when many changed.
 
         DataTable.remove_row re-indexes every row below and re-validates the
@@ -484,6 +518,10 @@ class LiveTable(DataTable[Any]):
         cursor = self.cursor_row
         scroll_x, scroll_y = self.scroll_offset
         with self.app.batch_update():
+            if place is not None:
+                # clear() puts the cursor on the first row, and that move would scroll
+                # the cursor into view after the next refresh: _keep_place places both.
+                self.set_reactive(DataTable.cursor_coordinate, Coordinate(0, 0))
             self.clear()  # also scrolls to the top: the view is put back below
             old_cells, self._cells = self._cells, {}
             self._add_rows(ordered)
@@ -494,6 +532,10 @@ class LiveTable(DataTable[Any]):
             for key in old_cells.keys() - self._cells.keys():
                 self._versions.pop(key, None)
             self._order = [row.key for row in ordered]
+            if place is not None:
+                self.scroll_to(scroll_x, None, animate=False, immediate=True)
+                self._keep_place(place, selected)
+                return
             self.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
             if not self._order:
                 return
@@ -502,6 +544,68 @@ class LiveTable(DataTable[Any]):
             index = max(0, min(index, len(self._order) - 1))
             if index != self.cursor_row:
                 self.move_cursor(row=index, scroll=False)
+
+    # ---- a newest-first table's view (see the class docstring) ---------------------------
+    def _place(self) -> _Place:
+        """Where the operator is, before the rows change."""
+        scroll_y = self.scroll_offset.y
+        cursor = self.cursor_row
+        if not self._order or (cursor == 0 and scroll_y == 0 and self.sort_column is None):
+            return _Place(at_top=True)
+        height = self.size.height - (self.header_height if self.show_header else 0)
+        shown = range(scroll_y, min(scroll_y + height, len(self._order)))
+        rows = ([cursor] if cursor in shown else []) + list(shown)
+        return _Place(
+            at_top=False,
+            lines=tuple((self._order[row], row - scroll_y) for row in rows),
+            scroll_y=scroll_y,
+            cursor=cursor,
+        )
+
+    def _keep_place(self, place: _Place, selected: str | None) -> None:
+        """Put the view and the cursor back where ``place`` says the operator was.
+
+        At the top: the view at the top, the cursor on the first row. Else the
+        first of the rows that were in view still shown keeps its line (none
+        left: the view stays), and the cursor stays on its row (gone: on its
+        line).
+        """
+        if not self._order:
+            return
+        # The virtual size for the rows held now (DataTable works it out on idle),
+        # so that the view can be placed below where the last rows ended.
+        self._update_dimensions(())
+        if place.at_top:
+            self._place_view(0, 0)
+            return
+        index = {key: row for row, key in enumerate(self._order)}
+        top = place.scroll_y
+        for key, line in place.lines:
+            if key in index:
+                top = max(0, index[key] - line)
+                break
+        if selected is not None and selected in index:
+            cursor = index[selected]
+        else:
+            cursor = top + place.cursor - place.scroll_y
+        self._place_view(top, cursor)
+
+    def _place_view(self, scroll_y: int, cursor: int) -> None:
+        """Scroll to ``scroll_y`` and put the cursor on row ``cursor``, without scrolling to it.
+
+        Moving DataTable's cursor scrolls it into view (after the next refresh);
+        here the view is where it should be already.
+        """
+        if self.scroll_offset.y != scroll_y:
+            self.scroll_to(None, scroll_y, animate=False, immediate=True, force=True)
+        cursor = max(0, min(cursor, len(self._order) - 1))
+        old = self.cursor_coordinate
+        if cursor == old.row:
+            return
+        self.set_reactive(DataTable.cursor_coordinate, Coordinate(cursor, old.column))
+        if self.is_valid_row_index(old.row):
+            self.refresh_row(old.row)
+        self._highlight_row(cursor)  # repaint it and say so (RowHighlighted), as a move does
 
     def _add_rows(self, rows: Sequence[LiveRow]) -> None:
         """DataTable.add_row for many rows at once, into an empty table.

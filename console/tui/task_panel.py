@@ -38,10 +38,14 @@ class TaskPanel(Vertical, PanelFrame):
     COLUMNS: Sequence[Column] = ()
     TITLE = ""
     HOTKEY = ""
+    # New rows arrive at the top: the table follows them (see LiveTable).
+    NEWEST_FIRST = False
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="panel")
-        self.table = LiveTable(self.COLUMNS, id=f"{id}-table" if id else None)
+        self.table = LiveTable(
+            self.COLUMNS, id=f"{id}-table" if id else None, newest_first=self.NEWEST_FIRST
+        )
         self.tasks: dict[str, TaskRef] = {}
         self._announced: TaskRef | None = None
         self.set_title(self.title_text(""))
