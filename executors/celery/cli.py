@@ -1,8 +1,10 @@
 """``execconsole celery ...``: start, inspect and stop Celery workers for the celery executor.
 
 Vended through ``CeleryExecutor.cli_groups()``; also runnable on its own as
-``python -m executors.celery``. Workers read their settings from
-``EXECCONSOLE__CELERY__*`` environment variables (BROKER_URL first of all).
+``python -m executors.celery``. Settings come the way the rest of the product
+reads them (console.runtime.Runtime.load): ``[celery]`` in the home's
+``config.toml``, then ``EXECCONSOLE__CELERY__*`` environment variables
+(BROKER_URL first of all); with no config file, the environment alone.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import click
 import redis
 import typer
 
@@ -36,9 +39,17 @@ def _fail(message: str) -> NoReturn:
 
 
 def _settings() -> CelerySettings:
+    """The celery executor's settings as the console would build them: config file, then environment."""
+    from console.config import ConfigError
+    from console.runtime import Runtime
+
+    context = click.get_current_context(silent=True)
+    root: Any = context.find_root().obj if context is not None else None
     try:
-        return CelerySettings.load()
-    except SettingsError as error:
+        # Under ``execconsole``, the root context holds --home and --store.
+        runtime = root.runtime() if hasattr(root, "runtime") else Runtime.load()
+        return CelerySettings.load(runtime.config.options_for("celery"))
+    except (ConfigError, SettingsError) as error:
         _fail(str(error))
 
 
@@ -50,8 +61,8 @@ def _check_redis(settings: CelerySettings) -> None:
             client.ping()
         except redis.RedisError as error:
             _fail(
-                f"cannot reach Redis at {url} ({error}); start redis-server there "
-                "or set EXECCONSOLE__CELERY__BROKER_URL"
+                f"cannot reach Redis at {url} ({error}); start redis-server there, or set "
+                "broker_url in [celery] of config.toml or EXECCONSOLE__CELERY__BROKER_URL"
             )
         finally:
             client.close()

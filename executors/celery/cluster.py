@@ -111,6 +111,9 @@ class ClusterInspector:
         """Ask the workers and Redis now (blocks for the broadcast timeout) and cache the answer."""
         now = time.monotonic()
         try:
+            # One PING first: it fails within the connect timeout, where a
+            # broadcast to a Redis that is down retries its connection for seconds.
+            self.broker.ping()
             replies = self.app.control.broadcast(STATUS_COMMAND, reply=True, timeout=self.timeout)
         except Exception as error:  # noqa: BLE001 - kombu raises several kinds for one outage
             snapshot = ClusterSnapshot(

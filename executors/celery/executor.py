@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -154,22 +155,7 @@ class CeleryExecutor(BaseExecutor):
     # ---- lifecycle --------------------------------------------------------
     def start(self) -> None:
         """Build the Celery app and the Redis client; an unreachable Redis is reported, not raised."""
-        self._app = make_app(self.settings, role="client")
-        self._client = redis_client(
-            self.settings, self.settings.backend_url, f"execconsole-executor-{self.executor_name}"
-        )
-        self._claims = RedisClaims(
-            self._client,
-            self.keys,
-            claim_ttl=self.settings.claim_ttl_seconds,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        self._tails = LogTails(
-            self._client,
-            self.keys,
-            max_bytes=self.settings.log_tail_bytes,
-            ttl=self.settings.result_expires_seconds,
-        )
+        self._connect()
         self._notices = FinishNotices(
             lambda: redis_client(
                 self.settings,
@@ -524,18 +510,21 @@ class CeleryExecutor(BaseExecutor):
         return [self._notices] if self._notices is not None else []
 
     def get_task_log(self, key: TaskKey, log_path: str | None, max_bytes: int = 64_000) -> TaskLog:
-        """The end of a try's log as its worker stored it in Redis, else the local file if any."""
+        """The try's log file if it is on this machine, else the end its worker stored in Redis.
+
+        Works on an executor that was never started (``execconsole tasks logs``
+        builds one only to ask this): the Redis client is made on first use.
+        """
+        if log_path and os.path.isfile(log_path):
+            # A worker on this machine (or a shared filesystem) wrote it: no Redis needed.
+            return super().get_task_log(key, log_path, max_bytes)
         try:
             stored = self._require_tails().fetch(key, max_bytes)
         except redis.RedisError as error:
-            stored, missing = None, f"Redis unreachable: {error}"
-        else:
-            missing = "no log stored in Redis for this try yet"
+            return TaskLog("", 0, f"Redis at {self.settings.backend_url} unreachable: {error}")
         if stored is not None:
             return stored
-        # A worker on this machine (or a shared filesystem) may have the file.
-        local = super().get_task_log(key, log_path, max_bytes)
-        return local if local.size else TaskLog("", 0, missing)
+        return TaskLog("", 0, "no log stored in Redis for this try yet")
 
     # ---- the cluster, for the panel and keys ---------------------------------
     @property
@@ -602,24 +591,59 @@ class CeleryExecutor(BaseExecutor):
         return "\n".join(lines)
 
     # ---- plumbing ---------------------------------------------------------
+    def _connect(self) -> None:
+        """Build the Celery app and the Redis clients (no connection is opened yet).
+
+        ``start`` calls it; so does anything that only reads or sends a control
+        request (the console's Celery tab, ``tasks logs``, the vended keys),
+        which may run in a process where the executor is never started: the
+        console builds executors only to vend panels, and the CLI to fetch logs.
+        """
+        if self._app is None:
+            self._app = make_app(self.settings, role="client")
+        if self._client is None:
+            self._client = redis_client(
+                self.settings,
+                self.settings.backend_url,
+                f"execconsole-executor-{self.executor_name}",
+            )
+        if self._claims is None:
+            self._claims = RedisClaims(
+                self._client,
+                self.keys,
+                claim_ttl=self.settings.claim_ttl_seconds,
+                lease_seconds=self.settings.lease_seconds,
+            )
+        if self._tails is None:
+            self._tails = LogTails(
+                self._client,
+                self.keys,
+                max_bytes=self.settings.log_tail_bytes,
+                ttl=self.settings.result_expires_seconds,
+            )
+
     def _require_app(self) -> CeleryApp:
         if self._app is None:
-            raise RuntimeError("CeleryExecutor.start() was not called")
+            self._connect()
+        assert self._app is not None
         return self._app
 
     def _require_client(self) -> redis.Redis:
         if self._client is None:
-            raise RuntimeError("CeleryExecutor.start() was not called")
+            self._connect()
+        assert self._client is not None
         return self._client
 
     def _require_claims(self) -> RedisClaims:
         if self._claims is None:
-            raise RuntimeError("CeleryExecutor.start() was not called")
+            self._connect()
+        assert self._claims is not None
         return self._claims
 
     def _require_tails(self) -> LogTails:
         if self._tails is None:
-            raise RuntimeError("CeleryExecutor.start() was not called")
+            self._connect()
+        assert self._tails is not None
         return self._tails
 
 

@@ -51,6 +51,7 @@ from executors.celery.claims import (
     decode_record,
     encode_record,
 )
+from executors.celery.guard import TryGuard
 from executors.celery.keys import RedisKeys
 from executors.celery.lease import LeaseKeeper
 from executors.celery.log_tail import LogTails
@@ -99,6 +100,9 @@ class WorkerRuntime:
     spool: LogSpool
     """Silent short tries share this output file instead of creating a log file each
     (executors/log_spool.py); a pool process runs one try at a time."""
+    guard: TryGuard
+    """Stops the running try's tree if this process dies (guard.py): with the worker's
+    main process, say, which takes its pool processes along."""
 
 
 _runtime: WorkerRuntime | None = None
@@ -115,6 +119,9 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
     """This process's runtime, created after the fork (connections must not cross one)."""
     global _runtime
     if _runtime is None or _runtime.pid != os.getpid():
+        # First, while this process runs no thread of ours and its environment
+        # holds no try's variables: the guard inherits both.
+        guard = TryGuard(grace=min(TERMINATE_GRACE_SECONDS, settings.lease_seconds / 2))
         client = redis_client(settings, settings.backend_url, f"execconsole-worker-{os.getpid()}")
         # The claim and the outcome, from this (the task's) thread only.
         pinned = PinnedConnection(client)
@@ -154,6 +161,7 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
             InheritedEnvironment(),
             SigtermRelay(),
             LogSpool(writer_name(os.getpid())),
+            guard,
         )
         # Celery's pool processes ignore SIGINT; the tries they start must not.
         stop_passing_on_ignored(signal.SIGINT)
@@ -216,6 +224,7 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> str:
             spool=runtime.spool,
         )
     finally:
+        runtime.guard.release()
         runtime.sigterm.stopper = None
         setproctitle(previous_title)
     _finish(runtime, task.request.id, workload, report)
@@ -283,6 +292,7 @@ def _on_started(
     # for it: it must neither raise nor block.
     assert running.pid is not None
     stopper.started(running.pid)
+    runtime.guard.watch(running.pid, running.pid_create_time)
     details = running.to_json()
     token = task.request.id
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 
@@ -34,12 +35,29 @@ class Channel(kombu_redis.Channel):
             yield client
             return
         kept = self._kept_client
+        if self._pool is None and self._connection_closed():
+            # Redis went away and Celery closed this channel's connection, but
+            # something still holds the channel: a try that ends after the
+            # reconnect acknowledges its message here, and the restore of
+            # unacknowledged messages may run once more. kombu would build a
+            # pool from the closed connection's URL, which is gone (None), and
+            # the AttributeError killed the worker. The kept client still knows
+            # where Redis is and reconnects on its own; with none, say what any
+            # lost connection says, which Celery handles.
+            if kept is None:
+                raise redis.ConnectionError("this broker channel's connection was closed")
+            yield kept
+            return
         # redis.Redis is safe to share between threads: each command takes a
         # connection from the pool. Compare pools, since kombu makes a new
         # pool after it dropped the old one.
         if kept is None or kept.connection_pool is not self.pool:
             kept = self._kept_client = self._create_client()
         yield kept
+
+    def _connection_closed(self) -> bool:
+        transport = self.connection
+        return transport is None or getattr(transport, "client", None) is None
 
 
 class Transport(kombu_redis.Transport):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.celery.conftest import Cluster, free_port, wait_for
-from tests.helpers import REPO
+from tests.helpers import REPO, run_cli
 
 pytestmark = pytest.mark.celery
 
@@ -81,3 +82,30 @@ def test_an_unreachable_redis_is_one_line_and_exit_code_2(command: list[str]) ->
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert f"cannot reach Redis at {nobody}" in result.stderr
+
+
+def test_the_commands_read_the_broker_from_config_toml(cluster: Cluster, tmp_path: Path) -> None:
+    """No EXECCONSOLE__CELERY__* variable: the broker comes from [celery] in config.toml."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[core]\nexecutor = "local,celery"\n\n[celery]\nbroker_url = "{cluster.redis.url}"\n'
+    )
+    env = {**_base_env(), "EXECCONSOLE_HOME": str(home)}
+
+    standalone = subprocess.run(
+        [sys.executable, "-m", "executors.celery", "inspect", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert standalone.returncode == 0, standalone.stderr
+    assert json.loads(standalone.stdout)["broker"] == cluster.redis.url
+    assert "alpha@test" in {w["hostname"] for w in json.loads(standalone.stdout)["workers"]}
+
+    vended = run_cli(home, "celery", "inspect", "--json", env=env)
+    assert vended.returncode == 0, vended.stderr
+    assert json.loads(vended.stdout)["broker"] == cluster.redis.url

@@ -321,3 +321,36 @@ def test_the_vended_group_is_imported_only_when_its_command_runs(
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_tasks_logs_shows_a_celery_trys_log_from_its_file_or_from_redis(
+    cluster: Cluster, tmp_path: Path, home: Path
+) -> None:
+    """``tasks logs`` builds the celery executor without starting it (the engine runs
+    elsewhere): it reads the log file when it is on this machine, else the tail in Redis."""
+    workflow = write(
+        tmp_path / "talk.toml",
+        """
+        id = "talk"
+        [[task]]
+        id = "speak"
+        executor = "celery"
+        shell = true
+        command = "echo hello-from-celery; echo second-line"
+        """,
+    )
+    env = cli_env_for(cluster, home, "local,celery")
+    result = run_cli(home, "run", str(workflow), "--headless", env=env)
+    assert result.returncode == 0, result.stderr
+
+    from_file = run_cli(home, "tasks", "logs", "talk/speak", env=env)
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout == "hello-from-celery\nsecond-line\n"
+
+    # As on a console whose workers run on other machines: no file here.
+    (log_path,) = rows(home, "SELECT log_path FROM task_instances WHERE task_id = 'speak'")[0]
+    Path(log_path).unlink()
+    from_redis = run_cli(home, "tasks", "logs", "talk/speak", "--bytes", "12", env=env)
+    assert from_redis.returncode == 0, from_redis.stderr
+    assert from_redis.stdout == "second-line\n"
+    assert "kept in Redis" in from_redis.stderr

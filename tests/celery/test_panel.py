@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from executors.celery.executor import CeleryExecutor
 from executors.celery.panel import CeleryPanel, build_panel
-from tests.celery.conftest import DEADLINE, Cluster
+from tests.celery.conftest import DEADLINE, TEST_SETTINGS, Cluster, free_port
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.celery
@@ -162,3 +162,41 @@ def test_importing_the_executor_does_not_import_textual() -> None:
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_panel_works_from_an_executor_that_was_never_started(cluster: Cluster) -> None:
+    """The console builds executors only to vend panels; the engine runs elsewhere."""
+    executor = CeleryExecutor(0, options=cluster.options)  # no start(), as in the console
+    app = PanelHost(executor)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            workers = app.query_one("#celery-workers", DataTable)
+            await settle(app, pilot, lambda: workers.row_count >= 2, "both workers to show")
+            assert worker_cell(app, "alpha@test", "pool") == "2"
+            assert "broker up" in str(app.query_one("#celery-broker", Static).render())
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.end(timeout=0)
+
+
+def test_an_unstarted_executors_panel_says_redis_is_down_instead_of_raising() -> None:
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    executor = CeleryExecutor(0, options={**TEST_SETTINGS, "broker_url": nobody})
+    app = PanelHost(executor)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            banner = app.query_one("#celery-broker", Static)
+            await settle(
+                app, pilot, lambda: "broker DOWN" in str(banner.render()), "the down banner"
+            )
+            assert "Connection refused" in str(banner.render())
+            assert banner.has_class("down")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.end(timeout=0)

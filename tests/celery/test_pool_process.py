@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from executors.celery.app import make_app
 from executors.celery.claims import RedisClaims
@@ -165,6 +166,32 @@ def test_a_broker_channel_keeps_one_redis_client_until_its_pool_is_replaced(
                 assert three is not one
                 assert three.connection_pool is channel.pool is not old_pool
                 assert three.ping()
+    finally:
+        app.close()
+
+
+def test_a_channel_whose_connection_was_closed_still_reaches_redis(cluster: Cluster) -> None:
+    """After Redis restarts, Celery closes the broker connection, yet a try that
+    ends later acknowledges its message on the old channel (and kombu may still
+    restore unacknowledged messages on it). That must reach Redis, not kill the
+    worker with an AttributeError from the closed connection."""
+    app = make_app(CelerySettings(broker_url=cluster.redis.url), role="client")
+    try:
+        connection = app.connection_for_write()
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as kept:
+            assert kept.ping()
+        connection.close()  # what Celery does with a connection Redis dropped
+        with channel.conn_or_acquire() as after:
+            assert after is kept
+            assert after.ping()
+        channel.qos.restore_visible()  # runs in the worker's loop; must not raise
+
+        fresh = app.connection_for_write()
+        never_used = fresh.default_channel
+        fresh.close()
+        with pytest.raises(redis.ConnectionError), never_used.conn_or_acquire():
+            pass
     finally:
         app.close()
 

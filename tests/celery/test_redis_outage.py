@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
+import redis
 
 from executors.state import TaskState
-from tests.celery.conftest import Cluster, Driver, lines, wait_for
+from tests.celery.conftest import Cluster, Driver, RedisServer, lines, wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -56,3 +58,40 @@ def test_an_outage_loses_no_try_and_runs_none_twice(
     # Without its data, Redis forgot the four queued messages: the executor
     # noticed and sent them again.
     assert ("Redis lost its data" in caplog.text) is not keep_data
+
+
+def _shutdown_nosave(server: RedisServer) -> None:
+    """``redis-cli shutdown nosave``, as an operator restarting Redis would."""
+    assert server.process is not None
+    with contextlib.suppress(redis.ConnectionError):
+        server.client().shutdown(nosave=True)
+    server.process.wait(timeout=10)
+    server.process = None
+
+
+def test_a_worker_survives_redis_restarting_under_a_running_try(private_cluster: Cluster) -> None:
+    cluster = private_cluster
+    worker = cluster.start_worker("survivor", "default", concurrency=1)
+    executor = cluster.executor()
+    runs = cluster.root / "runs.txt"
+    driver = Driver(executor)
+    first = cluster.workload(f"echo first >> {runs}; sleep 12", task="first")
+    executor.queue_workload(first)
+    driver.until_started(first.key)
+
+    _shutdown_nosave(cluster.redis)
+    for _ in range(20):  # 4 s without Redis, the engine beating all along
+        driver.beat()
+        time.sleep(0.2)
+    cluster.redis.start()
+
+    driver.until_finished(first.key, timeout=60)
+    assert driver.state(first.key) is TaskState.SUCCESS, driver.report(first.key)
+    later = cluster.workload(f"echo later >> {runs}", task="later")
+    executor.queue_workload(later)
+    driver.until_finished(later.key, timeout=60)
+    assert driver.state(later.key) is TaskState.SUCCESS, driver.report(later.key)
+
+    assert worker.process.poll() is None, worker.log()[-3000:]
+    assert "Unrecoverable error" not in worker.log()
+    assert lines(runs) == ["first", "later"]

@@ -103,3 +103,45 @@ def test_a_worker_killed_outright_fails_its_try_and_a_redelivery_does_not_run_it
     assert stored.state is TaskState.FAILED and stored.report is not None
     assert (stored.report.reason or "").startswith("worker lost: doomed@test claimed the try")
     assert lines(runs) == ["ran"]
+
+
+def test_a_worker_main_process_killed_mid_try_takes_the_trys_tree_with_it(
+    private_cluster: Cluster,
+) -> None:
+    """``kill -9`` of the main process: Celery's pool processes die with it, and the try
+    (in its own session) must die too, before its next try starts: none runs twice."""
+    cluster = private_cluster
+    doomed = cluster.start_worker("doomed", "default", concurrency=1)
+    executor = cluster.executor()
+    runs = cluster.root / "runs.txt"
+    driver = Driver(executor)
+
+    def attempt(number: int):  # type: ignore[no-untyped-def]
+        # The child shell and its sleep are the tree; "end" is written only by a try left running.
+        return cluster.workload(
+            f"echo start-{number} >> {runs}; sh -c 'sleep 8'; echo end-{number} >> {runs}",
+            task="twice",
+            run=f"try{number}",
+        )
+
+    first = attempt(1)
+    executor.queue_workload(first)
+    driver.until_started(first.key)
+    task_pid = driver.started[first.key].pid  # type: ignore[union-attr]
+    assert task_pid is not None
+    tree = [psutil.Process(task_pid), *psutil.Process(task_pid).children(recursive=True)]
+
+    os.kill(doomed.process.pid, signal.SIGKILL)  # the main process only
+    doomed.process.wait(timeout=10)
+    driver.until_finished(first.key, timeout=4 * float(TEST_SETTINGS["lease_seconds"]) + 10)
+    assert driver.state(first.key) is TaskState.FAILED
+    assert "worker lost" in (driver.report(first.key).reason or "")
+    # Gone before the engine could hand out the next try.
+    assert all(_gone(process.pid) for process in tree), [p.pid for p in tree if not _gone(p.pid)]
+
+    cluster.start_worker("heir", "default", concurrency=1)
+    second = attempt(2)
+    executor.queue_workload(second)
+    driver.until_finished(second.key, timeout=60)
+    assert driver.state(second.key) is TaskState.SUCCESS, driver.report(second.key)
+    assert lines(runs) == ["start-1", "start-2", "end-2"]
