@@ -154,6 +154,8 @@ def logs(
         sys.stdout.write(found.text)
         if found.truncated:
             say(f"(last {_bytes(len(found.text))} of {found.size}, from {found.source})")
+        elif not found.text:
+            say(f"no output ({found.source})")  # e.g. Redis unreachable, or nothing kept
         return
     _print_local_log(store, record, follow, max_bytes)
 
