@@ -1,8 +1,7 @@
 """``execconsole celery ...``: start, inspect and stop Celery workers for the celery executor.
 
 Vended through ``CeleryExecutor.cli_groups()``; also runnable on its own as
-``python -m executors.celery``. Settings come the way the rest of the product
-reads them (console.runtime.Runtime.load): ``[celery]`` in the home's
+``python -m executors.celery``. Settings come from ``[celery]`` in the home's
 ``config.toml``, then ``EXECCONSOLE__CELERY__*`` environment variables
 (BROKER_URL first of all); with no config file, the environment alone.
 """
@@ -18,7 +17,7 @@ import click
 import redis
 import typer
 
-from executors.celery.settings import CelerySettings, SettingsError
+from executors.celery.settings import CelerySettings, SettingsError, config_file_options
 
 app = typer.Typer(
     name="celery",
@@ -39,17 +38,21 @@ def _fail(message: str) -> NoReturn:
 
 
 def _settings() -> CelerySettings:
-    """The celery executor's settings as the console would build them: config file, then environment."""
-    from console.config import ConfigError
-    from console.runtime import Runtime
+    """The celery executor's settings as the console builds them: config file, then environment.
 
+    Under ``execconsole`` the root context's options (--home, --store) load
+    the config the product's own way; run on its own, the home's
+    ``config.toml`` is read here (executors never import the console).
+    """
     context = click.get_current_context(silent=True)
     root: Any = context.find_root().obj if context is not None else None
     try:
-        # Under ``execconsole``, the root context holds --home and --store.
-        runtime = root.runtime() if hasattr(root, "runtime") else Runtime.load()
-        return CelerySettings.load(runtime.config.options_for("celery"))
-    except (ConfigError, SettingsError) as error:
+        if hasattr(root, "runtime"):
+            options = root.runtime().config.options_for("celery")
+        else:
+            options = config_file_options()
+        return CelerySettings.load(options)
+    except (ValueError, SettingsError) as error:  # the console's ConfigError is a ValueError
         _fail(str(error))
 
 

@@ -108,3 +108,31 @@ def _convert(raw: Any, annotation: Any, origin: str) -> Any:
         return kind(raw)
     except (TypeError, ValueError):
         raise SettingsError(f"{origin}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def config_file_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``[celery]`` of ``$EXECCONSOLE_HOME/config.toml`` (default ``~/.execconsole``), for workers run on their own.
+
+    The console reads the same file through its own config loader; a worker
+    started as ``python -m executors.celery`` reads just this section.
+
+    Raises:
+        SettingsError: the file is not valid TOML, or [celery] is not a table.
+    """
+    import tomllib
+    from pathlib import Path
+
+    environ = os.environ if environ is None else environ
+    home = Path(environ.get("EXECCONSOLE_HOME") or Path.home() / ".execconsole").expanduser()
+    path = home / "config.toml"
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: cannot read it: {error}") from None
+    section = document.get("celery", {})
+    if not isinstance(section, dict):
+        raise SettingsError(f"{path}: [celery] must be a table")
+    return section
