@@ -29,7 +29,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from console.snapshot import Snapshot, SnapshotBuilder
-from console.tui.confirm_screen import ConfirmScreen
+from console.tui.confirm_screen import ConfirmScreen, RestartScreen
 from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
 from console.tui.formatting import task_label
@@ -111,6 +111,7 @@ class ConsoleApp(App[str | None]):
         self._wanted_paused: bool | None = None
         self.polls = 0
         self.restarting = False
+        self._stopped_engine: object | None = None  # the engine whose end was shown
         self._engine_released = False
         self.title = self._title()
 
@@ -192,6 +193,7 @@ class ConsoleApp(App[str | None]):
         self._poll_running = False
         self.polls += 1
         self.apply_snapshot(message.snapshot)
+        self._check_engine()
         self._schedule_next_poll()
 
     def on_snapshot_failed(self, message: SnapshotFailed) -> None:
@@ -288,7 +290,9 @@ class ConsoleApp(App[str | None]):
 
     def show_help(self, dashboard: DashboardScreen) -> None:
         ctx = self.context
-        if ctx.attached_to:
+        if ctx.attached_to and ctx.read_only:
+            mode = f"Attached to the engine pid {ctx.attached_to.get('pid')}."
+        elif ctx.attached_to:
             mode = f"Attached to the engine pid {ctx.attached_to.get('pid')}: keys are sent to it as requests."
         elif ctx.engine is not None:
             mode = (
@@ -303,11 +307,15 @@ class ConsoleApp(App[str | None]):
 
     # ---- what is allowed ---------------------------------------------------------------
     def task_action_allowed(self, name: str, task: TaskRef | None) -> bool | None:
-        """True: offered; None: shown greyed out; False: hidden (read-only)."""
+        """True: offered; None: shown greyed out; False: hidden (read-only, or no task selected).
+
+        With no task selected the task keys leave the footer to the keys that
+        work (n and o, in an empty store); the help still lists them.
+        """
         if name in MUTATING_TASK_ACTIONS and self.context.read_only:
             return False
         if task is None:
-            return None
+            return False
         executor = self.context.executors.get(task.executor)
         if executor is None:
             return True  # not known here (an Events row): the engine checks
@@ -354,6 +362,10 @@ class ConsoleApp(App[str | None]):
         if allowed:
             return ""
         if allowed is False:
+            if name == "task" and not (
+                self.context.read_only and params and params[0] in MUTATING_TASK_ACTIONS
+            ):
+                return "select a task first"
             return "hidden: read-only console"
         if name == "vended":
             vended = self.vended_keys[int(params[0])]
@@ -448,18 +460,46 @@ class ConsoleApp(App[str | None]):
         elif name == "retry":
             self.run_operator(f"retry {label}", lambda ops: ops.retry(key))
         elif name in ("mark_success", "mark_failed"):
-            state = "success" if name == "mark_success" else "failed"
+            self._mark(task, "success" if name == "mark_success" else "failed")
+        elif name in ("priority_up", "priority_down"):
+            step = 1 if name == "priority_up" else -1
+            self.run_operator(f"priority {label}", lambda ops: ops.change_priority(key, step))
+
+    def _mark(self, task: TaskRef, state: str) -> None:
+        """s / f: refuse at once what ``actions.mark`` would refuse; else ask, then mark.
+
+        The try's state is read from the store (on a worker thread): a row's own
+        state may be older (an Events row shows the state of its event).
+        """
+        from console.cli.errors import operator_errors
+
+        label = task_label(task.key)
+        key = task.key
+        title = f"mark {label} {state}"
+
+        def ask() -> None:
             self._confirm(
                 f"Mark {label} {state}?",
                 "Downstream tasks follow as if it had ended so.",
                 f"Mark {state}",
-                lambda: self.run_operator(
-                    f"mark {label} {state}", lambda ops: ops.mark(key, state)
-                ),
+                lambda: self.run_operator(title, lambda ops: ops.mark(key, state)),
             )
-        elif name in ("priority_up", "priority_down"):
-            step = 1 if name == "priority_up" else -1
-            self.run_operator(f"priority {label}", lambda ops: ops.change_priority(key, step))
+
+        def check() -> None:
+            try:
+                refusal = self.operator.mark_refusal(key, state)
+            except operator_errors() as error:
+                refusal = str(error)
+            except Exception as error:  # a bug: say so in one line; the log has the traceback
+                log.exception("%s failed", title)
+                refusal = f"{title} failed: {error}"
+            with contextlib.suppress(RuntimeError):  # the console closed meanwhile
+                if refusal is None:
+                    self.call_from_thread(ask)
+                else:
+                    self.call_from_thread(self.notify, refusal, title=title, severity="warning")
+
+        self.run_worker(check, thread=True, group="operator", exit_on_error=False)
 
     def _confirm(self, question: str, detail: str, confirm: str, then: Callable[[], None]) -> None:
         def answered(yes: bool | None) -> None:
@@ -601,7 +641,14 @@ class ConsoleApp(App[str | None]):
         if in_flight == 0:
             self.exit("finish")
             return
-        waiting = self.snapshot.header.counts.get("scheduled", 0) if self.snapshot else 0
+        # Counted as the header counts them: handed out (queued at an executor,
+        # not started) is not running; every choice gives those tries back.
+        counts = self.snapshot.header.counts if self.snapshot is not None else {}
+        running = counts.get("running", 0)
+        handed_out = counts.get("queued", 0)
+        if self.snapshot is None:
+            running = in_flight
+        waiting = counts.get("scheduled", 0)
 
         def chosen(choice: str | None) -> None:
             if choice is None:
@@ -615,35 +662,85 @@ class ConsoleApp(App[str | None]):
             else:
                 self.exit(choice)
 
-        self.push_screen(QuitScreen(in_flight, waiting), chosen)
+        self.push_screen(QuitScreen(running, handed_out, waiting), chosen)
 
     # ---- the console's own engine ----------------------------------------------------------
     def watch_engine(self, engine: EngineLink) -> None:
-        """Hear when ``engine`` (the console's own) ends, whatever the reason."""
+        """Hear when ``engine`` (the console's own) ends, whatever the reason.
+
+        Its end is noticed once, however it is learnt: from the engine's own
+        thread (``on_exit``), here if it ended before it was watched (a restarted
+        engine can die between its start and this call, and ``on_exit`` is read
+        once, when the process has ended), or from the next refresh
+        (``_check_engine``).
+        """
 
         def ended(_engine: object) -> None:
-            drained = engine.drained and engine.drain_requested
-            self.post_message(EngineStopped(drained, None if drained else engine.exit_reason()))
+            self.post_message(self._stopped_message(engine))
 
         engine.on_exit = ended
+        if not engine.running:
+            self.post_message(self._stopped_message(engine))
+
+    @staticmethod
+    def _stopped_message(engine: EngineLink) -> EngineStopped:
+        drained = engine.drained and engine.drain_requested
+        return EngineStopped(drained, None if drained else engine.exit_reason(), engine)
+
+    def _check_engine(self) -> None:
+        """A safety net under ``on_exit``: the console's engine ended and nothing said so yet."""
+        engine = self.context.engine
+        if (
+            engine is not None
+            and not engine.running
+            and engine is not self._stopped_engine
+            and not self.restarting
+        ):
+            self.on_engine_stopped(self._stopped_message(engine))
 
     def on_engine_stopped(self, message: EngineStopped) -> None:
+        engine = message.engine if message.engine is not None else self.context.engine
+        if engine is not self.context.engine or engine is self._stopped_engine:
+            return  # an engine replaced since, or an end already shown
+        self._stopped_engine = engine
         if message.drained:
             self.exit("finish")
             return
         self.engine_error = message.error or "the engine ended"
-        self.notify(
-            f"{self.engine_error}", title="the engine stopped", severity="error", timeout=30
-        )
         self.dashboard.show_badges()
-        if self.is_running and not self.context.read_only:
-            self._confirm(
-                "The engine stopped.",
-                f"{self.engine_error}. Start a new one? It adopts or accounts for every task "
-                "the last one left in flight. (Also in the command palette: Restart the engine.)",
-                "Restart",
-                self.restart_engine,
+        if not self.is_running or self.context.read_only:
+            self.notify(
+                f"{self.engine_error}", title="the engine stopped", severity="error", timeout=30
             )
+            return
+        self.offer_restart()
+
+    def offer_restart(self) -> None:
+        """Ask whether to start a new engine (once: not while the question is on screen).
+
+        The question is the dialog's first line, and the toasts on screen are
+        cleared: at 80 columns they are drawn over the dialog's right half.
+        """
+        engine = self.context.engine
+        if engine is None or engine.running or self.restarting:
+            return
+        if any(isinstance(screen, RestartScreen) for screen in self.screen_stack):
+            return
+        self.clear_notifications()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.restart_engine()
+
+        self.push_screen(
+            RestartScreen(
+                "The engine stopped. Start a new one?",
+                f"{self.engine_error}. A new engine adopts or accounts for every task the "
+                "last one left in flight. (Also in the command palette: Restart the engine.)",
+                "Restart",
+            ),
+            answered,
+        )
 
     def _release_engine(self) -> None:
         engine = self.context.engine
@@ -668,6 +765,11 @@ class ConsoleApp(App[str | None]):
                 self.call_from_thread(self._engine_restarted, None, str(error))
             except (EngineStartFailed, OSError) as error:
                 self.call_from_thread(self._engine_restarted, None, f"could not start: {error}")
+            except Exception as error:  # a bug: never leave the console "restarting" for ever
+                log.exception("restarting the engine failed")
+                self.call_from_thread(
+                    self._engine_restarted, None, f"{type(error).__name__}: {error}"
+                )
             else:
                 self.call_from_thread(self._engine_restarted, new, None)
 
@@ -679,9 +781,9 @@ class ConsoleApp(App[str | None]):
             self.notify(f"the engine did not restart: {error}", severity="error", timeout=30)
             return
         self.context.engine = engine
-        self.watch_engine(engine)
         self.engine_error = None
         self.title = self._title()
         self.notify(f"engine pid {engine.pid} started")
         self.dashboard.show_badges()
+        self.watch_engine(engine)  # last: if it has died already, that is shown now
         self.poll_now()

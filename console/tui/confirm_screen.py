@@ -41,3 +41,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class RestartScreen(ConfirmScreen):
+    """The offer to start a new engine after the console's own one ended."""

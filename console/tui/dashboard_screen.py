@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from console.tui.app import ConsoleApp, VendedKey
 
 RUNNING_MIN_ROWS = 2
+NARROW = 110  # columns
 BACKGROUND_REFRESH = 2.0  # seconds between refreshes of the dashboard under a dialog
 
 
@@ -58,6 +59,10 @@ class DashboardScreen(Screen[None]):
     # they change by themselves, and the full repaint cost a third of a panel
     # switch (about 7 ms of 25 here).
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
+    # Below NARROW columns the screen has the class -narrow (console.tcss: the
+    # header's sparkline shrinks, Queued takes half the middle row).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
 
     def __init__(self, vended_keys: list[VendedKey]) -> None:
         super().__init__(id="dashboard")

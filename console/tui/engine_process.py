@@ -581,7 +581,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 mode = controls.mode or signals.shutdown_mode
             in_flight = len(engine.in_flight)
-            log.info("stopping (%s) with %d tries in flight", mode, in_flight)
+            # Running, as the console counts them: not those handed out and not
+            # started (shutdown gives them back to the store in every mode).
+            try:
+                running = sum(
+                    s.running for s in EngineStatus.from_engine(engine).executors.values()
+                )
+            except Exception:
+                log.exception("could not count running tries")
+                running = in_flight
+            log.info("stopping (%s) with %d tries in flight, %d running", mode, in_flight, running)
             engine.shutdown(mode, timeout=0.0 if mode == KILL else SHUTDOWN_GRACE_SECONDS)
             runtime.close()
             channel.send(
@@ -590,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "mode": mode,
                     "drained": drained,
                     "in_flight": in_flight,
+                    "running": running,
                     "failed": failed,
                 }
             )

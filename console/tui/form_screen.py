@@ -31,6 +31,7 @@ class FormScreen(ModalScreen[str | None]):
 
     def __init__(self) -> None:
         super().__init__(classes="dialog-screen")
+        self._closing_with: tuple[str | None] | None = None  # dismiss when back on top
 
     def form_footer(self) -> Iterator[Widget]:
         """The error line and the buttons, last in the dialog (compose them in its container)."""
@@ -64,9 +65,27 @@ class FormScreen(ModalScreen[str | None]):
     def on_action_finished(self, message: ActionFinished) -> None:
         message.stop()
         if message.ok:
-            self.dismiss(message.message)
+            self.close(message.message)
         else:
             self.show_error(message.message)
+
+    def close(self, result: str | None) -> None:
+        """Dismiss the form, now if it is on top, else when it is back on top.
+
+        Textual's ``Screen.dismiss`` pops the top screen, whichever it is: an
+        outcome that arrives while a dialog covers the form (the offer to restart
+        a dead engine) would take that dialog away instead.
+        """
+        if self.is_active:
+            self.dismiss(result)
+        else:
+            self._closing_with = (result,)
+
+    def on_screen_resume(self) -> None:
+        if self._closing_with is not None:
+            (result,) = self._closing_with
+            self._closing_with = None
+            self.call_after_refresh(self.close, result)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

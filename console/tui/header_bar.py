@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
@@ -10,15 +14,23 @@ from textual.widgets import Sparkline, Static
 from console.snapshot import ExecutorView, HeaderView
 from console.tui.palette import Palette
 
-# The counts line, in the order an operator reads a run.
+# The counts line, in the order an operator reads a run: (state, label, short label).
+# An up_for_retry try always has a later try in the store (the engine inserts the
+# next try in the same commit), so it is history, not pending work: "retried".
 COUNTED = (
-    ("scheduled", "waiting"),
-    ("queued", "handed out"),
-    ("running", "running"),
-    ("success", "succeeded"),
-    ("failed", "failed"),
-    ("up_for_retry", "retrying"),
-    ("upstream_failed", "upstream failed"),
+    ("scheduled", "waiting", "waiting"),
+    ("queued", "handed out", "out"),
+    ("running", "running", "run"),
+    ("success", "succeeded", "ok"),
+    ("failed", "failed", "failed"),
+    ("up_for_retry", "retried", "retried"),
+    ("upstream_failed", "upstream failed", "upstream✗"),
+)
+# Superseded tries: counted in a muted colour, never in the colour of pending work.
+HISTORY_STATES = frozenset({"up_for_retry"})
+EMPTY_STORE_HINT = "nothing here yet: press n for a task or o to load a workflow"
+EMPTY_STORE_HINT_READ_ONLY = (
+    "nothing here yet: `execconsole submit` or `execconsole run` adds tasks"
 )
 
 
@@ -35,11 +47,15 @@ def finishing_text(per_second: float) -> str:
     return f"finishing {rate}"
 
 
-def executor_line(view: ExecutorView, palette: Palette) -> Text:
-    """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running`` (+ warning)."""
+def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) -> Text:
+    """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running`` (+ warning).
+
+    ``short``: without the executor's class (a narrow terminal).
+    """
     text = Text()
     text.append(view.name, style=palette.style("accent", bold=True))
-    text.append(f" ({view.class_name})", style=palette.style("foreground-muted"))
+    if not short:
+        text.append(f" ({view.class_name})", style=palette.style("foreground-muted"))
     if view.parallelism is None:
         text.append(" · parallelism ?")
     elif view.parallelism == 0:
@@ -63,6 +79,42 @@ def executor_line(view: ExecutorView, palette: Palette) -> Text:
     return text
 
 
+def counts_text(
+    counts: Mapping[str, int], finishing: float, palette: Palette, *, level: int = 0
+) -> Text:
+    """The counts line at one level of brevity.
+
+    0: every state, in words; 1: only states with tries (running always); 2: the
+    same in short words. A narrow header takes the first level that fits.
+    """
+    text = Text()
+    for state, label, short in COUNTED:
+        value = counts.get(state, 0)
+        if level >= 1 and not value and state != "running":
+            continue
+        if text:
+            text.append(" · ", style=palette.style("foreground-muted"))
+        if not value or state in HISTORY_STATES:
+            style = palette.style("foreground-muted")
+        else:
+            style = palette.state(state, bold=True)
+        text.append(f"{value:,} {short if level >= 2 else label}", style=style)
+        if state == "running" and not value and finishing > 0:
+            # Nothing seen running, yet tries end: they are too short to be seen.
+            text.append(f" ({finishing_text(finishing)})", style=palette.state("success"))
+    return text
+
+
+def fitting(width: int, candidates: Sequence[Text]) -> Text:
+    """The first candidate that fits ``width`` cells (the last one otherwise; 0: the first)."""
+    if width <= 0:
+        return candidates[0]
+    for candidate in candidates:
+        if candidate.cell_len <= width:
+            return candidate
+    return candidates[-1]
+
+
 class HeaderBar(Horizontal):
     """Four lines at the top of the dashboard."""
 
@@ -75,6 +127,7 @@ class HeaderBar(Horizontal):
         self.throughput_line = Static(id="header-throughput")
         self.sparkline = Sparkline([], id="header-sparkline")
         self._shown: dict[str, Text] = {}
+        self._last: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
     def _update(self, line: Static, content: Text) -> None:
         # Only when the text changed; and the screen is laid out again only when
@@ -99,6 +152,15 @@ class HeaderBar(Horizontal):
             yield self.throughput_line
             yield self.sparkline
 
+    def on_resize(self, _event: events.Resize) -> None:
+        # What fits changed: the same header, drawn for the new width (once laid out).
+        self.call_after_refresh(self._show_again)
+
+    def _show_again(self) -> None:
+        if self._last is not None and self.is_attached:
+            args, kwargs = self._last
+            self.show(*args, **kwargs)
+
     def show(
         self,
         header: HeaderView,
@@ -110,72 +172,99 @@ class HeaderBar(Horizontal):
         filter_text: str | None = None,
         zoomed: bool = False,
     ) -> None:
+        """Draw the header; each line is one line, shortened to fit the header's width."""
+        self._last = (
+            (header, palette),
+            {
+                "frozen": frozen,
+                "read_only": read_only,
+                "engine_error": engine_error,
+                "filter_text": filter_text,
+                "zoomed": zoomed,
+            },
+        )
+        width = self.mode_line.size.width
+        badges = self._badges(header, frozen, read_only, engine_error, filter_text, zoomed)
         self._update(
             self.mode_line,
-            self._mode_line(header, palette, frozen, read_only, engine_error, filter_text, zoomed),
+            fitting(
+                width,
+                [
+                    self._mode_line(header, palette, read_only, badges),
+                    self._mode_line(header, palette, read_only, badges, short=True),
+                    # The badges without their details ("ENGINE STOPPED": the
+                    # notice and the restart offer say why).
+                    self._mode_line(
+                        header,
+                        palette,
+                        read_only,
+                        [
+                            ("ENGINE STOPPED" if label.startswith("ENGINE STOPPED") else label, v)
+                            for label, v in badges
+                        ],
+                        short=True,
+                    ),
+                ],
+            ),
         )
-        executors = Text("\n").join(executor_line(view, palette) for view in header.executors[:2])
-        if len(header.executors) > 2:
-            executors.append(f"  (+{len(header.executors) - 2} more executors)")
-        self._update(self.executors_line, executors)
-        counts = Text()
-        for state, label in COUNTED:
-            value = header.counts.get(state, 0)
-            if counts:
-                counts.append(" · ", style=palette.style("foreground-muted"))
-            style = (
-                palette.state(state, bold=bool(value))
-                if value
-                else palette.style("foreground-muted")
-            )
-            counts.append(f"{value:,} {label}", style=style)
-            if state == "running" and not value and header.finishing > 0:
-                # Nothing seen running, yet tries end: they are too short to be seen.
-                counts.append(
-                    f" ({finishing_text(header.finishing)})", style=palette.state("success")
-                )
-        self._update(self.counts_line, counts)
-        message = f"engine: {header.last_message}" if header.last_message else ""
-        self._update(self.message_line, palette.muted(message[:200]))
+        executors = header.executors[:2]
+        more = len(header.executors) - len(executors)
+
+        def executor_lines(short: bool) -> Text:
+            text = Text("\n").join(executor_line(view, palette, short=short) for view in executors)
+            if more > 0:
+                text.append(f"  (+{more} more executors)")
+            return text
+
+        full = executor_lines(False)
+        fits = width <= 0 or all(len(line) <= width for line in full.plain.split("\n"))
+        self._update(self.executors_line, full if fits else executor_lines(True))
+        self._update(
+            self.counts_line,
+            fitting(
+                width,
+                [
+                    counts_text(header.counts, header.finishing, palette, level=level)
+                    for level in (0, 1, 2)
+                ],
+            ),
+        )
+        if not any(header.counts.values()):
+            # An empty store: say what to do first.
+            message = palette.muted(EMPTY_STORE_HINT_READ_ONLY if read_only else EMPTY_STORE_HINT)
+        elif header.last_message:
+            message = palette.muted(f"engine: {header.last_message}"[:200])
+        else:
+            message = palette.muted("")
+        self._update(self.message_line, message)
+        rate = (_rate(header.throughput_now), palette.style("accent", bold=True))
         self._update(
             self.throughput_line,
-            Text.assemble(
-                ("throughput ", palette.style("foreground-muted")),
-                (_rate(header.throughput_now), palette.style("accent", bold=True)),
-                (" · last 5 min", palette.style("foreground-muted")),
+            fitting(
+                self.throughput_line.size.width,
+                [
+                    Text.assemble(
+                        ("throughput ", palette.style("foreground-muted")),
+                        rate,
+                        (" · last 5 min", palette.style("foreground-muted")),
+                    ),
+                    Text.assemble(rate, (" · 5 min", palette.style("foreground-muted"))),
+                    Text.assemble(rate),
+                ],
             ),
         )
         if list(header.throughput) != self.sparkline.data:
             self.sparkline.data = list(header.throughput)
 
     @staticmethod
-    def _mode_line(
+    def _badges(
         header: HeaderView,
-        palette: Palette,
         frozen: bool,
         read_only: bool,
         engine_error: str | None,
         filter_text: str | None,
-        zoomed: bool = False,
-    ) -> Text:
-        text = Text()
-        text.append("execconsole", style=palette.style("primary", bold=True))
-        if header.mode == "attached":
-            text.append(
-                f" · ATTACHED to the engine {header.owner}",
-                style=palette.style("warning", bold=True),
-            )
-            text.append(" · keys send requests to it", style=palette.style("foreground-muted"))
-        elif header.mode == "hosted":
-            # The console's own engine: a child process it started and will stop.
-            who = f"engine {header.owner}" if header.owner else "engine"
-            text.append(
-                f" · {who}, started by this console", style=palette.style("foreground-muted")
-            )
-        else:
-            text.append(
-                " · WATCHING: no engine owns this store", style=palette.style("warning", bold=True)
-            )
+        zoomed: bool,
+    ) -> list[tuple[str, str]]:
         badges = []
         if engine_error:
             badges.append((f"ENGINE STOPPED: {engine_error}", "error"))
@@ -191,6 +280,42 @@ class HeaderBar(Horizontal):
             badges.append((f"filter /{filter_text}/", "accent"))
         if zoomed:
             badges.append(("ZOOMED (z or esc)", "accent"))
+        return badges
+
+    @staticmethod
+    def _mode_line(
+        header: HeaderView,
+        palette: Palette,
+        read_only: bool,
+        badges: Sequence[tuple[str, str]],
+        *,
+        short: bool = False,
+    ) -> Text:
+        """Whose engine this is, then the badges; ``short``: without the explanations."""
+        text = Text()
+        text.append("execconsole", style=palette.style("primary", bold=True))
+        muted = palette.style("foreground-muted")
+        if header.mode == "attached":
+            text.append(
+                f" · ATTACHED to {header.owner}"
+                if short
+                else f" · ATTACHED to the engine {header.owner}",
+                style=palette.style("warning", bold=True),
+            )
+            if not short:
+                if read_only:  # the READ-ONLY badge follows
+                    text.append(" · keys that change something are off", style=muted)
+                else:
+                    text.append(" · keys send requests to it", style=muted)
+        elif header.mode == "hosted":
+            # The console's own engine: a child process it started and will stop.
+            who = f"engine {header.owner}" if header.owner else "engine"
+            text.append(f" · {who}" if short else f" · {who}, started by this console", style=muted)
+        else:
+            text.append(
+                " · WATCHING" if short else " · WATCHING: no engine owns this store",
+                style=palette.style("warning", bold=True),
+            )
         for label, variable in badges:
             text.append("  ")
             text.append(f" {label} ", style=palette.style(variable, bold=True, reverse=True))

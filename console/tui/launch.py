@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from console.cli.output import say
+from console.tui.formatting import plural
 
 if TYPE_CHECKING:
     from console.runtime import Runtime
@@ -123,21 +124,34 @@ def launch(
 
 
 def stop_engine(engine: Any, mode: str) -> None:
-    """Tell the console's engine how to stop, wait for it, and say what became of the tasks."""
+    """Tell the console's engine how to stop, wait for it, and say what became of the tasks.
+
+    Tries are counted as the header counts them: running, or handed out to an
+    executor and not started (those go back to the store whatever the mode).
+    """
     status = engine.status()
-    in_flight = status.in_flight if status is not None else 0
-    if engine.running and in_flight and mode != "detach":
-        say(
-            f"stopping the engine: {'killing' if mode == 'kill' else 'waiting for'} "
-            f"{in_flight} running task{'s' if in_flight != 1 else ''}"
-        )
+    running, handed_out = _running_and_handed_out(status)
+    if engine.running and mode != "detach" and (running or handed_out):
+        what = "killing" if mode == "kill" else "waiting for"
+        line = f"stopping the engine: {what} {plural(running, 'running task')}"
+        if handed_out:
+            line += f"; {handed_out} handed out but not started go back to the store"
+        say(line)
     engine.stop(mode)
     stopped = engine.stopped or {}
-    left = int(stopped.get("in_flight", in_flight))
+    left = int(stopped.get("running", running))
     if stopped.get("mode") == "detach" and left:
-        say(f"left {left} tasks running; the next engine on this store adopts them")
+        say(f"left {plural(left, 'task')} running; the next engine on this store adopts them")
     elif stopped.get("mode") == "kill" and left:
-        say(f"killed {left} running tasks")
+        say(f"killed {plural(left, 'running task')}")
+
+
+def _running_and_handed_out(status: Any) -> tuple[int, int]:
+    """(running, handed out) by the engine's last status, summed over its executors."""
+    if status is None:
+        return 0, 0
+    executors = status.executors.values()
+    return sum(e.running for e in executors), sum(e.backlog for e in executors)
 
 
 def _close(app: ConsoleApp, runtime: Runtime) -> None:

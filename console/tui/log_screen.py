@@ -17,7 +17,7 @@ from textual.widgets import Input, Log, Static
 from console.snapshot import home_relative
 from console.tui import formatting as fmt
 from console.tui.footer import StableFooter
-from console.tui.log_source import LogFollower, LogUpdate
+from console.tui.log_source import EarlierMatches, LogFollower, LogUpdate, search_before
 from console.tui.task_panel import TaskRef
 
 if TYPE_CHECKING:
@@ -51,8 +51,25 @@ class LogUpdated(Message):
         self.error = error
 
 
+class EarlierSearched(Message):
+    """The search of the part of the log file before the text shown has ended."""
+
+    def __init__(self, search: int, found: EarlierMatches | None, error: str | None = None) -> None:
+        super().__init__()
+        self.search = search
+        self.found = found
+        self.error = error
+
+
 class LogScreen(Screen[None]):
-    """Follows the log (the view sticks to the end until you scroll or search)."""
+    """Follows the log (the view sticks to the end until you scroll or search).
+
+    A long log shows its last FIRST_READ_BYTES (and what is written after).
+    ``/`` searches the lines shown, where n / N move between matches, and, when
+    the log is a local file, the part of the file before them on a worker
+    thread: the title says how many lines were searched where, and how many
+    matches lie earlier in the file (their first lines in a notification).
+    """
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -75,6 +92,11 @@ class LogScreen(Screen[None]):
         self.truncated = False
         self.following = True
         self._timer_pending = False
+        # Where the lines shown start in the local log file (None: not a local file).
+        self.loaded_from: int | None = None
+        self.earlier: EarlierMatches | None = None  # the search of the part before them
+        self.searching_earlier = False
+        self._search = 0  # which search an EarlierSearched answers
 
     @property
     def console_app(self) -> ConsoleApp:
@@ -159,8 +181,12 @@ class LogScreen(Screen[None]):
                 update.size,
                 update.truncated or self.truncated,
             )
+            if update.replace:
+                self.loaded_from = update.start if update.truncated else None
             if self.highlighter.pattern is not None:
                 self._find_matches()
+                if update.replace:
+                    self._search_earlier()
         self._title()
 
     def _title(self) -> None:
@@ -181,10 +207,8 @@ class LogScreen(Screen[None]):
         if self.truncated:
             text.append(" (the end of it)", style=palette.style("foreground-muted"))
         if self.highlighter.pattern is not None:
-            found = len(self.matches)
-            where = f"match {self.match_index + 1} of {found}" if found else "no match"
             text.append(
-                f"  /{self.highlighter.pattern.pattern}/ {where}",
+                f"  /{self.highlighter.pattern.pattern}/ {self.search_summary()}",
                 style=palette.style("warning", bold=True),
             )
         text.append("\n")
@@ -195,6 +219,73 @@ class LogScreen(Screen[None]):
         self.query_one("#log-title", Static).update(text)
 
     # ---- search ----------------------------------------------------------------------
+    def search_summary(self) -> str:
+        """``match 2 of 5``; for a log shown in part, where it searched and what lies before."""
+        found = len(self.matches)
+        where = f"match {self.match_index + 1} of {found}" if found else "no match"
+        if not self.truncated:
+            return where
+        where += f" in the last {fmt.plural(len(self.log_view.lines), 'line')}"
+        if self.loaded_from is None:
+            return where + " (the rest is not searchable here)"
+        before = fmt.size(self.loaded_from)
+        earlier = self.earlier
+        if self.searching_earlier:
+            return where + f" · searching the {before} before them…"
+        if earlier is None:
+            return where
+        if not earlier.count:
+            return where + f" · none in the {before} before them"
+        first = earlier.first[0][0]
+        return where + f" · {earlier.count:,} earlier, not shown (first at line {first:,})"
+
+    def _search_earlier(self) -> None:
+        """Search the part of the log file before the lines shown, on a worker thread."""
+        self._search += 1
+        self.earlier = None
+        pattern = self.highlighter.pattern
+        path = self.follower.record.log_path if self.follower is not None else None
+        end = self.loaded_from
+        self.searching_earlier = bool(pattern and path and end and self.truncated)
+        if not self.searching_earlier or pattern is None or not path or not end:
+            return
+        search = self._search
+
+        def work() -> None:
+            from textual.worker import get_current_worker
+
+            worker = get_current_worker()
+            try:
+                found = search_before(path, end, pattern, cancelled=lambda: worker.is_cancelled)
+            except OSError as error:
+                self.post_message(EarlierSearched(search, None, str(error)))
+            else:
+                self.post_message(EarlierSearched(search, found))
+
+        self.run_worker(work, thread=True, group="log-search", exclusive=True, exit_on_error=False)
+
+    def on_earlier_searched(self, message: EarlierSearched) -> None:
+        if message.search != self._search or self.highlighter.pattern is None:
+            return  # a search since replaced or cleared
+        self.searching_earlier = False
+        self.earlier = message.found
+        if message.error:
+            self.notify(f"could not search the start of the log: {message.error}", severity="error")
+        elif message.found is not None and message.found.first:
+            lines = "\n".join(
+                f"line {number:,}: {line[:160]}" for number, line in message.found.first
+            )
+            more = message.found.count - len(message.found.first)
+            if more > 0:
+                lines += f"\n… and {more:,} more"
+            self.notify(
+                lines,
+                title=f"/{self.highlighter.pattern.pattern}/ earlier in the log, not shown",
+                markup=False,
+                timeout=15,
+            )
+        self._title()
+
     def action_search(self) -> None:
         search = self.query_one("#log-search", Input)
         search.display = True
@@ -211,6 +302,7 @@ class LogScreen(Screen[None]):
         event.input.display = False
         self.log_view.focus()
         self._find_matches()
+        self._search_earlier()
         self.match_index = -1
         if self.matches:
             self.action_next_match()
@@ -257,8 +349,10 @@ class LogScreen(Screen[None]):
             search.display = False
             self.highlighter.pattern = None
             self.matches = []
+            self._search_earlier()  # none: forgets the last one
             self.log_view.focus()
             self.log_view.refresh()
             self._title()
             return
-        self.app.pop_screen()
+        if self.is_active:  # app.pop_screen pops the top screen, whichever it is
+            self.dismiss()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from executors.base import BaseExecutor
@@ -25,6 +26,9 @@ class LogUpdate:
     source: str
     size: int
     truncated: bool = False
+    # Where the text shown starts in the local file (``replace`` updates); None when
+    # the log is not a local file (an executor's own tail) or nothing was read.
+    start: int | None = None
 
 
 class LogFollower:
@@ -86,6 +90,7 @@ class LogFollower:
             return None
         replace = self.size <= 0 or size < self.offset  # first read, or the file was truncated
         truncated = False
+        start: int | None = None
         with open(path, "rb") as handle:
             if replace:
                 self._decoder.reset()
@@ -96,10 +101,55 @@ class LogFollower:
                 if truncated:
                     # Start at a line boundary: half a line reads as garbage.
                     newline = data.find(b"\n")
-                    data = data[newline + 1 :] if newline >= 0 else data
+                    if newline >= 0:
+                        data = data[newline + 1 :]
+                        start += newline + 1
             else:
                 handle.seek(self.offset)
                 data = handle.read(size - self.offset)
         self.offset = size
         self.size = size
-        return LogUpdate(self._decoder.decode(data), replace, path, size, truncated)
+        return LogUpdate(self._decoder.decode(data), replace, path, size, truncated, start)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierMatches:
+    """What a search found in the part of a log file before the text shown."""
+
+    count: int
+    first: tuple[tuple[int, str], ...]  # (line number from 1, the line), the first few
+    lines: int  # lines in that part
+    complete: bool = True  # False: stopped before the end (cancelled)
+
+
+def search_before(
+    path: str,
+    end: int,
+    pattern: re.Pattern[str],
+    *,
+    keep: int = 3,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> EarlierMatches:
+    """Lines matching ``pattern`` in the first ``end`` bytes of a file (line by line, as read).
+
+    Plain Python, meant for a worker thread: a 5 MB log takes a fraction of a
+    second, and ``cancelled`` is asked every few thousand lines.
+    """
+    count = 0
+    first: list[tuple[int, str]] = []
+    number = 0
+    position = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if position >= end:
+                break
+            position += len(raw)
+            number += 1
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if pattern.search(line):
+                count += 1
+                if len(first) < keep:
+                    first.append((number, line))
+            if number % 4096 == 0 and cancelled():
+                return EarlierMatches(count, tuple(first), number, complete=False)
+    return EarlierMatches(count, tuple(first), number)

@@ -35,12 +35,17 @@ class ActionFinished(Message):
 
 
 class EngineStopped(Message):
-    """The console's own engine process ended by itself: drained, or died (``error``)."""
+    """The console's own engine process ended by itself: drained, or died (``error``).
 
-    def __init__(self, drained: bool, error: str | None) -> None:
+    ``engine`` is the one that ended: a message about an engine the console has
+    replaced since is stale.
+    """
+
+    def __init__(self, drained: bool, error: str | None, engine: object | None = None) -> None:
         super().__init__()
         self.drained = drained
         self.error = error
+        self.engine = engine
 
 
 class TaskSelected(Message):

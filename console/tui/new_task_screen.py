@@ -27,8 +27,8 @@ class NewTaskScreen(FormScreen):
             yield Input(placeholder="sleep 30", id="command")
             with Horizontal(classes="form-row"):
                 with Vertical():
-                    yield Label("Task id (default: the program's name)")
-                    yield Input(placeholder="sleep", id="task-id")
+                    yield Label("Task id (optional)")
+                    yield Input(placeholder="default: the program's name", id="task-id")
                 with Vertical():
                     yield Label("Executor")
                     yield Select(
@@ -45,8 +45,8 @@ class NewTaskScreen(FormScreen):
                     yield Label("Retries")
                     yield Input("0", id="retries", type="integer")
                 with Vertical():
-                    yield Label("Timeout (s, empty: none)")
-                    yield Input("", id="timeout", type="number")
+                    yield Label("Timeout (s)")
+                    yield Input("", placeholder="none", id="timeout", type="number")
             yield Checkbox("Run through the shell", id="shell")
             yield from self.form_footer()
 

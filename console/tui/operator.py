@@ -89,6 +89,19 @@ class OperatorActions:
         with self._lock:
             return self._outcome(actions.mark(self.store, [key], state))
 
+    def mark_refusal(self, key: TaskKey, state: str) -> str | None:
+        """Why ``mark`` would refuse ``key`` now, or None: console.actions.mark's own check.
+
+        Asked before the console asks "Mark ... ?", so that it never asks about
+        a try it would then refuse (a running one must be killed first).
+        """
+        with self._lock:
+            records = actions.resolve_all(self.store, [key])
+        for record in records:
+            if record.state not in actions.MARKABLE:
+                return f"{record.key} is {record.state}: kill it before marking it {state}"
+        return None
+
     def set_priority(self, key: TaskKey, priority: int) -> str:
         with self._lock:
             return self._outcome(actions.set_priority(self.store, [key], priority))

@@ -25,14 +25,15 @@ STATE_VARIABLES: Mapping[str, str] = {
     "upstream_failed": "warning",
 }
 
-# Short names that fit narrow columns.
+# Short names that fit narrow columns. An up_for_retry try always has a later try
+# (the engine inserts it in the same commit): it was retried, it is not pending.
 STATE_LABELS: Mapping[str, str] = {
     "scheduled": "scheduled",
     "queued": "queued",
     "running": "running",
     "success": "success",
     "failed": "failed",
-    "up_for_retry": "retry",
+    "up_for_retry": "retried",
     "upstream_failed": "upstream✗",
 }
 

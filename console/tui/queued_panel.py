@@ -10,6 +10,8 @@ from console.tui.live_table import Column, FitText, LiveRow
 from console.tui.palette import Palette
 from console.tui.task_panel import TaskPanel, TaskRef
 
+TITLE_MARGIN = 7  # what the frame takes around the title: corners, edges, spaces
+
 
 def _status(item: QueuedRow, palette: Palette) -> Text:
     """Why it has not started: handed out (to its executor: it starts next), ready,
@@ -30,7 +32,8 @@ class QueuedPanel(TaskPanel):
     HOTKEY = "2"
     COLUMNS = (
         Column("order", "#", 3, numeric=True),
-        Column("task", "Task", 19, flex=True),
+        # Its minimum keeps Status in view at 80 columns; wider, it takes what is left.
+        Column("task", "Task", 14, flex=True),
         Column("status", "Status", 10),
         Column("priority", "Prio", 4, numeric=True),
         Column("where", "Queue@executor", 14),
@@ -65,11 +68,25 @@ class QueuedPanel(TaskPanel):
                     ),
                 )
             )
-        # "To start" counts what the header calls waiting and handed out.
-        depth = snapshot.queue_depth
-        detail = f"{depth:,} to start"
-        if depth > len(rows):
-            detail += f" · first {len(rows)} shown"
-        if snapshot.filter:
-            detail += " · filtered"
-        return rows, tasks, detail
+        return rows, tasks, self.detail(snapshot.queue_depth, len(rows), bool(snapshot.filter))
+
+    def detail(self, depth: int, shown: int, filtered: bool) -> str:
+        """The title's detail, as long as the panel's width allows.
+
+        "To start" counts what the header calls waiting and handed out.
+        """
+        suffix = " · filtered" if filtered else ""
+        if depth <= shown:
+            candidates = [f"{depth:,} to start{suffix}"]
+        else:
+            candidates = [
+                f"{depth:,} to start · first {shown} shown{suffix}",
+                f"{shown} of {depth:,} to start{suffix}",
+                f"{shown} of {depth:,}{suffix}",
+            ]
+        # The frame's corners and the spaces around the title take TITLE_MARGIN cells.
+        width = self.outer_size.width
+        if not width:
+            return candidates[0]
+        room = width - TITLE_MARGIN - len(self.title_text(""))
+        return next((c for c in candidates if len(c) + 3 <= room), candidates[-1])

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from console.tui.formatting import plural
+
 # What each choice means for Engine.shutdown (drain ends in "finish").
 DETACH, DRAIN, KILL = "detach", "drain", "kill"
 
@@ -22,20 +24,42 @@ class QuitScreen(ModalScreen[str | None]):
         Binding("escape,c", "choose(None)", "Stay"),
     ]
 
-    def __init__(self, running: int, waiting: int) -> None:
+    def __init__(self, running: int, handed_out: int, waiting: int) -> None:
+        """Counted as the header counts them: ``running``, ``handed_out`` to an
+        executor but not started, and ``waiting`` in the store."""
         super().__init__(classes="dialog-screen")
         self.running = running
+        self.handed_out = handed_out
         self.waiting = waiting
 
-    def compose(self) -> ComposeResult:
-        tasks = f"{self.running} task{'s are' if self.running != 1 else ' is'} running"
-        with Vertical(classes="dialog", id="quit-dialog"):
-            yield Static(f"Quit? {tasks}.", classes="dialog-title", markup=False)
-            yield Static(
-                f"{self.waiting:,} more wait to start; they stay in the store for the next engine.",
-                classes="dialog-detail",
-                markup=False,
+    @property
+    def question(self) -> str:
+        if self.running:
+            return f"Quit? {plural(self.running, 'task')} {'is' if self.running == 1 else 'are'} running."
+        return f"Quit? {plural(self.handed_out, 'task')} handed out, none started yet."
+
+    @property
+    def detail(self) -> str:
+        """What becomes of the tries that have not started, whatever the choice."""
+        later = self.handed_out + self.waiting
+        if not later:
+            return "Nothing else waits to start."
+        if not self.handed_out:
+            return f"{later:,} more wait to start; they stay in the store for the next engine."
+        if not self.running:
+            return (
+                f"{self.handed_out:,} handed out and {self.waiting:,} waiting: none has started; "
+                "they stay in the store for the next engine."
             )
+        return (
+            f"{later:,} more wait to start ({self.handed_out:,} handed out to the executor, "
+            f"{self.waiting:,} in the store); they stay in the store for the next engine."
+        )
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="quit-dialog"):
+            yield Static(self.question, classes="dialog-title", markup=False)
+            yield Static(self.detail, classes="dialog-detail", markup=False)
             yield Button("(l) Leave them running: the next engine adopts them", id="detach")
             yield Button("(d) Drain: start nothing new, wait for them, then quit", id="drain")
             yield Button("(k) Kill them now, then quit", id="kill", variant="error")

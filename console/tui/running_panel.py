@@ -16,14 +16,18 @@ class RunningPanel(TaskPanel):
 
     TITLE = "Running"
     HOTKEY = "1"
+    # The minimum widths fit an 80-column terminal (61, plus 2 cells of padding
+    # a column and the scrollbar's gutter: 77 of its 78 inner columns), so no
+    # horizontal scrollbar takes one of the panel's rows. Wider, Task and the
+    # last log line take the rest.
     COLUMNS = (
-        Column("task", "Task", 24, flex=True, max_width=40),
+        Column("task", "Task", 16, flex=True, max_width=40),
         Column("pid", "PID", 7, numeric=True),
         Column("worker", "Worker", 12),
         Column("elapsed", "Elapsed", 7, numeric=True),
         Column("cpu", "CPU", 4, numeric=True),
         Column("rss", "RSS", 6, numeric=True),
-        Column("last", "Last log line", 12, flex=True),
+        Column("last", "Last log line", 9, flex=True),
     )
 
     def rows(

@@ -44,7 +44,7 @@ class TaskDetailScreen(Screen[None]):
     """Refreshes itself every second while open; esc goes back."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("l", "task('logs')", "Logs"),
         Binding("k", "task('kill')", "Kill"),
         Binding("r", "task('retry')", "Retry"),
@@ -84,6 +84,10 @@ class TaskDetailScreen(Screen[None]):
             self._load()
         else:
             self.show(self.console_app.builder.task_detail(self.ti_id))
+
+    def action_back(self) -> None:
+        if self.is_active:  # app.pop_screen pops the top screen, whichever it is
+            self.dismiss()
 
     @property
     def task_ref(self) -> TaskRef | None:
