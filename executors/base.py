@@ -25,16 +25,19 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from executors.retry_attempt import RunningRetryAttempt
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.vended import CliGroup, ConsolePanel, KeyBinding
 from executors.workload import TaskReport, Workload
+
+if TYPE_CHECKING:
+    from executors.options import ExecutorOption
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,13 @@ class BaseExecutor:
     """``kill(key)`` stops a running try."""
     supports_live_scaling: ClassVar[bool] = False
     """``set_parallelism(n)`` takes effect while running."""
+    option_specs: ClassVar[Mapping[str, ExecutorOption] | None] = None
+    """The options the class reads from ``[executor.<name>]`` (besides parallelism).
+
+    When a class declares them, anything else, or a value of the wrong kind,
+    is refused at start-up (``executors.loader.check_options``); a subclass is
+    checked only once it declares its own, as it may read more.
+    """
     supports_adoption: ClassVar[bool] = False
     """``adopt(records)`` can take over tries left in flight by a dead engine."""
     supports_priority: ClassVar[bool] = True

@@ -27,7 +27,6 @@ import importlib
 import importlib.util
 import keyword
 import logging
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from executors.base import BaseExecutor
+from executors.options import ExecutorOption
 
 log = logging.getLogger(__name__)
 
@@ -61,104 +61,22 @@ class ExecutorConfigError(ValueError):
 
 # ---- executor options ------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class ExecutorOption:
-    """One option an executor reads from its config section (``[executor.<name>]``).
-
-    ``kind`` is "flag" (true or false), "integer", "seconds", "number" or
-    "text"; ``minimum`` and ``maximum`` bound a number, both included.
-    An executor class declares its options as a class attribute
-    ``option_specs: dict[str, ExecutorOption]``; then ``build_executors``
-    refuses an option it does not declare (naming the closest declared one)
-    and a value of the wrong kind or out of range, as ``[core]`` keys are
-    refused. A class that declares none is handed its options unchecked.
-    """
-
-    kind: str
-    minimum: float | None = None
-    maximum: float | None = None
-
-    def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` (e.g. "must be true or false"), or None if it will do."""
-        if self.kind == "flag":
-            # As the executors read flags: TOML booleans, or words from the environment.
-            if isinstance(value, bool) or str(value).strip().lower() in _FLAG_WORDS:
-                return None
-            return "must be true or false"
-        if self.kind == "text":
-            # A variable such as EXECCONSOLE__CELERY__KEY_PREFIX=123 reads as a TOML number.
-            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
-            return None if ok else "must be a string"
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if self.kind == "integer" and not isinstance(value, int):
-            is_number = False
-        if is_number and isinstance(value, float) and not math.isfinite(value):
-            is_number = False
-        low, high = self.minimum, self.maximum
-        if is_number and (low is None or value >= low) and (high is None or value <= high):
-            return None
-        noun = {"integer": "an integer", "seconds": "a number of seconds"}.get(
-            self.kind, "a number"
-        )
-        if low is not None and high is not None:
-            return f"must be {noun} from {low:g} to {high:g}"
-        if low is not None:
-            return f"must be {noun} ≥ {low:g}"
-        if high is not None:
-            return f"must be {noun} ≤ {high:g}"
-        return f"must be {noun}"
-
-
-_FLAG_WORDS = frozenset({"true", "yes", "on", "1", "false", "no", "off", "0"})
-
 # Every executor takes ``parallelism`` (build_executors reads it).
 COMMON_OPTIONS: Mapping[str, ExecutorOption] = MappingProxyType(
     {"parallelism": ExecutorOption("integer", 0)}
 )
 
-# The built-in executors' options until their classes declare ``option_specs``
-# themselves, by import path: a subclass may read more, so it is not checked
-# unless it declares its own.
-_TERMINATE_GRACE = ExecutorOption("seconds", 0, 3600)
-_BUILTIN_OPTIONS: Mapping[str, Mapping[str, ExecutorOption]] = MappingProxyType(
-    {
-        "executors.local:LocalExecutor": {
-            "terminate_grace": _TERMINATE_GRACE,
-            "prefetch": ExecutorOption("flag"),
-            "quiet_start": ExecutorOption("seconds", 0, 60),
-            "log_every_try": ExecutorOption("flag"),
-        },
-        "executors.sequential:SequentialExecutor": {"terminate_grace": _TERMINATE_GRACE},
-    }
-)
-_CELERY_PATH = "executors.celery.executor:CeleryExecutor"
-
 
 def declared_options(executor_class: type[BaseExecutor]) -> dict[str, ExecutorOption] | None:
-    """The options ``executor_class`` reads, ``parallelism`` included; None if it does not say."""
-    declared = getattr(executor_class, "option_specs", None)
-    if declared is None:
-        path = f"{executor_class.__module__}:{executor_class.__qualname__}"
-        declared = _BUILTIN_OPTIONS.get(path)
-        if declared is None and path == _CELERY_PATH:
-            declared = _celery_options()
+    """The options ``executor_class`` reads, ``parallelism`` included; None if it does not say.
+
+    Only a class's own ``option_specs`` count: a subclass may read more than
+    the class it extends, so it is checked only once it declares its own.
+    """
+    declared = vars(executor_class).get("option_specs")
     if declared is None:
         return None
     return {**COMMON_OPTIONS, **declared}
-
-
-def _celery_options() -> dict[str, ExecutorOption]:
-    """The CeleryExecutor's options: the fields of its settings (which check their own ranges)."""
-    import dataclasses
-
-    from executors.celery.settings import CelerySettings
-
-    kinds = {"str": "text", "int": "integer", "float": "number"}
-    return {
-        field.name: ExecutorOption(kinds.get(str(field.type), "text"))
-        for field in dataclasses.fields(CelerySettings)
-    }
 
 
 def check_options(

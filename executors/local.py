@@ -92,12 +92,13 @@ import termios
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import psutil
@@ -125,6 +126,7 @@ from executors.local_worker import (
     worker_title,
 )
 from executors.log_spool import reclaim_spool, writer_name
+from executors.options import ExecutorOption
 from executors.reasons import reason_for_exit, signal_name
 from executors.state import TaskState
 from executors.supervisor import (
@@ -599,6 +601,14 @@ class LocalExecutor(BaseExecutor):
     supports_kill: ClassVar[bool] = True
     supports_live_scaling: ClassVar[bool] = True
     supports_adoption: ClassVar[bool] = True
+    option_specs: ClassVar[Mapping[str, ExecutorOption]] = MappingProxyType(
+        {
+            "terminate_grace": ExecutorOption("seconds", 0, 3600),
+            "prefetch": ExecutorOption("flag"),
+            "quiet_start": ExecutorOption("seconds", 0, 60),
+            "log_every_try": ExecutorOption("flag"),
+        }
+    )
 
     LOST_TRY_GRACE: ClassVar[float] = 1.0
     """After a worker dies, how long the others have to report tries they took."""

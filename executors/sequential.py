@@ -20,7 +20,9 @@ import shutil
 import tempfile
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from executors.base import Adoption, AdoptionRecord, BaseExecutor
@@ -31,6 +33,7 @@ from executors.local import (
     outcome_state,
     same_process_alive,
 )
+from executors.options import ExecutorOption
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
@@ -59,6 +62,9 @@ class SequentialExecutor(BaseExecutor):
     supports_kill: ClassVar[bool] = False
     supports_live_scaling: ClassVar[bool] = False
     supports_adoption: ClassVar[bool] = True
+    option_specs: ClassVar[Mapping[str, ExecutorOption]] = MappingProxyType(
+        {"terminate_grace": ExecutorOption("seconds", 0, 3600)}
+    )
 
     def __init__(
         self,

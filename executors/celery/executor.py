@@ -43,6 +43,7 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -54,8 +55,9 @@ from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_recor
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
-from executors.celery.settings import CelerySettings
+from executors.celery.settings import CelerySettings, declared_options
 from executors.celery.task_meta import read_meta
+from executors.options import ExecutorOption
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from executors.vended import CliGroup, ConsolePanel, KeyBinding
@@ -113,6 +115,8 @@ class CeleryExecutor(BaseExecutor):
     """Runs each try as a Celery task on the queue its workload names."""
 
     name: ClassVar[str] = "celery"
+    # Its options are its settings' fields (which check their own ranges).
+    option_specs: ClassVar[Mapping[str, ExecutorOption]] = declared_options()
     is_local: ClassVar[bool] = False
     is_single_threaded: ClassVar[bool] = False
     is_production: ClassVar[bool] = True

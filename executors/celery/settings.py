@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from executors.options import ExecutorOption
+
 ENV_PREFIX = "EXECCONSOLE__CELERY__"
 
 
@@ -136,3 +138,12 @@ def config_file_options(environ: Mapping[str, str] | None = None) -> dict[str, A
     if not isinstance(section, dict):
         raise SettingsError(f"{path}: [celery] must be a table")
     return section
+
+
+def declared_options() -> dict[str, ExecutorOption]:
+    """The celery executor's options for the loader's check: one per settings field."""
+    kinds = {"str": "text", "int": "integer", "float": "number"}
+    return {
+        field.name: ExecutorOption(kinds.get(str(field.type), "text"))
+        for field in dataclasses.fields(CelerySettings)
+    }
