@@ -40,3 +40,8 @@ def seconds(value: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def tasks(count: int) -> str:
+    """``1 task``, ``3 tasks``."""
+    return f"{count} task" if count == 1 else f"{count} tasks"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NamedTuple
 import typer
 
 from console.cli.main import GlobalOptions
-from console.cli.output import say
+from console.cli.output import say, tasks
 
 
 def register(app: typer.Typer) -> None:
@@ -61,10 +61,6 @@ def run(
         )
         return
     raise typer.Exit(drive_headless(runtime, submitted))
-
-
-def tasks(count: int) -> str:
-    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 def terminal_attached() -> bool:

@@ -189,7 +189,8 @@ def clean(
     finally:
         store.release_lease()
     forget_logs(runtime.config.logs_dir, batch.forgotten)
-    removed = [run for run in found if (run.dag_id, run.run_id) in set(batch.forgotten)]
+    deleted = set(batch.forgotten)
+    removed = [run for run in found if (run.dag_id, run.run_id) in deleted]
     if json_output:
         emit_json({"removed": True, "before": before, "runs": [run.to_json() for run in removed]})
     else:

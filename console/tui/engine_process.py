@@ -455,13 +455,7 @@ def release_hold(engine: Engine) -> None:
 
 def start_draining(engine: Engine) -> None:
     """Stop dispatching; tries handed out but not started go back to the store, as on pause."""
-    from store import Batch
-
-    engine.draining = True
-    batch = Batch()
-    for executor in engine.executors.values():
-        engine.return_backlog(executor, batch)
-    engine.store.commit(batch)
+    engine.drain()
     engine.note("draining: nothing new starts; the engine stops when running tasks end")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from console.cli.output import say
+from console.cli.output import say, tasks
 from console.tui.formatting import plural
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def launch(
         run_id, keys = actions.submit_workflow(
             store, workflow, default_executor=runtime.default_executor, run_id=run_id
         )
-        say(f"submitted {workflow.dag_id}/{run_id}: {len(keys)} tasks")
+        say(f"submitted {workflow.dag_id}/{run_id}: {tasks(len(keys))}")
     _log_to_file(runtime)
 
     engine: ChildEngine | None = None

@@ -168,7 +168,9 @@ class OperatorActions:
             run_id, keys = actions.submit_workflow(
                 self.store, spec, default_executor=self.executor_names[0], run_id=run_id
             )
-        return f"submitted {spec.dag_id}/{run_id}: {len(keys)} tasks"
+        from console.cli.output import tasks
+
+        return f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}"
 
 
 class RequestRejected(Exception):
