@@ -92,6 +92,27 @@ class Runtime:
             self._store = Store(self.config.store_path)
         return self._store
 
+    def existing_store(self) -> Store | None:
+        """The store if its file exists, else None; never creates the file or its folder.
+
+        For commands that only read: opening a missing store creates it, so a
+        mistyped --store would leave an empty database behind and answer from
+        it as if nothing had been submitted.
+        """
+        if self._store is None and self.store_is_missing():
+            return None
+        return self.store()
+
+    def store_is_missing(self) -> bool:
+        """True when the store file does not exist (opening it would create it)."""
+        try:
+            self.config.store_path.expanduser().stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError:
+            return False  # e.g. a folder we may not search: opening reports it in its own words
+        return False
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

@@ -27,6 +27,8 @@ def open_console(options: GlobalOptions, **kwargs: Any) -> None:
             "the console is not built yet: use `execconsole run FILE --headless` or `execconsole --help`"
         )
         raise typer.Exit(0)
+    if kwargs.get("read_only"):
+        _refuse_watching_a_missing_store(options)
     import sys
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -39,6 +41,22 @@ def open_console(options: GlobalOptions, **kwargs: Any) -> None:
     from console.tui.launch import launch
 
     raise typer.Exit(launch(options, **kwargs))
+
+
+def _refuse_watching_a_missing_store(options: GlobalOptions) -> None:
+    """A read-only console only watches: it must not create the store it would watch.
+
+    Without --read-only the console starts an engine, which creates the store
+    as ``run`` and ``scheduler`` do.
+    """
+    runtime = options.runtime()
+    if runtime.store_is_missing():
+        from console.cli.errors import fail
+
+        fail(
+            f"no store at {runtime.config.store_path} yet, so nothing to watch: check --store or "
+            "EXECCONSOLE_HOME, or open the console without --read-only to start an engine"
+        )
 
 
 def console(

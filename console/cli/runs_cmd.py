@@ -69,7 +69,16 @@ def list_runs(
     if limit < 0:
         fail(f"--limit must be 0 (all) or more, not {limit}")
     options: GlobalOptions = ctx.obj
-    store = options.runtime().store()
+    runtime = options.runtime()
+    store = runtime.existing_store()
+    if store is None:
+        # Only reading: a missing store stays missing, and it has no runs.
+        from console.cli.store_access import say_no_store
+
+        if json_output:
+            emit_json([])
+        say_no_store(runtime.config.store_path)
+        return
     found = store.runs(dag_id=dag, states=state or None, limit=limit or None)
     if json_output:
         emit_json([run.to_json() for run in found])
@@ -135,8 +144,17 @@ def clean(
     age = parse_age(older_than)
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
-    store = runtime.store()
     before = pendulum.now("UTC").subtract(seconds=age).to_iso8601_string()
+    store = runtime.existing_store()
+    if store is None:
+        # Nothing was ever stored there, so nothing is finished: creating an
+        # empty store only to remove nothing from it would help no one.
+        from console.cli.store_access import say_no_store
+
+        if json_output:
+            emit_json({"removed": False, "before": before, "runs": []})
+        say_no_store(runtime.config.store_path)
+        return
     found = store.finished_runs_before(before, dag_id=dag)
     if dry_run or not found:
         if json_output:

@@ -12,6 +12,7 @@ from console.cli.control import report_request
 from console.cli.errors import fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
+from console.cli.store_access import say_no_store, store_for_keys
 
 tasks_app = typer.Typer(
     help="List, inspect, kill, retry and mark task instances.", no_args_is_help=True
@@ -23,9 +24,10 @@ KEY_HELP = "Task key: dag/task[/run][#try]; without run and try, the latest."
 _LIMIT_MAX = 2**63 - 1
 
 
-def _store(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _keyed_store(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    """The store for a command naming tasks by key; a missing one is not created (every key is unknown)."""
     options: GlobalOptions = ctx.obj
-    return options.runtime().store()
+    return store_for_keys(options.runtime())
 
 
 @tasks_app.command("list")
@@ -59,7 +61,15 @@ def list_tasks(
             if value not in known:
                 fail(f"--state {value!r} is not a state: choose from {', '.join(sorted(known))}")
         states = state
-    store = _store(ctx)
+    options: GlobalOptions = ctx.obj
+    runtime = options.runtime()
+    store = runtime.existing_store()
+    if store is None:
+        # Only reading: a missing store stays missing, and its list is empty.
+        if json_output:
+            emit_json([])
+        say_no_store(runtime.config.store_path)
+        return
     records = store.list_tasks(
         states=states, dag_id=dag, run_id=run, limit=limit or None, newest_first=True
     )
@@ -96,7 +106,7 @@ def show(
     ] = False,
 ) -> None:
     """Every field of one try, its other tries and its state history."""
-    store = _store(ctx)
+    store = _keyed_store(ctx)
     record = store.resolve(key)
     events = list(reversed(store.events(ti_id=record.id, limit=1000)))
     tries = store.tries(record)
@@ -141,7 +151,7 @@ def logs(
         fail(f"--bytes must be 0 (the whole log) or more, not {max_bytes}")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
-    store = runtime.store()
+    store = store_for_keys(runtime)
     record = store.resolve(key)
     executor_class = _executor_class(runtime, record.executor)
     if executor_class is not None and not executor_class.serve_logs:
@@ -214,7 +224,7 @@ def kill(
     """Kill running tries (their whole process tree) or cancel waiting ones; no retry follows."""
     from console import actions
 
-    store = _store(ctx)
+    store = _keyed_store(ctx)
     report_request(store, actions.kill(store, keys))
 
 
@@ -226,7 +236,7 @@ def retry(
     """Run finished tasks again as a new try (tasks that failed because of them too)."""
     from console import actions
 
-    store = _store(ctx)
+    store = _keyed_store(ctx)
     report_request(store, actions.retry(store, keys))
 
 
@@ -239,7 +249,7 @@ def mark(
     """Set a task that is not running to success or failed."""
     from console import actions
 
-    store = _store(ctx)
+    store = _keyed_store(ctx)
     report_request(store, actions.mark(store, [key], state))
 
 
@@ -255,5 +265,5 @@ def priority(
     """Change the priority of a waiting task."""
     from console import actions
 
-    store = _store(ctx)
+    store = _keyed_store(ctx)
     report_request(store, actions.set_priority(store, [key], value))
