@@ -32,7 +32,7 @@ _TIME_LOCAL = """
 import sys
 sys.path.insert(0, "benchmarks")
 from bench_local_executor import run_local
-from executors.local import prepare_process_context
+from executors.process_context import prepare_process_context
 prepare_process_context()
 run_local(20, {parallelism})  # workers and forkserver warm, as in the benchmark itself
 print(run_local({tasks}, {parallelism}))

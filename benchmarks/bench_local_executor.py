@@ -42,7 +42,8 @@ TARGET_P2 = 1.15
 
 
 def run_local(tasks: int, parallelism: int, options: dict[str, object] | None = None) -> float:
-    from executors.local import LocalExecutor, prepare_process_context
+    from executors.local import LocalExecutor
+    from executors.process_context import prepare_process_context
     from executors.task_key import TaskKey
     from executors.workload import Workload
 

@@ -52,7 +52,7 @@ the try's log file, its timeout) and sets its process title to say what it is
 doing. Output goes first to the worker's spool, which becomes the try's log
 file once the try writes or outlives its quiet start; a silent short try
 creates no file (executors/log_spool.py). Workers are forked on demand by a
-forkserver started early (see ``prepare_process_context``), so creating one
+forkserver started early (executors/process_context.py), so creating one
 is safe even after the console has started threads, and costs no fresh
 interpreter.
 
@@ -73,7 +73,6 @@ spawns workers while work waits, up to ``parallelism``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import fcntl
@@ -86,15 +85,13 @@ import select
 import shutil
 import socket
 import struct
-import sys
 import tempfile
 import termios
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -104,9 +101,15 @@ from typing import Any, ClassVar
 import psutil
 
 from executors import local_worker
+from executors.adoption import (
+    AdoptedTry,
+    adopt_from_claims,
+    killed_reason,
+    outcome_state,
+    read_claim,
+)
 from executors.base import (
     Adoption,
-    AdoptionOutcome,
     AdoptionRecord,
     BaseExecutor,
     WorkerInfo,
@@ -127,14 +130,26 @@ from executors.local_worker import (
 )
 from executors.log_spool import reclaim_spool, writer_name
 from executors.options import ExecutorOption
-from executors.reasons import reason_for_exit, signal_name
+from executors.process_context import (
+    main_module_hidden,
+    prepare_process_context,
+    workers_left_running,
+)
+from executors.process_trees import (
+    process_tree,
+    same_process_alive,
+    signal_each,
+    stop_process_trees,
+    wait_until_gone,
+)
+from executors.reasons import reason_for_exit
 from executors.state import TaskState
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
     kill_process_tree,
     now_iso,
-    process_create_time,
+    signal_group,
 )
 from executors.task_key import TaskKey
 from executors.vended import ConsolePanel
@@ -142,404 +157,8 @@ from executors.workload import TaskReport, Workload
 
 log = logging.getLogger(__name__)
 
-LOST_WHILE_DOWN = "lost: task ended while the engine was down, exit status unknown"
-
-
-# ---- the process context ------------------------------------------------------
-_context: ForkServerContext | None = None
-_context_lock = threading.Lock()
-
-
-def prepare_process_context() -> ForkServerContext:
-    """Start the forkserver that worker processes are forked from. Idempotent.
-
-    Forking a process that already runs threads (Textual's, a thread pool's)
-    can deadlock the child on a lock some other thread held. A forkserver is a
-    small single-threaded process, started here, that forks every worker
-    instead; it preloads the worker module so a new worker imports nothing.
-    Call this before any thread starts; ``LocalExecutor.start`` calls it too.
-    """
-    global _context, _helpers_stopped_at_exit
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            # The second module makes the forkserver end quickly; it is named,
-            # never imported here (see executors/forkserver_exit.py).
-            context.set_forkserver_preload([local_worker.__name__, FORKSERVER_EXIT_MODULE])
-            with _stdio_on_devnull():
-                multiprocessing.forkserver.ensure_running()
-            _context = context
-            if not _helpers_stopped_at_exit:
-                atexit.register(_stop_helper_processes)
-                _helpers_stopped_at_exit = True
-        return _context
-
-
-FORKSERVER_EXIT_MODULE = "executors.forkserver_exit"
-"""Preloaded by the forkserver alone, so that it ends without an interpreter teardown."""
-
-_helpers_stopped_at_exit = False
-_workers_left_running = False  # set by detach(): some worker outlives this process
-HELPER_STOP_SECONDS = 2.0  # how long the exit hook waits for the forkserver and tracker
-
-
-def _stop_helper_processes() -> None:
-    """At exit, stop the forkserver and multiprocessing's resource tracker, waiting a little.
-
-    Both exit by themselves once they see this process gone, but only after
-    it: whoever waits for our exit (a shell, a supervisor, a test) would still
-    find them alive for a moment. Each stops at end of file on a pipe that
-    every worker holds too, so the wait is bounded: with workers still alive
-    (detached for the next engine, or not yet reaped after a crash) the
-    helpers outlive us until the last worker ends, as they always did.
-    """
-    global _context
-    deadline = time.monotonic() + HELPER_STOP_SECONDS
-    with contextlib.suppress(Exception):
-        from multiprocessing import resource_tracker
-
-        server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
-        tracker = resource_tracker._resource_tracker  # type: ignore[attr-defined]
-        if _workers_left_running:
-            return
-        # multiprocessing's own ForkServer._stop and ResourceTracker._stop wait
-        # without a bound; these are their steps, with one. Both are told
-        # first and then awaited together: each takes 15-40 ms to exit.
-        helpers = [(server, "_forkserver_alive_fd", "_forkserver_pid"), (tracker, "_fd", "_pid")]
-        for owner, fd_name, _pid_name in helpers:
-            fd = getattr(owner, fd_name, None)
-            if fd is not None:
-                os.close(fd)  # the helper exits at end of file
-                setattr(owner, fd_name, None)
-        for owner, _fd_name, pid_name in helpers:
-            _reap_helper(owner, pid_name, deadline)
-    _context = None
-
-
-def _reap_helper(owner: object, pid_name: str, deadline: float) -> None:
-    """Wait for a helper process to exit, until ``deadline``."""
-    pid = getattr(owner, pid_name, None)
-    if pid is None:
-        return
-    while True:
-        reaped, _status = os.waitpid(pid, os.WNOHANG)
-        if reaped:
-            setattr(owner, pid_name, None)
-            return
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.002)
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Keep a new worker from running the engine's main script again.
-
-    multiprocessing tells every new process where the parent's ``__main__``
-    came from, and the child runs it (as ``__mp_main__``) before its target.
-    For ``execconsole`` that is the whole CLI: Typer, the store, sqlite-utils
-    and numpy, 0.3-0.7 s of CPU per worker before its first task (measured).
-    A worker needs nothing of it: its target lives in executors.local_worker,
-    which the forkserver has loaded already. So the parent's ``__main__``
-    looks anonymous while a worker is started.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved = {
-        name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        for name, value in saved.items():
-            setattr(main, name, value)
-
-
-@contextlib.contextmanager
-def _stdio_on_devnull() -> Iterator[None]:
-    """Point fds 0-2 at /dev/null while the forkserver is created.
-
-    The forkserver (and the resource tracker it starts) would otherwise hold
-    the console's terminal, or the pipe a caller reads our output from, open
-    for as long as any worker lives.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved: list[tuple[int, int]] = []
-    null_fd = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in (0, 1, 2):
-            try:
-                saved.append((fd, os.dup(fd)))
-            except OSError:
-                continue  # closed; leave it closed
-            os.dup2(null_fd, fd)
-        yield
-    finally:
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(null_fd)
-
-
-# ---- helpers shared with other executors that keep claim journals ---------------
-def outcome_state(report: TaskReport) -> TaskState:
-    """SUCCESS only for exit code 0 with nothing to explain; otherwise FAILED."""
-    if report.reason is None and report.exit_code == 0 and report.signal is None:
-        return TaskState.SUCCESS
-    return TaskState.FAILED
-
-
-def same_process_alive(pid: int | None, create_time: float | None) -> bool:
-    """True if ``pid`` runs and is the process that was started at ``create_time``."""
-    if not pid:
-        return False
-    try:
-        process = psutil.Process(pid)
-        if create_time is not None and abs(process.create_time() - create_time) > 0.01:
-            return False  # the pid was reused by another process
-        return process.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
 QUIET_START_SECONDS = 0.005
 """Tries that end this quickly are reported once, at the end (see ``run_workload``)."""
-
-PID_CLOCK_SLACK = 5.0
-"""How far a process's create time may sit from its try's started_at (wall clock)
-and still be taken for it: /proc start times count from a boot time rounded to
-the second, and the wall clock may have been stepped since boot. For the pid to
-be reused within that window, the machine would have to run through its whole
-pid space (32,768 here) in ten seconds."""
-
-
-def read_claim(claims: ClaimBook, token: str) -> dict[str, Any] | None:
-    """A claim record, with the create time of its process filled in when it was left out.
-
-    A worker records only the pid during a try's quiet start. The process
-    running under that pid counts as the try's own if it was created around
-    the try's start; any other gets a create time of -1, which matches no
-    process, so a reused pid is never signalled or watched as the try's.
-    """
-    record = claims.read(token)
-    if (
-        record is None
-        or record.get("state") != STARTED
-        or not record.get("pid")
-        or record.get("pid_create_time") is not None
-    ):
-        return record
-    created = process_create_time(record["pid"])
-    started = record.get("started_at")
-    matches = False
-    if created is not None and started:
-        try:
-            started_epoch = datetime.fromisoformat(started).timestamp()
-        except ValueError:
-            started_epoch = None
-        matches = started_epoch is not None and abs(created - started_epoch) <= PID_CLOCK_SLACK
-    record["pid_create_time"] = created if matches else -1.0
-    return record
-
-
-def _wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait for processes to exit; zombies count as gone (init may be slow to reap them)."""
-    deadline = time.monotonic() + timeout
-    alive = list(processes)
-    while alive:
-        still = []
-        for process in alive:
-            try:
-                if process.status() != psutil.STATUS_ZOMBIE:
-                    still.append(process)
-            except psutil.NoSuchProcess:
-                pass
-        alive = still
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)
-    return alive
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_each(processes: list[psutil.Process], signum: int) -> None:
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            process.send_signal(signum)
-
-
-def _tree(pid: int, create_time: float | None) -> list[psutil.Process] | None:
-    """The process and its descendants; None if ``pid`` is now someone else."""
-    try:
-        leader = psutil.Process(pid)
-        if create_time is not None and abs(leader.create_time() - create_time) > 0.01:
-            return None
-        return [leader, *leader.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-    except psutil.AccessDenied:
-        return None
-
-
-def stop_process_trees(roots: list[tuple[int, float | None]], grace: float) -> None:
-    """SIGTERM task process groups and all their descendants, then SIGKILL what is left.
-
-    Like ``supervisor.kill_process_tree`` for many trees at once, but a zombie
-    counts as gone: an orphan's zombie waits for init to reap it, and that
-    must not hold up the kill.
-    """
-    members: list[psutil.Process] = []
-    groups: list[int] = []
-    for pid, create_time in roots:
-        tree = _tree(pid, create_time)
-        if tree is None:
-            continue  # pid reused: not ours to signal
-        groups.append(pid)
-        members.extend(tree)
-    for pgid in groups:
-        _signal_group(pgid, 15)
-    _signal_each(members, 15)
-    alive = _wait_until_gone(members, grace)
-    for pgid in groups:
-        _signal_group(pgid, 9)
-    _signal_each(alive, 9)
-    _wait_until_gone(alive, grace)
-
-
-@dataclass(slots=True)
-class AdoptedTry:
-    """A try another engine's worker started, watched through its pid and claim record."""
-
-    key: TaskKey
-    token: str
-    pid: int | None
-    create_time: float | None
-    worker_pid: int | None = None  # set while the claim says claimed-but-not-started
-    gone_since: float | None = None
-    kill_requested: bool = False
-
-    FINISH_RECORD_GRACE: ClassVar[float] = 2.0
-    """After the process has gone, how long the old worker may take to write the outcome."""
-
-    def poll(self, claims: ClaimBook, now: float) -> tuple[TaskState, TaskReport] | None:
-        """None while the try still runs; otherwise its final state and report."""
-        if self.pid is None:
-            record = read_claim(claims, self.token) or {}
-            if record.get("state") == STARTED and record.get("pid"):
-                self.pid, self.create_time = record["pid"], record.get("pid_create_time")
-                self.worker_pid = None
-            elif record.get("state") == CLAIMED and same_process_alive(self.worker_pid, None):
-                return None
-        if self.pid is not None and same_process_alive(self.pid, self.create_time):
-            return None
-        record = read_claim(claims, self.token) or {}
-        if record.get("state") == FINISHED:
-            report = TaskReport.from_json(record)
-            if self.kill_requested:
-                report.reason = killed_reason(report)
-                return TaskState.FAILED, report
-            return outcome_state(report), report
-        if self.gone_since is None:
-            self.gone_since = now
-        if now - self.gone_since < self.FINISH_RECORD_GRACE:
-            return None
-        reason = "killed by operator (exit status unknown)" if self.kill_requested else None
-        return TaskState.FAILED, TaskReport(
-            pid=self.pid,
-            pid_create_time=self.create_time,
-            hostname=HOSTNAME,
-            ended_at=now_iso(),
-            reason=reason or LOST_WHILE_DOWN,
-        )
-
-
-def killed_reason(report: TaskReport) -> str:
-    """The reason for a try an operator killed, keeping how it actually ended."""
-    if report.signal:
-        return f"killed by operator ({signal_name(report.signal)})"
-    if report.exit_code is not None:
-        return f"killed by operator (then exited with code {report.exit_code})"
-    return "killed by operator"
-
-
-def adopt_from_claims(
-    claims: ClaimBook, records: list[AdoptionRecord]
-) -> tuple[dict[TaskKey, Adoption], dict[TaskKey, AdoptedTry]]:
-    """Decide, from the claim files, what became of tries a dead engine left in flight.
-
-    Returns the outcome of every record, and the tries to watch from now on.
-    """
-    outcomes: dict[TaskKey, Adoption] = {}
-    watched: dict[TaskKey, AdoptedTry] = {}
-    for record in records:
-        if not record.token:
-            outcomes[record.key] = Adoption(
-                AdoptionOutcome.LOST, TaskReport(reason="lost: no claim token was recorded")
-            )
-            continue
-        claim = read_claim(claims, record.token)
-        if claim is None:
-            if claims.revoke(record.token, why="engine restarted before any worker took it"):
-                outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
-                continue
-            claim = read_claim(claims, record.token) or {}  # a worker claimed it just now
-        state = claim.get("state")
-        if (
-            state in (CLAIMED, STARTED)
-            and record.log_path
-            and claim.get("hostname") in (None, HOSTNAME)
-            and claim.get("worker_pid")
-            and not same_process_alive(claim["worker_pid"], None)
-        ):
-            # Its worker died with the engine: what the try wrote is in the worker's spool.
-            reclaim_spool(record.log_path, writer_name(claim["worker_pid"]))
-        if state == REVOKED:
-            outcomes[record.key] = Adoption(AdoptionOutcome.NEVER_STARTED)
-        elif state == FINISHED:
-            outcomes[record.key] = Adoption(AdoptionOutcome.FINISHED, TaskReport.from_json(claim))
-        elif claim.get("hostname") not in (None, HOSTNAME):
-            outcomes[record.key] = Adoption(
-                AdoptionOutcome.LOST,
-                TaskReport(reason=f"lost: it ran on {claim['hostname']}, not on this machine"),
-            )
-        elif state == STARTED and same_process_alive(
-            claim.get("pid"), claim.get("pid_create_time")
-        ):
-            report = TaskReport.from_json(claim)
-            watched[record.key] = AdoptedTry(
-                record.key, record.token, report.pid, report.pid_create_time
-            )
-            outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED, report)
-        elif state == CLAIMED and same_process_alive(claim.get("worker_pid"), None):
-            # Its worker outlived the engine and is about to start it.
-            watched[record.key] = AdoptedTry(
-                record.key, record.token, None, None, worker_pid=claim.get("worker_pid")
-            )
-            outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
-        else:
-            final = read_claim(claims, record.token) or {}
-            if final.get("state") == FINISHED:  # it ended while we looked
-                outcomes[record.key] = Adoption(
-                    AdoptionOutcome.FINISHED, TaskReport.from_json(final)
-                )
-            else:
-                outcomes[record.key] = Adoption(
-                    AdoptionOutcome.LOST, TaskReport(hostname=HOSTNAME, reason=LOST_WHILE_DOWN)
-                )
-    return outcomes, watched
 
 
 # ---- the executor's own bookkeeping -------------------------------------------------
@@ -770,12 +389,12 @@ class LocalExecutor(BaseExecutor):
         if not self._started:
             return
         self._ending = True
-        global _workers_left_running
         for worker in self._workers.values():
             # multiprocessing terminates daemon children when this process
             # exits; detached workers must outlive it, so they leave its books.
             multiprocessing.process._children.discard(worker.process)  # type: ignore[attr-defined]
-            _workers_left_running = _workers_left_running or worker.alive
+            if worker.alive:
+                workers_left_running()
         self._close()
 
     def terminate(self) -> None:
@@ -810,30 +429,30 @@ class LocalExecutor(BaseExecutor):
         roots = self._task_roots()
         tasks: list[psutil.Process] = []
         for pid, create_time in roots:
-            tasks.extend(_tree(pid, create_time) or [])
-            _signal_group(pid, 15)
-        _signal_each(tasks, 15)
+            tasks.extend(process_tree(pid, create_time) or [])
+            signal_group(pid, 15)
+        signal_each(tasks, 15)
         # Workers report how the tries they ran ended; give them the grace.
         tasks = self._wait_collecting(tasks, self.terminate_grace)
         for pid, _create_time in roots:
-            _signal_group(pid, 9)
-        _signal_each(tasks, 9)
+            signal_group(pid, 9)
+        signal_each(tasks, 9)
         tasks = self._wait_collecting(tasks, self.terminate_grace)
         workers = []
         for worker in self._workers.values():
             if worker.alive:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     workers.append(psutil.Process(worker.pid))
-        _signal_each(workers, 15)
-        left = _wait_until_gone([*tasks, *workers], self.terminate_grace)
+        signal_each(workers, 15)
+        left = wait_until_gone([*tasks, *workers], self.terminate_grace)
         # A worker may have started a try after the claim files were read; the
         # claim file names that process.
         for pid, create_time in self._task_roots():
-            late = _tree(pid, create_time) or []
-            _signal_group(pid, 9)
+            late = process_tree(pid, create_time) or []
+            signal_group(pid, 9)
             left.extend(late)
-        _signal_each(left, 9)
-        _wait_until_gone(left, self.terminate_grace)
+        signal_each(left, 9)
+        wait_until_gone(left, self.terminate_grace)
         self._read_results()
         self._reap_workers()
         deadline = time.monotonic() + self.terminate_grace
@@ -865,7 +484,7 @@ class LocalExecutor(BaseExecutor):
         while True:
             self._read_results()
             self._reap_workers()
-            processes = _wait_until_gone(processes, 0)
+            processes = wait_until_gone(processes, 0)
             unreported = any(
                 entry.worker_pid in self._workers and self._workers[entry.worker_pid].alive
                 for entry in self._inflight.values()
@@ -1245,7 +864,7 @@ class LocalExecutor(BaseExecutor):
             # instead of the interpreter waiting on it forever.
             daemon=True,
         )
-        with _main_module_hidden():
+        with main_module_hidden():
             process.start()
         pid = process.pid
         assert pid is not None
@@ -1655,12 +1274,4 @@ def _unread_bytes(sock: socket.socket) -> int:
     return int(struct.unpack("i", raw)[0])
 
 
-__all__ = [
-    "AdoptedTry",
-    "LocalExecutor",
-    "adopt_from_claims",
-    "outcome_state",
-    "prepare_process_context",
-    "same_process_alive",
-    "stop_process_trees",
-]
+__all__ = ["LocalExecutor"]

@@ -25,15 +25,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from executors.adoption import AdoptedTry, adopt_from_claims, outcome_state
 from executors.base import Adoption, AdoptionRecord, BaseExecutor
 from executors.claims import ClaimBook
-from executors.local import (
-    AdoptedTry,
-    adopt_from_claims,
-    outcome_state,
-    same_process_alive,
-)
 from executors.options import ExecutorOption
+from executors.process_trees import same_process_alive
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
@@ -167,7 +163,7 @@ class SequentialExecutor(BaseExecutor):
                 self.change_state(key, *outcome)
 
     def adopt(self, records: list[AdoptionRecord]) -> dict[TaskKey, Adoption]:
-        """Take over tries a dead engine left in flight (see ``executors.local.adopt_from_claims``)."""
+        """Take over tries a dead engine left in flight (see ``executors.adoption.adopt_from_claims``)."""
         self.start()
         assert self._claims is not None
         outcomes, watched = adopt_from_claims(self._claims, records)

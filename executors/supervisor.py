@@ -269,7 +269,7 @@ def run_workload(
             process's create time is not read. For tries of a few milliseconds
             that halves the messages and the engine's work. The claim records
             the pid at once either way (without a create time during the quiet
-            start; see ``read_claim`` in executors/local.py).
+            start; see ``read_claim`` in executors/adoption.py).
         environment: in a single-threaded worker, the try's variables are set
             in this process's own environment and inherited, instead of a whole
             new environment being encoded for every spawn.

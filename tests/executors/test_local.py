@@ -19,7 +19,8 @@ import pytest
 
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.claims import ClaimBook
-from executors.local import LocalExecutor, _unread_bytes, prepare_process_context
+from executors.local import LocalExecutor, _unread_bytes
+from executors.process_context import prepare_process_context
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from tests.executors.conftest import (

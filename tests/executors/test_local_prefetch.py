@@ -19,8 +19,9 @@ import pendulum
 import pytest
 
 from executors import local as local_module
+from executors.adoption import read_claim
 from executors.claims import ClaimBook
-from executors.local import LocalExecutor, read_claim
+from executors.local import LocalExecutor
 from executors.state import TaskState
 from tests.executors.conftest import Driver, MakeLocal, held, is_gone, make_workload, wait_for
 

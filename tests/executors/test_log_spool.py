@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from executors.adoption import adopt_from_claims
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.claims import ClaimBook
-from executors.local import LocalExecutor, adopt_from_claims
+from executors.local import LocalExecutor
 from executors.log_spool import SPOOL_PREFIX, LogSpool, writer_name
 from executors.state import TaskState
 from executors.task_key import TaskKey

@@ -1,0 +1,90 @@
+"""Process trees of tries: is a try's process still the one we started, and stopping many at once.
+
+A try runs as the leader of its own process group; its tree is the leader
+and every descendant. A pid is only trusted together with the process's
+create time, since the kernel reuses pids.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from executors.supervisor import signal_group, signal_process
+
+
+def same_process_alive(pid: int | None, create_time: float | None) -> bool:
+    """True if ``pid`` runs and is the process that was started at ``create_time``."""
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(pid)
+        if create_time is not None and abs(process.create_time() - create_time) > 0.01:
+            return False  # the pid was reused by another process
+        return process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait for processes to exit; zombies count as gone (init may be slow to reap them)."""
+    deadline = time.monotonic() + timeout
+    alive = list(processes)
+    while alive:
+        still = []
+        for process in alive:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    still.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        alive = still
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return alive
+
+
+def signal_each(processes: list[psutil.Process], signum: int) -> None:
+    """Signal each process; one that is gone already is not an error."""
+    for process in processes:
+        signal_process(process, signum)
+
+
+def process_tree(pid: int, create_time: float | None) -> list[psutil.Process] | None:
+    """The process and its descendants; None if ``pid`` is now someone else."""
+    try:
+        leader = psutil.Process(pid)
+        if create_time is not None and abs(leader.create_time() - create_time) > 0.01:
+            return None
+        return [leader, *leader.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    except psutil.AccessDenied:
+        return None
+
+
+def stop_process_trees(roots: list[tuple[int, float | None]], grace: float) -> None:
+    """SIGTERM task process groups and all their descendants, then SIGKILL what is left.
+
+    Like ``supervisor.kill_process_tree`` for many trees at once, but a zombie
+    counts as gone: an orphan's zombie waits for init to reap it, and that
+    must not hold up the kill.
+    """
+    members: list[psutil.Process] = []
+    groups: list[int] = []
+    for pid, create_time in roots:
+        tree = process_tree(pid, create_time)
+        if tree is None:
+            continue  # pid reused: not ours to signal
+        groups.append(pid)
+        members.extend(tree)
+    for pgid in groups:
+        signal_group(pgid, 15)
+    signal_each(members, 15)
+    alive = wait_until_gone(members, grace)
+    for pgid in groups:
+        signal_group(pgid, 9)
+    signal_each(alive, 9)
+    wait_until_gone(alive, grace)
