@@ -17,7 +17,12 @@ import click
 import redis
 import typer
 
-from executors.celery.settings import CelerySettings, SettingsError, config_file_options
+from executors.celery.settings import (
+    CelerySettings,
+    SettingsError,
+    config_file_options,
+    unreachable_message,
+)
 
 app = typer.Typer(
     name="celery",
@@ -63,10 +68,7 @@ def _check_redis(settings: CelerySettings) -> None:
         try:
             client.ping()
         except redis.RedisError as error:
-            _fail(
-                f"cannot reach Redis at {url} ({error}); start redis-server there, or set "
-                "broker_url in [celery] of config.toml or EXECCONSOLE__CELERY__BROKER_URL"
-            )
+            _fail(unreachable_message(settings, url, error))
         finally:
             client.close()
 
@@ -125,10 +127,17 @@ def worker(
 def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show workers online (pool, active, processed, queues) and queue lengths."""
+    """Show workers online (pool, active, processed, queues) and queue lengths.
+
+    Queues with messages waiting that no worker consumes are listed too, marked,
+    even if no execconsole setting names them: that is work nobody will take.
+    """
+    from executors.celery.cluster import NO_CONSUMER
+
     settings = _settings()
     _check_redis(settings)
-    cluster, celery_app = _inspector(settings)
+    # One poll, so finding every queue in Redis (a SCAN) is affordable here.
+    cluster, celery_app = _inspector(settings, discover_queues=True)
     try:
         snapshot = cluster.poll()
     finally:
@@ -141,7 +150,14 @@ def inspect(
                 {
                     "broker": settings.broker_url,
                     "workers": [asdict(row) for row in snapshot.workers],
-                    "queues": [asdict(row) for row in snapshot.queues],
+                    "queues": [
+                        {
+                            **asdict(row),
+                            "unconsumed": row.unconsumed,
+                            "warning": NO_CONSUMER if row.unconsumed else None,
+                        }
+                        for row in snapshot.queues
+                    ],
                 },
                 indent=2,
             )
@@ -157,9 +173,18 @@ def inspect(
                 f"{w.hostname:<32} {_n(w.pool):>4} {_n(w.active):>6} {_n(w.processed):>9}  "
                 f"{','.join(w.queues)}"
             )
-    typer.echo(f"{'QUEUE':<32} {'WAITING':>7}")
+    typer.echo(f"{'QUEUE':<32} {'WAITING':>7}  CONSUMERS")
     for q in snapshot.queues:
-        typer.echo(f"{q.name:<32} {_n(q.waiting):>7}")
+        consumers = ",".join(q.consumers) or "-"
+        mark = f"  <- {NO_CONSUMER}" if q.unconsumed else ""
+        typer.echo(f"{q.name:<32} {_n(q.waiting):>7}  {consumers}{mark}")
+    stranded = [q.name for q in snapshot.queues if q.unconsumed]
+    if stranded:
+        typer.echo(
+            f"warning: messages wait in {', '.join(stranded)} and no worker that answered "
+            f"consumes {'it' if len(stranded) == 1 else 'them'}: start one with "
+            f"--queues {','.join(stranded)}, or check that workers answer (inspect_timeout)"
+        )
 
 
 @app.command()
@@ -184,7 +209,7 @@ def stop(
     typer.echo(f"asked {len(targets)} worker(s) to stop: {', '.join(targets)}")
 
 
-def _inspector(settings: CelerySettings):  # type: ignore[no-untyped-def]
+def _inspector(settings: CelerySettings, *, discover_queues: bool = False):  # type: ignore[no-untyped-def]
     from executors.celery.app import make_app, redis_client
     from executors.celery.cluster import ClusterInspector
 
@@ -196,6 +221,7 @@ def _inspector(settings: CelerySettings):  # type: ignore[no-untyped-def]
         interval=settings.inspect_interval,
         timeout=settings.inspect_timeout,
         known_queues=lambda: [settings.default_queue],
+        discover_queues=discover_queues,
     )
     return cluster, celery_app
 

@@ -44,12 +44,23 @@ class WorkerRow:
     """Seconds since the worker last answered a status broadcast."""
 
 
+NO_CONSUMER = "no worker consumes this queue"
+"""Said of a queue with messages waiting that no worker (of those that answered) consumes."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueueRow:
     name: str
     waiting: int | None
     paused_on: tuple[str, ...] = ()
     """Workers told to stop consuming this queue from the console."""
+    consumers: tuple[str, ...] = ()
+    """Workers that answered and said they consume this queue."""
+
+    @property
+    def unconsumed(self) -> bool:
+        """Messages wait here and no worker that answered will take them: work piles up."""
+        return bool(self.waiting) and not self.consumers
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,7 @@ class ClusterInspector:
         timeout: float,
         known_queues: Callable[[], Iterable[str]],
         forget_after: float = 60.0,
+        discover_queues: bool = False,
     ) -> None:
         self.app = app
         self.broker = broker
@@ -87,6 +99,10 @@ class ClusterInspector:
         self.timeout = timeout
         self.known_queues = known_queues
         self.forget_after = forget_after
+        # Off by default: finding queues means a SCAN of the whole key space,
+        # too costly for a poll every few seconds on a Redis holding a claim
+        # per try; ``execconsole celery inspect`` asks once.
+        self.discover_queues = discover_queues
         self.selected_worker: str | None = None
         self.selected_queue: str | None = None
         self._seen: dict[str, _Seen] = {}
@@ -161,7 +177,10 @@ class ClusterInspector:
         names = set(self.known_queues()) | set(self._paused)
         for worker in workers:
             names.update(worker.queues)
-        ordered = sorted(names)
+        # Queues found only in Redis are shown only if messages wait in them:
+        # those are the ones nobody may be taking (see QueueRow.unconsumed).
+        found = self._declared_queues() - names if self.discover_queues else set()
+        ordered = sorted(names | found)
         pipe = self.broker.pipeline(transaction=False)
         for name in ordered:
             # kombu keeps one Redis list per priority step of a queue.
@@ -169,14 +188,34 @@ class ClusterInspector:
                 pipe.llen(name if step == 0 else f"{name}{Channel.sep}{step}")
         lengths = pipe.execute()
         width = len(PRIORITY_STEPS)
-        return tuple(
+        rows = (
             QueueRow(
                 name=name,
                 waiting=sum(lengths[index * width : (index + 1) * width]),
                 paused_on=tuple(sorted(self._paused.get(name, ()))),
+                consumers=tuple(w.hostname for w in workers if name in w.queues),
             )
             for index, name in enumerate(ordered)
         )
+        return tuple(row for row in rows if row.name not in found or row.waiting)
+
+    def _declared_queues(self) -> set[str]:
+        """Every queue kombu declared on this Redis, whether or not a worker consumes it.
+
+        kombu keeps a set per exchange (``_kombu.binding.<exchange>``) whose
+        members end in the bound queue's name; a task sent to a queue declares
+        it there. Celery's own control exchanges (``*.pidbox``, ``celeryev``) are left out.
+        """
+        prefix = Channel.keyprefix_queue % ""
+        names: set[str] = set()
+        for raw in self.broker.scan_iter(match=f"{prefix}*", count=1000, _type="set"):
+            exchange = _text(raw)[len(prefix) :]
+            if exchange.endswith(".pidbox") or exchange == "celeryev":
+                continue
+            for member in self.broker.smembers(raw):
+                names.add(_text(member).split(Channel.sep)[-1])
+        names.discard("")
+        return names
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -230,3 +269,7 @@ class ClusterInspector:
     def shutdown(self, hostnames: list[str] | None = None) -> None:
         """Ask workers (all, or the named ones) for a warm shutdown: running tries finish first."""
         self.app.control.shutdown(destination=hostnames)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -27,9 +27,16 @@ What guards what:
 - A claimed try whose worker died stops renewing its lease; once the lease
   has been gone for ``lease_seconds`` while Redis answered, the try is failed
   into the engine's retry policy ("worker lost").
-- If Redis is unreachable, nothing changes state: unsent tries wait in the
+- If Redis does not answer when the executor starts, ``start`` raises
+  BrokerUnreachable (one line for the operator): a host must not take tries
+  it cannot send.
+- If Redis becomes unreachable later, nothing changes state: unsent tries wait in the
   outbox, ``broker_ok`` turns False with a one-line message for the panel, and
   both are retried about once a second until Redis answers.
+- A try no worker has claimed can be taken back (``dequeue``): its claim is
+  revoked, so the message is dropped by whichever worker reads it. The engine
+  does this to a try queued past ``queued_timeout`` and hands it out again, at
+  most ``queued_retry_limit`` times.
 - If Redis comes back without its data (the ``epoch`` key vanished), tries not
   known to be claimed are sent again once running workers have had time to
   re-assert their claims; the claim check drops any copy that survived.
@@ -55,8 +62,9 @@ from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_recor
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
-from executors.celery.settings import CelerySettings, declared_options
+from executors.celery.settings import CelerySettings, declared_options, unreachable_message
 from executors.celery.task_meta import read_meta
+from executors.loader import ExecutorConfigError
 from executors.options import ExecutorOption
 from executors.state import TaskState
 from executors.task_key import TaskKey
@@ -87,6 +95,15 @@ MAX_READ_GAP = 1.0
 """...but never more than this many seconds."""
 
 _WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
+
+
+class BrokerUnreachable(ExecutorConfigError):
+    """Redis did not answer when the executor started; the message names the URL and what to do.
+
+    An ExecutorConfigError because, like a bad option, it is the configured
+    broker that cannot be used: hosts report it the same way (the CLI prints
+    the one line and exits 2) without knowing about Celery.
+    """
 
 
 def workload_message(workload: Workload) -> dict[str, Any]:
@@ -158,8 +175,21 @@ class CeleryExecutor(BaseExecutor):
 
     # ---- lifecycle --------------------------------------------------------
     def start(self) -> None:
-        """Build the Celery app and the Redis client; an unreachable Redis is reported, not raised."""
+        """Build the Celery app and the Redis clients, and make sure Redis answers.
+
+        Raises:
+            BrokerUnreachable: the broker's (or the result backend's) Redis did
+                not answer. Started anyway, the host would take tries and keep
+                them unsent for as long as Redis stays away, with nothing
+                telling the operator why the run does not move. An outage
+                *after* start is ridden out instead (see ``sync``).
+        """
         self._connect()
+        try:
+            self._check_reachable()
+        except BrokerUnreachable:
+            self._release()
+            raise
         self._notices = FinishNotices(
             lambda: redis_client(
                 self.settings,
@@ -169,11 +199,27 @@ class CeleryExecutor(BaseExecutor):
             self.keys.finished_channel,
         )
         self._notices.start()
+
+    def _check_reachable(self) -> None:
+        """One round trip to each Redis in use (the backend's also sets the epoch key)."""
+        settings = self.settings
+        url = settings.backend_url
         try:
             self._epoch = self._ensure_epoch()
-            self._redis_answered()
+            if settings.broker_url != settings.backend_url:
+                url = settings.broker_url
+                probe = redis_client(settings, url, f"execconsole-probe-{self.executor_name}")
+                try:
+                    probe.ping()
+                finally:
+                    probe.close()
         except redis.RedisError as error:
-            self._redis_failed("connecting", error)
+            section = (
+                "[celery]" if self.executor_name == "celery" else f"[executor.{self.executor_name}]"
+            )
+            raise BrokerUnreachable(
+                f"executor {self.executor_name!r}: {unreachable_message(settings, url, error, section)}"
+            ) from None
 
     def end(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout``) for tries in flight to report, then let go of connections.
@@ -296,7 +342,7 @@ class CeleryExecutor(BaseExecutor):
         recovered = not self.broker_ok
         self._redis_answered()
         if self._epoch is None:
-            self._epoch = self._ensure_epoch()  # Redis was down when we started
+            self._epoch = self._ensure_epoch()  # never started (start sets it)
         elif values[0] != self._epoch:
             self._on_data_lost()
         elif recovered:
@@ -417,14 +463,51 @@ class CeleryExecutor(BaseExecutor):
                 flight.sent = False
                 self._outbox.append(flight.key)
 
+    # ---- taking tries back -------------------------------------------------------
+    def dequeue(self, key: TaskKey) -> bool:
+        """Take back a try no worker has started, so the engine can hand it out again.
+
+        Besides ``queued_tasks`` (tries beyond parallelism), that is a try still
+        in the outbox, or one waiting in Redis that no worker has claimed: its
+        claim is revoked, so whichever worker reads its message drops it. This
+        is what lets the engine treat a try stuck in queued past
+        ``queued_timeout`` as everywhere else: given back and handed out again
+        up to ``queued_retry_limit`` times, then failed. False once a worker
+        claimed the try (it runs, and reports as usual) or Redis cannot be asked.
+        """
+        if super().dequeue(key):
+            return True
+        flight = self._flights.get(key)
+        if flight is None or flight.claimed or flight.reported_running or flight.kill_requested:
+            return False
+        if flight.sent:
+            try:
+                revoked = self._require_claims().revoke(
+                    flight.token, why="taken back before it started"
+                )
+            except redis.RedisError as error:
+                self._redis_failed("taking back a try", error)
+                return False
+            if not revoked:
+                return False  # a worker claimed it just now
+        else:
+            self._outbox = deque(k for k in self._outbox if k != key)
+        del self._flights[key]
+        self.running.discard(key)
+        return True
+
     # ---- optional capabilities ----------------------------------------------
     def kill(self, key: TaskKey) -> bool:
         """Stop a try: revoke it before it starts, or terminate its process tree if it runs.
 
-        Returns False if the key is not in flight here or Redis cannot be reached.
+        Returns False if the key is not in flight here or Redis cannot be
+        reached; the engine then rejects the kill request. Why is told to the
+        engine's notes (through the callback sink), which that rejection
+        points the operator to.
         """
         flight = self._flights.get(key)
         if flight is None:
+            self._tell_engine(f"could not kill {key}: it is not in flight on this executor")
             return False
         if not flight.sent:
             self._outbox = deque(k for k in self._outbox if k != key)
@@ -445,9 +528,17 @@ class CeleryExecutor(BaseExecutor):
             self._require_app().control.revoke(flight.token, terminate=True, signal="SIGTERM")
         except Exception as error:  # noqa: BLE001 - kombu and redis both signal an outage
             self._redis_failed("killing a try", error)
+            self._tell_engine(f"could not kill {key}: {self.broker_message}")
             return False
         flight.kill_requested = True
         return True
+
+    def _tell_engine(self, message: str) -> None:
+        """Put ``message`` in the engine's notes, where a rejected request tells the operator to look."""
+        if self.callback_sink is not None:
+            self.send_callback(message)
+        else:
+            log.warning("%s", message)
 
     def adopt(self, records: list[AdoptionRecord]) -> dict[TaskKey, Adoption]:
         """Take over tries a previous engine left in flight, by token (the Celery task id)."""

@@ -104,6 +104,17 @@ class CelerySettings:
             )
 
 
+def unreachable_message(
+    settings: CelerySettings, url: str, error: BaseException, section: str = "[celery]"
+) -> str:
+    """One line for the operator: which Redis did not answer, why, and what to do about it."""
+    setting = "broker_url" if url == settings.broker_url else "result_backend"
+    return (
+        f"cannot reach Redis at {url} ({error}); start redis-server there, or set {setting} "
+        f"in {section} of config.toml or {ENV_PREFIX}{setting.upper()}"
+    )
+
+
 def _convert(raw: Any, annotation: Any, origin: str) -> Any:
     kind = {"str": str, "float": float, "int": int}[str(annotation)]
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.celery.conftest import Cluster, free_port, wait_for
+from tests.celery.conftest import Cluster, Driver, free_port, wait_for
 from tests.helpers import REPO, run_cli
 
 pytestmark = pytest.mark.celery
@@ -54,6 +55,44 @@ def test_inspect_lists_workers_with_their_pools_and_queues(cluster: Cluster) -> 
     table = run_celery_cli(cluster, "inspect")
     assert table.returncode == 0, table.stderr
     assert "alpha@test" in table.stdout and "WAITING" in table.stdout
+
+
+def test_inspect_shows_a_queue_with_work_waiting_that_no_worker_consumes(
+    cluster: Cluster,
+) -> None:
+    """Work piling up where nobody takes it: shown and marked, though no setting names the queue."""
+    orphan = f"orphan-{uuid.uuid4().hex[:8]}"
+    executor = cluster.executor()
+    waiting = [cluster.workload("true", queue=orphan) for _ in range(2)]
+    for workload in waiting:
+        executor.queue_workload(workload)
+    driver = Driver(executor)
+    driver.until(
+        lambda: executor.gauges()["executor.celery.unsent_tasks"] == 0, "both tries to be sent"
+    )
+    try:
+        result = run_celery_cli(cluster, "inspect", "--json")
+        assert result.returncode == 0, result.stderr
+        queues = {q["name"]: q for q in json.loads(result.stdout)["queues"]}
+        assert queues[orphan]["waiting"] == 2
+        assert queues[orphan]["consumers"] == []
+        assert queues[orphan]["unconsumed"] is True
+        assert queues[orphan]["warning"] == "no worker consumes this queue"
+        # A consumed queue is not marked, even when it is empty.
+        assert queues["alpha"]["consumers"] == ["alpha@test"]
+        assert queues["alpha"]["unconsumed"] is False and queues["alpha"]["warning"] is None
+
+        table = run_celery_cli(cluster, "inspect")
+        assert table.returncode == 0, table.stderr
+        (row,) = [line for line in table.stdout.splitlines() if line.startswith(orphan)]
+        assert row.split()[:3] == [orphan, "2", "-"]
+        assert "no worker consumes this queue" in row
+        assert f"--queues {orphan}" in table.stdout.splitlines()[-1]
+        (alpha,) = [line for line in table.stdout.splitlines() if line.startswith("alpha ")]
+        assert "no worker consumes" not in alpha
+    finally:
+        for workload in waiting:  # revoked: a worker that ever reads them drops them
+            executor.kill(workload.key)
 
 
 def test_stop_asks_the_named_worker_to_shut_down(private_cluster: Cluster) -> None:
