@@ -7,7 +7,7 @@
     psutil (ProcessProbe) ──────────┘        (a worker thread)
 
 The console's own engine runs in a child process (``console.tui.engine_process``)
-and reports an ``EngineStatus`` (plain data: pause and drain state, executors'
+and reports an ``EngineStatus`` (console/engine_status.py: pause and drain state, executors'
 slots, worker processes) a few times a second; the builder reads the latest.
 
 The console fetches a Snapshot on a worker thread and renders it on the UI
@@ -23,9 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import sqlite3
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,14 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-import psutil
 
+from console.engine_status import EngineStatus
+from console.process_probe import ProcessProbe
+from console.task_log import clean_line, last_line_of, read_task_log
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from store.records import TASK_SELECT, EventRecord, TaskRecord
 
 if TYPE_CHECKING:
-    from console.engine import Engine
     from executors.base import BaseExecutor
     from store import Store
 
@@ -59,126 +58,12 @@ DEAD_WORKER_SECONDS = 10.0
 # shorter than a tick are reported once, at their end ("quiet start"), so a busy
 # run of them shows 0 running; the rate says what is going on.
 FINISHING_SECONDS = 5
-LAST_LINE_BYTES = 2048
-LAST_LINE_CHARS = 200
-_PROC_CHILDREN = sys.platform.startswith("linux")
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 _FINISHED_SQL = "('success', 'failed', 'up_for_retry', 'upstream_failed')"
 # What the operator's filter regex is matched against, per task row.
 _FILTER_TEXT_SQL = (
     "dag_id || '/' || task_id || '/' || run_id || '#' || try_number || ' ' || state || ' ' || "
     "executor || ' ' || queue || ' ' || coalesce(worker, '')"
 )
-
-
-# ---- what the console's own engine reports ---------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ExecutorStatus:
-    """One executor's figures as its engine knows them."""
-
-    parallelism: int
-    running: int
-    backlog: int  # handed to the executor, not yet started
-    open_slots: int | None  # None: no limit
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatus:
-    """One worker process of a local executor (``executors.base.WorkerInfo`` as plain data)."""
-
-    pid: int
-    title: str
-    task: str | None
-    tasks_done: int
-    alive: bool = True
-    exit_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStatus:
-    """What an engine reports of itself: the figures the store does not hold.
-
-    The console's engine process sends one a few times a second as a JSON line
-    (``to_json``); ``from_engine`` takes it from an engine in this process.
-    """
-
-    pid: int
-    paused: bool
-    draining: bool
-    in_flight: int  # tries handed to executors and not yet finished
-    executors: Mapping[str, ExecutorStatus]
-    workers: Mapping[str, tuple[WorkerStatus, ...]]
-    last_message: str | None = None
-
-    @classmethod
-    def from_engine(cls, engine: Engine) -> EngineStatus:
-        executors = {}
-        workers = {}
-        for name, executor in engine.executors.items():
-            prefetched = len(executor.prefetched())  # handed out, waiting at a worker
-            executors[name] = ExecutorStatus(
-                parallelism=executor.parallelism,
-                running=len(executor.running) - prefetched,
-                backlog=len(executor.queued_tasks) + prefetched,
-                open_slots=executor.open_slots() if executor.parallelism else None,
-            )
-            if executor.is_local:
-                try:
-                    infos = executor.worker_processes()
-                except Exception:  # a status must never take the engine down
-                    infos = []
-                workers[name] = tuple(
-                    WorkerStatus(
-                        pid=info.pid,
-                        title=info.title,
-                        task=str(info.busy_with) if info.busy_with is not None else None,
-                        tasks_done=info.tasks_done,
-                        alive=info.alive,
-                        exit_reason=info.exit_reason,
-                    )
-                    for info in infos
-                )
-        return cls(
-            pid=os.getpid(),
-            paused=engine.paused,
-            draining=engine.draining,
-            in_flight=len(engine.in_flight),
-            executors=executors,
-            workers=workers,
-            last_message=_last(engine.messages),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "paused": self.paused,
-            "draining": self.draining,
-            "in_flight": self.in_flight,
-            "executors": {
-                name: [e.parallelism, e.running, e.backlog, e.open_slots]
-                for name, e in self.executors.items()
-            },
-            "workers": {
-                name: [[w.pid, w.title, w.task, w.tasks_done, w.alive, w.exit_reason] for w in rows]
-                for name, rows in self.workers.items()
-            },
-            "last_message": self.last_message,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EngineStatus:
-        return cls(
-            pid=int(data["pid"]),
-            paused=bool(data["paused"]),
-            draining=bool(data["draining"]),
-            in_flight=int(data["in_flight"]),
-            executors={name: ExecutorStatus(*values) for name, values in data["executors"].items()},
-            workers={
-                name: tuple(WorkerStatus(*values) for values in rows)
-                for name, rows in data["workers"].items()
-            },
-            last_message=data.get("last_message"),
-        )
 
 
 # ---- what the panels show ------------------------------------------------------
@@ -331,144 +216,6 @@ class TaskDetail:
     upstream: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessUsage:
-    """CPU and memory of a process tree."""
-
-    cpu_percent: float
-    rss: int
-    processes: int
-
-
-# ---- psutil ----------------------------------------------------------------------
-class ProcessProbe:
-    """Measures process trees, keeping psutil objects across refreshes.
-
-    psutil's first ``cpu_percent()`` of a Process object is always 0.0, so the
-    objects live as long as their process, keyed by (pid, create_time) so that
-    a reused pid is never mistaken for the old process.
-    """
-
-    def __init__(self) -> None:
-        self._processes: dict[tuple[int, float], psutil.Process] = {}
-        self._seen: set[tuple[int, float]] = set()
-        self._children: dict[int, list[int]] | None = None
-        self.hostname = socket.gethostname()
-
-    def can_see(self, hostname: str | None) -> bool:
-        """Whether processes on ``hostname`` can be measured from here (this machine only)."""
-        return hostname in (None, self.hostname)
-
-    def begin(self) -> None:
-        """Start a refresh: the parent map is read at most once per refresh."""
-        self._seen = set()
-        self._children = None
-
-    def end(self) -> None:
-        """Forget processes not seen in this refresh."""
-        for key in list(self._processes):
-            if key not in self._seen:
-                del self._processes[key]
-
-    def _process(self, pid: int, create_time: float | None = None) -> psutil.Process | None:
-        try:
-            if create_time is None:
-                create_time = psutil.Process(pid).create_time()
-            key = (pid, round(create_time, 2))
-            process = self._processes.get(key)
-            if process is None:
-                process = psutil.Process(pid)
-                if abs(process.create_time() - create_time) > 0.01:
-                    return None  # the pid was reused by another process
-                self._processes[key] = process
-                process.cpu_percent(None)  # primes the counter; the first reading is 0.0
-            self._seen.add(key)
-            return process
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return None
-
-    def _children_of(self, pid: int) -> list[int]:
-        """Direct children of ``pid``.
-
-        Linux lists them per thread in /proc (cheap); elsewhere, or when that
-        file is missing, one parent map of every process is built per refresh
-        (7-8 ms for 100 processes here, so it is the fallback).
-        """
-        if self._children is None and _PROC_CHILDREN:
-            try:
-                found: list[int] = []
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{tid}/children") as handle:
-                        found += [int(child) for child in handle.read().split()]
-                return found
-            except FileNotFoundError:
-                if os.path.exists(f"/proc/{pid}"):
-                    self._children = {}  # no per-thread lists here: use the parent map
-                else:
-                    return []  # the process is gone
-            except (OSError, ValueError):
-                return []
-        if not self._children:
-            children: dict[int, list[int]] = {}
-            for process in psutil.process_iter(["ppid"]):
-                ppid = process.info.get("ppid")
-                if ppid:
-                    children.setdefault(ppid, []).append(process.pid)
-            self._children = children
-        return self._children.get(pid, [])
-
-    def _descendants(self, pid: int) -> list[int]:
-        found: list[int] = []
-        frontier = [pid]
-        while frontier:
-            for child in self._children_of(frontier.pop()):
-                found.append(child)
-                frontier.append(child)
-        return found
-
-    def measure(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
-        """CPU% and RSS of ``pid`` alone; None when it is gone."""
-        process = self._process(pid, create_time)
-        if process is None:
-            return None
-        try:
-            with process.oneshot():
-                return ProcessUsage(process.cpu_percent(None), process.memory_info().rss, 1)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return None
-
-    def measure_tree(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
-        """CPU% and RSS of ``pid`` and every descendant; None when ``pid`` is gone."""
-        leader = self.measure(pid, create_time)
-        if leader is None:
-            return None
-        cpu, rss, count = leader.cpu_percent, leader.rss, 1
-        for child in self._descendants(pid):
-            usage = self.measure(child)
-            if usage is not None:
-                cpu += usage.cpu_percent
-                rss += usage.rss
-                count += 1
-        return ProcessUsage(cpu, rss, count)
-
-
-class StaticProbe(ProcessProbe):
-    """Fixed readings by pid: for deterministic screenshots and snapshot tests."""
-
-    def __init__(self, readings: Mapping[int, ProcessUsage]) -> None:
-        super().__init__()
-        self.readings = dict(readings)
-
-    def can_see(self, hostname: str | None) -> bool:
-        return True
-
-    def measure(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
-        return self.readings.get(pid)
-
-    def measure_tree(self, pid: int, create_time: float | None = None) -> ProcessUsage | None:
-        return self.readings.get(pid)
-
-
 # ---- helpers -----------------------------------------------------------------------
 def parse_time(text: str | None) -> float | None:
     """Seconds since the epoch for an ISO-8601 string (fast: no pendulum)."""
@@ -478,48 +225,6 @@ def parse_time(text: str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
-
-
-def clean_line(text: str, limit: int = LAST_LINE_CHARS) -> str:
-    """One log line made safe to draw: no escape sequences or control characters."""
-    return _CONTROL.sub("", text).strip()[:limit]
-
-
-def last_line_of(path: str | None, max_bytes: int = LAST_LINE_BYTES) -> str:
-    """The last non-empty line of a local log file ("" when there is none)."""
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read(max_bytes)
-    except OSError:
-        return ""
-    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
-        if line.strip():
-            return clean_line(line)
-    return ""
-
-
-def read_task_log(
-    executors: Mapping[str, BaseExecutor], record: TaskRecord, max_bytes: int = 64_000
-) -> tuple[str, str, int]:
-    """(text, source, size) of a try's log, from its executor when configured here."""
-    executor = executors.get(record.executor)
-    if executor is not None:
-        log = executor.get_task_log(record.key, record.log_path, max_bytes=max_bytes)
-        return log.text, log.source, log.size
-    # Not configured here: the log can only be the local file, if any.
-    if not record.log_path:
-        return "", "no log recorded", 0
-    try:
-        size = os.path.getsize(record.log_path)
-        with open(record.log_path, "rb") as handle:
-            handle.seek(max(0, size - max_bytes))
-            return handle.read(max_bytes).decode("utf-8", errors="replace"), record.log_path, size
-    except OSError:
-        return "", f"{record.log_path} (no output)", 0
 
 
 def _event_row(event: EventRecord) -> EventRow:
@@ -1183,13 +888,6 @@ def _dead(row: WorkerRow, reason: str) -> WorkerRow:
         alive=False,
         exit_reason=reason,
     )
-
-
-def _last(messages: deque[str]) -> str | None:
-    try:
-        return messages[-1] if messages else None
-    except IndexError:  # emptied by another thread between the two reads
-        return None
 
 
 def _last_nonempty(text: str) -> str:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pendulum
 
 if TYPE_CHECKING:
+    from console.engine_status import EngineStatus
     from console.runtime import Runtime
-    from console.snapshot import EngineStatus
     from executors.base import BaseExecutor
 
 Clock = Callable[[], pendulum.DateTime]

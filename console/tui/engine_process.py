@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.snapshot import EngineStatus
+from console.engine_status import EngineStatus
 
 if TYPE_CHECKING:
     from console.engine import Engine

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
-from console.snapshot import ProcessProbe, Snapshot, SnapshotBuilder
+from console.process_probe import ProcessProbe
+from console.snapshot import Snapshot, SnapshotBuilder
 from console.tui.app import ConsoleApp
 from console.tui.context import ConsoleContext, EngineLink
 from console.tui.operator import OperatorActions

@@ -21,8 +21,10 @@ from typing import Any
 
 import pendulum
 
+from console.engine_status import EngineStatus
+from console.process_probe import ProcessUsage, StaticProbe
 from console.runtime import Runtime
-from console.snapshot import EngineStatus, ProcessUsage, Snapshot, StaticProbe, WorkerRow
+from console.snapshot import Snapshot, WorkerRow
 from console.tui.app import ConsoleApp
 from console.tui.factory import make_app
 from console.tui.task_panel import TaskRef

@@ -19,8 +19,8 @@ import psutil
 from textual.pilot import Pilot
 
 from console import actions
+from console.engine_status import EngineStatus
 from console.runtime import Runtime
-from console.snapshot import EngineStatus
 from console.tui.app import ConsoleApp
 from console.tui.engine_process import ChildEngine
 from console.tui.factory import make_app

@@ -19,7 +19,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from console.snapshot import EngineStatus
+from console.engine_status import EngineStatus
 from console.tui.confirm_screen import ConfirmScreen
 from console.tui.engine_process import ChildEngine
 from console.tui.help_screen import HelpScreen

@@ -19,7 +19,9 @@ import pytest
 
 from console import actions
 from console.engine import Engine
-from console.snapshot import FINISHING_SECONDS, EngineStatus, ProcessProbe, SnapshotBuilder
+from console.engine_status import EngineStatus
+from console.process_probe import ProcessProbe
+from console.snapshot import FINISHING_SECONDS, SnapshotBuilder
 from executors.base import BaseExecutor, WorkerInfo
 from executors.state import TaskState
 from executors.task_key import TaskKey
