@@ -195,6 +195,11 @@ class Engine:
     def default_executor(self) -> BaseExecutor:
         return next(iter(self.executors.values()))
 
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` has run (and ``shutdown`` has not)."""
+        return self._started
+
     def start(self) -> None:
         """Take the store's lease, start executors, recover what a dead engine left."""
         # Before anything else: SIGUSR2's default action would kill the process.

@@ -56,20 +56,14 @@ def host_engine(
 ) -> Engine:
     """Start an engine on the runtime's store, iterate until ``until(engine)``, shut down cleanly.
 
-    ``engine``: one already built by ``runtime.build_engine()`` (not started).
+    ``engine``: one already built by ``runtime.build_engine()``, started or not.
     ``announce``: where to say what the engine noted while starting (dispatch
     paused, a parallelism set live), for hosts that do not log its notes.
     """
     if engine is None:
         engine = runtime.build_engine()
-    for executor in engine.executors.values():
-        if not executor.is_production:
-            print(
-                f"warning: executor {executor.executor_name!r} ({type(executor).__name__}) is for debugging, "
-                "not production",
-                file=sys.stderr,
-            )
-    engine.start()
+    if not engine.started:
+        start_engine(engine)
     if announce is not None:
         for message in engine.messages:  # what starting found worth saying (paused, parallelism)
             announce(message)
@@ -102,6 +96,18 @@ def host_engine(
                     "finish", timeout=0.0 if engine.in_flight else SHUTDOWN_GRACE_SECONDS
                 )
     return engine
+
+
+def start_engine(engine: Engine) -> None:
+    """Start ``engine``, first warning of executors meant for debugging only."""
+    for executor in engine.executors.values():
+        if not executor.is_production:
+            print(
+                f"warning: executor {executor.executor_name!r} ({type(executor).__name__}) is for debugging, "
+                "not production",
+                file=sys.stderr,
+            )
+    engine.start()
 
 
 def let_running_tries_finish(engine: Engine, signals: StopSignals, grace: float) -> bool:

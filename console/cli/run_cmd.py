@@ -94,12 +94,24 @@ def submit_headless(runtime, spec, run_id: str | None) -> SubmittedRun:  # type:
 
             raise BadInput(f"--run-id {run_id!r} may hold only letters, digits and _ . - : + @")
     owner = store.lease_owner()
-    # Build the engine (and so check every executor's options) before anything
-    # is written: a bad option must leave the store as it was.
-    engine = runtime.build_engine() if owner is None else None
-    run_id, keys = actions.submit_workflow(
-        store, spec, default_executor=runtime.default_executor, run_id=run_id
-    )
+    engine = None
+    if owner is None:
+        # Build and start the engine before anything is written: a bad executor
+        # option, or an executor that cannot start (a Redis nobody answers at),
+        # must leave the store as it was.
+        from console.headless import start_engine
+
+        engine = runtime.build_engine()
+        start_engine(engine)
+    try:
+        run_id, keys = actions.submit_workflow(
+            store, spec, default_executor=runtime.default_executor, run_id=run_id
+        )
+    except BaseException:
+        if engine is not None:
+            # Leave whatever it adopted from an earlier engine running, for the next one.
+            engine.shutdown("detach")
+        raise
     say(f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}")
     return SubmittedRun(store, spec.dag_id, run_id, len(keys), engine, owner)
 

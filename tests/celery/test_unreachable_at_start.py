@@ -120,11 +120,6 @@ def test_run_fails_fast_with_exit_code_2_and_one_error_line(
     assert f"executor 'celery': cannot reach Redis at {nobody}" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run --headless stores the run before the engine (and so the executor) starts; "
-    "checking the broker first needs the engine started before submitting, outside executors/",
-)
 def test_run_with_an_unreachable_broker_writes_nothing(
     home: Path, nobody: str, workflow: Path
 ) -> None:

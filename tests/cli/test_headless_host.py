@@ -231,3 +231,45 @@ def test_the_progress_counts_tasks_not_tries_when_an_operator_retries_a_failed_t
     last_bar = [line for line in err.splitlines() if " done: " in line][-1]
     assert "2/2 done: 2 ok, 0 failed" in last_bar
     assert "1 retried" in last_bar
+
+
+def test_a_run_refused_after_its_engine_started_leaves_an_earlier_engines_tries_alone(
+    home: Path,
+) -> None:
+    # run --headless starts its engine before it stores the run (so an executor
+    # that cannot start leaves the store as it was). When the run is then
+    # refused, tries that engine adopted from a dead one must go on running.
+    one = write_workflow(home, ONE_TASK)
+    assert run_cli(home, "run", str(one), "--headless", "--run-id", "r1").returncode == 0
+    scheduler = start_cli(home, "scheduler")
+    survivors: list[psutil.Process] = []
+    try:
+        assert run_cli(home, "submit", "--dag", "held", "--", "sleep", "20").returncode == 0
+        wait_until(
+            lambda: (
+                rows(home, "SELECT state FROM task_instances WHERE dag_id = 'held'")
+                == [("running",)]
+            ),
+            message="the held try to start",
+        )
+        [(pid,)] = rows(home, "SELECT pid FROM task_instances WHERE dag_id = 'held'")
+        sleeper = psutil.Process(pid)
+        survivors.append(sleeper)
+        scheduler.kill()  # SIGKILL: the try outlives its engine
+        scheduler.wait(timeout=30)
+        refused = run_cli(home, "run", str(one), "--headless", "--run-id", "r1", timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert "exists already" in refused.stderr
+        assert sleeper.is_running() and sleeper.status() != psutil.STATUS_ZOMBIE
+        assert rows(home, "SELECT state FROM task_instances WHERE dag_id = 'held'") == [
+            ("running",)
+        ]
+        assert rows(home, "SELECT count(*) FROM lease") == [(0,)]  # given back
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+        for process in survivors:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
