@@ -149,6 +149,7 @@ class ExecutorCommandGroup(TyperGroup):
             # Not among the remembered groups: look again before saying no.
             group = self._vended(fresh=True).get(cmd_name)
         if group is None:
+            _refuse_unconfigured_executor_group(cmd_name)
             return None
         vended = group.load()
         command = typer.main.get_command(vended)
@@ -157,6 +158,34 @@ class ExecutorCommandGroup(TyperGroup):
             command.help = group.help
         self.commands[cmd_name] = command
         return command
+
+
+def _refuse_unconfigured_executor_group(name: str) -> None:
+    """Say why an executor's own commands are missing: that executor is not configured here.
+
+    Executors vend their command groups only when configured, so ``execconsole
+    celery inspect`` on a home that runs only ``local`` would otherwise read as
+    a typo ("No such command").
+    """
+    from executors.loader import available_executors
+
+    if name not in available_executors():
+        return
+    try:
+        from console.runtime import Runtime
+
+        configured = Runtime.load().executor_names
+    except operator_errors():
+        return  # a broken config: the commands that need it say what is wrong
+    if name in configured:
+        return  # configured, and it vends no such group
+    from typer import _click
+
+    wanted = ",".join([*configured, name])
+    raise _click.exceptions.UsageError(
+        f"'{name}' commands come with the {name} executor, which is not configured here: "
+        f'set executor = "{wanted}" in [core] of config.toml, or EXECCONSOLE__CORE__EXECUTOR={wanted}'
+    )
 
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import cli_env, run_cli
 
 
 def store_digest(home: Path) -> str:
@@ -185,6 +185,22 @@ def test_marking_with_an_unknown_state_is_rejected(seeded: Path) -> None:
 def test_an_unknown_command_or_option_is_one_line(home: Path) -> None:
     assert_bad_input(run_cli(home, "frobnicate"), "frobnicate")
     assert_bad_input(run_cli(home, "tasks", "list", "--colour"), "--colour")
+
+
+def test_an_executors_commands_when_it_is_not_configured_say_how_to_configure_it(
+    home: Path,
+) -> None:
+    # Executors vend their commands only when configured: say so, not "no such command".
+    result = run_cli(home, "celery", "inspect")
+    assert_bad_input(result, "'celery' commands come with the celery executor", "local,celery")
+    result = run_cli(
+        home, "celery", "inspect", env=cli_env(home, EXECCONSOLE__CORE__EXECUTOR="sequential")
+    )
+    assert_bad_input(result, 'executor = "sequential,celery"')
+    # A configured executor that vends no such group, and a typo, stay plain unknown commands.
+    assert_bad_input(run_cli(home, "local"), "No such command 'local'")
+    assert_bad_input(run_cli(home, "celeri"), "No such command 'celeri'")
+    assert not (home / "execconsole.db").exists()
 
 
 def test_a_bad_config_value_names_its_source(home: Path) -> None:
