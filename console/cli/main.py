@@ -47,6 +47,7 @@ class GlobalOptions:
 # ``execconsole tasks list`` never pays for building ``run``, ``submit`` ...
 BUILTIN_COMMANDS: dict[str, tuple[str, str | None]] = {
     "run": ("console.cli.run_cmd", None),
+    "check": ("console.cli.check_cmd", None),
     "scheduler": ("console.cli.run_cmd", None),
     "submit": ("console.cli.submit_cmd", None),
     "pause": ("console.cli.control", None),
