@@ -71,6 +71,22 @@ def check_priority(priority: int, label: str = "priority") -> None:
         )
 
 
+def _check_latest(store: Store, records: list[TaskRecord]) -> None:
+    """InvalidRequest for a try that a later try of its task has superseded.
+
+    Retrying one would run a second try beside the current one; marking one
+    would decide downstream tasks by a try that no longer counts. The engine
+    checks again (console/operator_requests.py).
+    """
+    for record in records:
+        latest = store.tries(record)[-1]
+        if latest.try_number != record.try_number:
+            raise InvalidRequest(
+                f"{record.key} is not its task's latest try ({latest.key} is {latest.state}): "
+                "act on the latest one (the key without #try)"
+            )
+
+
 def _request(store: Store, kind: str, records: list[TaskRecord], **payload: object) -> Requested:
     request_id = store.add_request(kind, {"ids": [r.id for r in records], **payload})
     return Requested(request_id, kind, [str(r.key) for r in records])
@@ -94,6 +110,7 @@ def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
                 f"{record.key} is {record.state}: only failed, upstream_failed or success tasks can be retried"
                 + (" (kill it first)" if record.state in KILLABLE else "")
             )
+    _check_latest(store, records)
     return _request(store, "retry", records)
 
 
@@ -110,6 +127,7 @@ def mark(store: Store, keys: Sequence[str | TaskKey], state: str) -> Requested:
             raise InvalidRequest(
                 f"{record.key} is {record.state}: kill it before marking it {state}"
             )
+    _check_latest(store, records)
     return _request(store, "mark", records, state=str(wanted))
 
 

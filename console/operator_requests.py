@@ -87,6 +87,21 @@ class RequestHandler:
     def _each(self, payload: dict[str, Any]) -> list[TaskRecord]:
         return [self._current(int(ti_id)) for ti_id in payload.get("ids", [])]
 
+    def _check_latest(self, record: TaskRecord) -> None:
+        """Rejected unless ``record`` is its task's latest try.
+
+        A retry or a mark acts on a task through its latest try: retrying a
+        superseded one would run a second try beside the current one, and
+        marking one would release (or fail) downstream tasks for a try that
+        no longer counts.
+        """
+        latest = self.engine.store.tries(record)[-1]
+        if latest.try_number != record.try_number:
+            raise Rejected(
+                f"{record.key} is not its task's latest try ({latest.key} is {latest.state}): "
+                "act on the latest one"
+            )
+
     # ---- request kinds -------------------------------------------------------
     def _do_kill(self, batch: Batch, payload: dict[str, Any]) -> str:
         done: list[str] = []
@@ -147,6 +162,9 @@ class RequestHandler:
                 )
             if record.state == TaskState.UP_FOR_RETRY:
                 continue  # its next try is scheduled already
+            self._check_latest(record)
+            if any(earlier.id == record.id for earlier, *_rest in batch.new_tries):
+                continue  # retried already in this tick (a key pressed twice)
             batch.new_try(record, actor=OPERATOR, reason="retried by operator")
             batch.revive_downstream(record)
             done.append(str(record.key))
@@ -160,6 +178,7 @@ class RequestHandler:
         for record in self._each(payload):
             if record.state not in MARKABLE:
                 raise Rejected(f"{record.key} is {record.state}; kill it before marking it")
+            self._check_latest(record)
             if record.state == state:
                 continue
             batch.transition(

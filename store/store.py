@@ -812,22 +812,70 @@ class Store:
             )
 
     def _revive_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
-        """Put upstream_failed tasks downstream of ``record`` back to scheduled, transitively."""
-        for upstream, row in self._walk_downstream(conn, record, "upstream_failed"):
-            pending = conn.execute(
-                "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
-                "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
-                "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
-                (row.dag_id, row.run_id, row.task_id),
-            ).fetchone()[0]
-            conn.execute(
-                "UPDATE task_instances SET state = 'scheduled', reason = NULL, end_date = NULL, pending_upstreams = ? WHERE id = ?",
-                (pending, row.id),
-            )
-            conn.execute(
-                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'upstream_failed', 'scheduled', 'operator', ?)",
-                (row.id, now, f"upstream {upstream.task_id} given another chance"),
-            )
+        """Put upstream_failed tasks downstream of ``record`` back to scheduled, transitively.
+
+        Only a task's latest try comes back (an older one was superseded by a
+        retry and must never run beside it), and only when none of its other
+        upstreams has failed: as Airflow's trigger rule would decide again,
+        it then stays upstream_failed, and so does everything below it, which
+        would otherwise wait for good and keep the run from ending.
+        """
+        frontier = [record]
+        while frontier:
+            upstream = frontier.pop()
+            for row in self._downstream_rows(
+                conn, upstream.dag_id, upstream.run_id, upstream.task_id, "upstream_failed"
+            ):
+                if not self._is_latest_try(conn, row):
+                    continue
+                pending, failed = self._upstream_outcome(conn, row.dag_id, row.run_id, row.task_id)
+                if failed is not None:
+                    # Still blocked, now by another upstream: say which one.
+                    conn.execute(
+                        "UPDATE task_instances SET reason = ? WHERE id = ?",
+                        (f"upstream {failed} failed", row.id),
+                    )
+                    continue
+                conn.execute(
+                    "UPDATE task_instances SET state = 'scheduled', reason = NULL, end_date = NULL, pending_upstreams = ? WHERE id = ?",
+                    (pending, row.id),
+                )
+                conn.execute(
+                    "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'upstream_failed', 'scheduled', 'operator', ?)",
+                    (row.id, now, f"upstream {upstream.task_id} given another chance"),
+                )
+                frontier.append(row)
+
+    @staticmethod
+    def _is_latest_try(conn: sqlite3.Connection, record: TaskRecord) -> bool:
+        latest = conn.execute(
+            "SELECT max(try_number) FROM task_instances WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?",
+            (record.dag_id, record.run_id, record.task_id, record.map_index),
+        ).fetchone()[0]
+        return bool(latest == record.try_number)
+
+    @staticmethod
+    def _upstream_outcome(
+        conn: sqlite3.Connection, dag_id: str, run_id: str, task_id: str
+    ) -> tuple[int, str | None]:
+        """How many of a task's upstreams have not succeeded, and one that failed (or None).
+
+        Each upstream counts by its latest try: an upstream retried after it
+        succeeded is waited for again, and one whose latest try failed blocks.
+        """
+        pending = 0
+        failed: str | None = None
+        for upstream_id, state in conn.execute(
+            "SELECT d.upstream_task_id, (SELECT u.state FROM task_instances u WHERE u.dag_id = d.dag_id "
+            "AND u.run_id = d.run_id AND u.task_id = d.upstream_task_id ORDER BY u.try_number DESC LIMIT 1) "
+            "FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? ORDER BY d.upstream_task_id",
+            (dag_id, run_id, task_id),
+        ):
+            if state != TaskState.SUCCESS:
+                pending += 1
+            if failed is None and state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
+                failed = upstream_id
+        return pending, failed
 
     def _insert_next_try(
         self,
@@ -838,16 +886,25 @@ class Store:
         reason: str | None,
         now: str,
     ) -> None:
-        latest = conn.execute(
-            "SELECT max(try_number) FROM task_instances WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?",
+        latest, latest_state = conn.execute(
+            "SELECT try_number, state FROM task_instances WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ? "
+            "ORDER BY try_number DESC LIMIT 1",
             (record.dag_id, record.run_id, record.task_id, record.map_index),
-        ).fetchone()[0]
-        pending = conn.execute(
-            "SELECT count(*) FROM dependencies d WHERE d.dag_id = ? AND d.run_id = ? AND d.task_id = ? AND NOT EXISTS "
-            "(SELECT 1 FROM task_instances u WHERE u.dag_id = d.dag_id AND u.run_id = d.run_id "
-            "AND u.task_id = d.upstream_task_id AND u.state = 'success')",
-            (record.dag_id, record.run_id, record.task_id),
-        ).fetchone()[0]
+        ).fetchone()
+        if latest != record.try_number:
+            # A later try exists already (two retries of one try in one tick, or
+            # a retry of a superseded try): a second one would run beside it.
+            return
+        if latest_state == TaskState.SUCCESS:
+            # Tasks still waiting below counted this one as done when it
+            # succeeded; they wait for the new try now, as for any upstream.
+            for task_id in self._downstream_ids(conn, record.dag_id, record.run_id, record.task_id):
+                conn.execute(
+                    "UPDATE task_instances SET pending_upstreams = pending_upstreams + 1 "
+                    "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND state = 'scheduled'",
+                    (record.dag_id, record.run_id, task_id),
+                )
+        pending, failed = self._upstream_outcome(conn, record.dag_id, record.run_id, record.task_id)
         cursor = conn.execute(
             "INSERT INTO task_instances (dag_id, task_id, run_id, map_index, try_number, state, command, shell, env, "
             "cwd, priority, queue, executor, retries, retry_delay, timeout, pending_upstreams, not_before, submitted_at) "
@@ -882,6 +939,19 @@ class Store:
                 reason or f"try {latest + 1} after try {record.try_number}",
             ),
         )
+        if failed is not None:
+            # It could never start: Airflow's trigger rule would mark it so at
+            # once, and a try left scheduled would keep its run from ending.
+            blocked = f"upstream {failed} failed"
+            conn.execute(
+                "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
+                (blocked, now, cursor.lastrowid),
+            )
+            conn.execute(
+                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
+                (cursor.lastrowid, now, blocked),
+            )
+            self._fail_downstream(conn, record, now)  # anything still waiting on it
 
     # ---- runs --------------------------------------------------------------------
     def runs(
