@@ -3,7 +3,8 @@
 Asking workers is a broadcast that waits out a timeout for replies, far too
 slow for every heartbeat. The inspector polls from its own thread at most
 every ``interval`` seconds (one ``execconsole_status`` broadcast and one
-pipelined LLEN of the queues) and keeps the latest answer; the console reads
+pipeline: the engines' record of the queues they sent to, and LLEN of every
+queue) and keeps the latest answer; the console reads
 the cached snapshot, which never blocks. The first call to ``snapshot()``
 starts the thread, so a headless scheduler that never shows the panel never
 pays for it.
@@ -92,6 +93,7 @@ class ClusterInspector:
         known_queues: Callable[[], Iterable[str]],
         forget_after: float = 60.0,
         discover_queues: bool = False,
+        recorded_queues: str | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
@@ -103,6 +105,13 @@ class ClusterInspector:
         # too costly for a poll every few seconds on a Redis holding a claim
         # per try; ``execconsole celery inspect`` asks once.
         self.discover_queues = discover_queues
+        # The Redis set where engines name the queues they sent tries to
+        # (RedisKeys.queues). The console's executor never sends (its engine
+        # is another process), so without it a queue only the engine used,
+        # with nobody consuming it, would not be shown at all.
+        self.recorded_queues = recorded_queues
+        self._recorded: set[str] = set()
+        """The record as last read; only the polling thread touches it."""
         self.selected_worker: str | None = None
         self.selected_queue: str | None = None
         self._seen: dict[str, _Seen] = {}
@@ -177,27 +186,35 @@ class ClusterInspector:
         names = set(self.known_queues()) | set(self._paused)
         for worker in workers:
             names.update(worker.queues)
-        # Queues found only in Redis are shown only if messages wait in them:
-        # those are the ones nobody may be taking (see QueueRow.unconsumed).
+        # Queues known only from Redis (the engines' record, or found by a SCAN)
+        # are shown only if messages wait in them: those are the ones nobody
+        # may be taking (see QueueRow.unconsumed); an empty one is history.
         found = self._declared_queues() - names if self.discover_queues else set()
-        ordered = sorted(names | found)
+        asked = sorted(names | found | self._recorded)
         pipe = self.broker.pipeline(transaction=False)
-        for name in ordered:
-            # kombu keeps one Redis list per priority step of a queue.
-            for step in PRIORITY_STEPS:
-                pipe.llen(name if step == 0 else f"{name}{Channel.sep}{step}")
-        lengths = pipe.execute()
-        width = len(PRIORITY_STEPS)
+        if self.recorded_queues:
+            pipe.smembers(self.recorded_queues)
+        _ask_lengths(pipe, asked)
+        replies = pipe.execute()
+        if self.recorded_queues:
+            self._recorded = {_text(member) for member in replies.pop(0)}
+        waiting = dict(zip(asked, _lengths(replies), strict=True))
+        if new := sorted(self._recorded - waiting.keys()):
+            # Named in the record since the last poll: one more round trip,
+            # this poll only; from the next one on they are asked for above.
+            pipe = self.broker.pipeline(transaction=False)
+            _ask_lengths(pipe, new)
+            waiting.update(zip(new, _lengths(pipe.execute()), strict=True))
         rows = (
             QueueRow(
                 name=name,
-                waiting=sum(lengths[index * width : (index + 1) * width]),
+                waiting=waiting[name],
                 paused_on=tuple(sorted(self._paused.get(name, ()))),
                 consumers=tuple(w.hostname for w in workers if name in w.queues),
             )
-            for index, name in enumerate(ordered)
+            for name in sorted(waiting)
         )
-        return tuple(row for row in rows if row.name not in found or row.waiting)
+        return tuple(row for row in rows if row.name in names or row.waiting)
 
     def _declared_queues(self) -> set[str]:
         """Every queue kombu declared on this Redis, whether or not a worker consumes it.
@@ -273,3 +290,16 @@ class ClusterInspector:
 
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _ask_lengths(pipe: Any, names: Iterable[str]) -> None:
+    """Queue an LLEN per priority step of each queue: kombu keeps one Redis list per step."""
+    for name in names:
+        for step in PRIORITY_STEPS:
+            pipe.llen(name if step == 0 else f"{name}{Channel.sep}{step}")
+
+
+def _lengths(replies: list[Any]) -> list[int]:
+    """Messages waiting per queue, from the replies to ``_ask_lengths``, in its order."""
+    width = len(PRIORITY_STEPS)
+    return [sum(replies[start : start + width]) for start in range(0, len(replies), width)]

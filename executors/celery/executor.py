@@ -159,6 +159,9 @@ class CeleryExecutor(BaseExecutor):
         self._flights: dict[TaskKey, _Flight] = {}
         self._outbox: deque[TaskKey] = deque()
         self._queues_used: set[str] = {self.settings.default_queue}
+        # Those already named in Redis (RedisKeys.queues) for a console in
+        # another process; the default queue every console knows from config.
+        self._queues_recorded: set[str] = {self.settings.default_queue}
         self._retry_at = 0.0
         self._next_read = 0.0
         self._last_read = 0.0
@@ -172,6 +175,8 @@ class CeleryExecutor(BaseExecutor):
         self._claims: RedisClaims | None = None
         self._tails: LogTails | None = None
         self._cluster: ClusterInspector | None = None
+        self._broker: redis.Redis | None = None
+        """A client of the broker's Redis when it is not the backend's (``_client``)."""
 
     # ---- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -251,6 +256,9 @@ class CeleryExecutor(BaseExecutor):
             self._cluster = None
         if self._client is not None:
             self._client.close()
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None
         if self._app is not None:
             self._app.close()
 
@@ -318,6 +326,8 @@ class CeleryExecutor(BaseExecutor):
             return
         if self._outbox and not self._flush_outbox():
             return
+        if len(self._queues_recorded) != len(self._queues_used) and not self._record_queues():
+            return
         since = now - self._last_read
         if since < self._read_gap:
             return
@@ -362,6 +372,23 @@ class CeleryExecutor(BaseExecutor):
         self._read_gap = min((time.thread_time() - cpu_before) / READ_BUDGET, MAX_READ_GAP)
         if self._notices is not None:
             self._notices.hold_until(now + self._read_gap)
+
+    def _record_queues(self) -> bool:
+        """Name newly used queues in Redis; False if Redis refused (asked again in a second).
+
+        The console's Celery tab polls from an executor that never sends (the
+        engine is another process), so this record is how it learns of a
+        queue tries wait in that no worker consumes. One SADD per queue per
+        engine, not per try.
+        """
+        new = self._queues_used - self._queues_recorded
+        try:
+            self._require_broker().sadd(self.keys.queues, *new)
+        except redis.RedisError as error:
+            self._redis_failed("recording queue names", error)
+            return False
+        self._queues_recorded |= new
+        return True
 
     def _read_state(self, flight: _Flight, raw_meta: bytes | None) -> None:
         if raw_meta is None or raw_meta == flight.raw_meta:
@@ -433,6 +460,7 @@ class CeleryExecutor(BaseExecutor):
             "Redis lost its data; tries that had not started will be sent again if no worker claims them"
         )
         self._epoch = self._ensure_epoch()
+        self._queues_recorded = {self.settings.default_queue}  # the record went with the data
         for flight in self._flights.values():
             flight.raw_meta = None
             flight.claimed = flight.reported_running
@@ -637,6 +665,7 @@ class CeleryExecutor(BaseExecutor):
                 interval=self.settings.inspect_interval,
                 timeout=self.settings.inspect_timeout,
                 known_queues=lambda: self._queues_used,
+                recorded_queues=self.keys.queues,
             )
         return self._cluster
 
@@ -728,6 +757,16 @@ class CeleryExecutor(BaseExecutor):
             self._connect()
         assert self._client is not None
         return self._client
+
+    def _require_broker(self) -> redis.Redis:
+        """The broker's Redis, where the queues are: the backend's client if it is the same."""
+        if self.settings.broker_url == self.settings.backend_url:
+            return self._require_client()
+        if self._broker is None:
+            self._broker = redis_client(
+                self.settings, self.settings.broker_url, f"execconsole-queues-{self.executor_name}"
+            )
+        return self._broker
 
     def _require_claims(self) -> RedisClaims:
         if self._claims is None:

@@ -6,6 +6,9 @@
 ``epoch``          set once per Redis data set; when it vanishes, Redis lost its data.
 ``finished``       a pub/sub channel (not a key): a worker publishes a try's token on it
                    once the try's outcome is stored, so executors wake up instead of polling.
+``queues``         a set of the queues engines have sent tries to, kept on the *broker's*
+                   Redis beside the queues themselves: the console's Celery tab runs in
+                   another process than the engine and learns those queues from it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class RedisKeys:
     @property
     def epoch(self) -> str:
         return f"{self.prefix}:epoch"
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}:queues"
 
     @property
     def finished_channel(self) -> str:

@@ -5,6 +5,10 @@ data comes from the executor's ClusterInspector, which polls the cluster in
 its own thread; ``refresh_panel`` only reads that cached snapshot, so the UI
 thread never waits on a broadcast. Rows are updated in place by key.
 
+Each queue shows how many workers consume it; one with messages waiting and
+no consumer is marked (as ``execconsole celery inspect`` marks it) and named
+in the Queues heading: that is why tries sit in queued.
+
 The executor's key bindings (grow/shrink a pool, stop/resume a queue) act on
 what is highlighted here: highlighting a row tells the inspector.
 """
@@ -13,14 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from executors.celery.cluster import ClusterSnapshot, QueueRow, WorkerRow
+from executors.celery.cluster import NO_CONSUMER, ClusterSnapshot, QueueRow, WorkerRow
 
 WORKER_COLUMNS = ("worker", "pool", "active", "processed", "seen", "queues")
-QUEUE_COLUMNS = ("queue", "waiting", "paused on")
+QUEUE_COLUMNS = ("queue", "waiting", "consumers", "paused on")
 
 
 def build_panel(executor: Any, console_context: Any = None) -> CeleryPanel:
@@ -37,6 +42,7 @@ class CeleryPanel(Vertical):
     CeleryPanel #celery-broker.down { background: $error; color: $text; text-style: bold; }
     CeleryPanel DataTable { height: auto; max-height: 1fr; }
     CeleryPanel .celery-heading { height: 1; padding: 0 1; color: $text-muted; }
+    CeleryPanel #celery-queues-heading.stranded { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, executor: Any, *, id: str | None = "celery-panel") -> None:
@@ -48,7 +54,7 @@ class CeleryPanel(Vertical):
         yield Static("broker: asking…", id="celery-broker")
         yield Static("Workers", classes="celery-heading")
         yield DataTable(id="celery-workers", cursor_type="row", zebra_stripes=True)
-        yield Static("Queues", classes="celery-heading")
+        yield Static("Queues", id="celery-queues-heading", classes="celery-heading")
         yield DataTable(id="celery-queues", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -74,6 +80,7 @@ class CeleryPanel(Vertical):
                 self.query_one("#celery-queues", DataTable),
                 {row.name: _queue_cells(row) for row in cluster.queues},
             )
+            self._show_stranded(cluster)
 
     def _show_broker(self, cluster: ClusterSnapshot) -> None:
         banner = self.query_one("#celery-broker", Static)
@@ -87,8 +94,24 @@ class CeleryPanel(Vertical):
             banner.update(f"broker up — {len(cluster.workers)} worker(s) online")
         banner.set_class(down, "down")
 
+    def _show_stranded(self, cluster: ClusterSnapshot) -> None:
+        """Name the unconsumed queues in the heading too: seen even when the table is scrolled."""
+        heading = self.query_one("#celery-queues-heading", Static)
+        stranded = [row for row in cluster.queues if row.unconsumed]
+        text = "Queues"
+        if stranded:
+            names = [row.name for row in stranded]
+            what = NO_CONSUMER if len(names) == 1 else "no worker consumes them"
+            text += f" — messages wait in {', '.join(names)}: {what}"
+            # A queue paused from here needs resuming (u), not another worker.
+            unpaused = [row.name for row in stranded if not row.paused_on]
+            if unpaused:
+                text += f"; start a worker with --queues {','.join(unpaused)}"
+        heading.update(text)
+        heading.set_class(bool(stranded), "stranded")
+
     @staticmethod
-    def _sync_rows(table: DataTable[Any], rows: dict[str, tuple[str, ...]]) -> None:
+    def _sync_rows(table: DataTable[Any], rows: dict[str, tuple[str | Text, ...]]) -> None:
         columns = list(table.columns)
         current = {row_key.value for row_key in table.rows if row_key.value is not None}
         for key in current - rows.keys():
@@ -120,8 +143,11 @@ def _worker_cells(row: WorkerRow) -> tuple[str, ...]:
     )
 
 
-def _queue_cells(row: QueueRow) -> tuple[str, ...]:
-    return (row.name, _count(row.waiting), ", ".join(row.paused_on))
+def _queue_cells(row: QueueRow) -> tuple[str | Text, ...]:
+    consumers: str | Text = str(len(row.consumers))
+    if row.unconsumed:
+        consumers = Text(f"0 — {NO_CONSUMER}", style="bold red")
+    return (row.name, _count(row.waiting), consumers, ", ".join(row.paused_on))
 
 
 def _count(value: int | None) -> str:

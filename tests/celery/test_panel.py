@@ -13,9 +13,10 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
+from executors.celery.cluster import NO_CONSUMER, QueueRow
 from executors.celery.executor import CeleryExecutor
 from executors.celery.panel import CeleryPanel, build_panel
-from tests.celery.conftest import DEADLINE, TEST_SETTINGS, Cluster, free_port
+from tests.celery.conftest import DEADLINE, TEST_SETTINGS, Cluster, Driver, free_port
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.celery
@@ -124,6 +125,77 @@ def test_the_panel_shows_workers_and_its_keys_grow_shrink_and_pause(cluster: Clu
             )
 
     asyncio.run(scenario())
+
+
+def queue_cell(app: PanelHost, name: str, column: str) -> str:
+    return str(app.query_one("#celery-queues", DataTable).get_cell(name, column))
+
+
+def queue_row(app: PanelHost, name: str) -> QueueRow | None:
+    """The queue as the panel last got it from the executor (the panel's data)."""
+    snapshot = app.query_one(CeleryPanel).last_snapshot
+    rows = [row for row in snapshot.queues if row.name == name] if snapshot else []
+    return rows[0] if rows else None
+
+
+def test_the_panel_marks_a_queue_with_messages_no_worker_consumes(
+    private_cluster: Cluster,
+) -> None:
+    """Tries stuck in queued because nobody consumes their queue: marked, until a worker does.
+
+    As in the console, the panel's executor is not the engine's: it is built
+    and never started, so it learns of the queue only from the engine's record in Redis.
+    """
+    engine_side = private_cluster.executor()
+    console_side = CeleryExecutor(0, options=private_cluster.options)
+    private_cluster.executors.append(console_side)  # ended with the cluster
+    # A queue named in the record with nothing waiting is history: not listed.
+    private_cluster.redis.client().sadd(engine_side.keys.queues, "long-gone")
+    waiting = [private_cluster.workload("true", queue="orphan") for _ in range(2)]
+    for workload in waiting:
+        engine_side.queue_workload(workload)
+    driver = Driver(engine_side)
+    driver.until(
+        lambda: engine_side.gauges()["executor.celery.unsent_tasks"] == 0, "both tries to be sent"
+    )
+    app = PanelHost(console_side)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            queues = app.query_one("#celery-queues", DataTable)
+            heading = app.query_one("#celery-queues-heading", Static)
+            await settle(
+                app,
+                pilot,
+                lambda: "orphan" in {k.value for k in queues.rows},
+                "queue orphan to show",
+            )
+            row = queue_row(app, "orphan")
+            assert row is not None and row.unconsumed and row.waiting == 2
+            assert queue_cell(app, "orphan", "waiting") == "2"
+            assert queue_cell(app, "orphan", "consumers") == f"0 — {NO_CONSUMER}"
+            assert "orphan" in str(heading.render()) and NO_CONSUMER in str(heading.render())
+            assert heading.has_class("stranded")
+            # Empty and unconsumed is not stuck work: counted, not marked.
+            assert queue_cell(app, "default", "consumers") == "0"
+            assert "long-gone" not in {k.value for k in queues.rows}
+
+            private_cluster.start_worker("rescuer", queues="orphan", concurrency=1)
+
+            def rescued() -> bool:
+                # The worker may empty the queue before it answers a poll: the
+                # row is then briefly left out (recorded, empty, unconsumed).
+                row = queue_row(app, "orphan")
+                return row is not None and bool(row.consumers) and row.waiting == 0
+
+            await settle(app, pilot, rescued, "rescuer@test to consume queue orphan and empty it")
+            assert queue_cell(app, "orphan", "consumers") == "1"
+            assert queue_cell(app, "orphan", "waiting") == "0"
+            assert not heading.has_class("stranded")
+            assert str(heading.render()) == "Queues"
+
+    asyncio.run(scenario())
+    driver.until_finished(*(workload.key for workload in waiting))
 
 
 def test_the_keys_ask_for_a_selection_instead_of_guessing(cluster: Cluster) -> None:
