@@ -150,7 +150,7 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
 
         host_engine(
             runtime,
-            until=watch.finished,
+            until=watch.finished_with_others,
             on_tick=watch.on_tick,
             engine=run.engine,
             announce=lambda message: say(f"note: {message}"),
@@ -202,6 +202,28 @@ class RunWatch:
         unfinished = self.store.unfinished_count(dag_id=self.dag_id, run_id=self.run_id)
         self._next_check = now + self.BUDGET * (time.monotonic() - now)
         return unfinished == 0
+
+    def finished_with_others(self, engine: Any) -> bool:
+        """``finished``, and the hosting engine has no try of another run left running.
+
+        Other processes may submit to the store this engine owns (``submit``
+        tells them its engine runs their task). Stopping the engine the moment
+        this run ends would kill their tries after the shutdown grace; instead
+        nothing new starts, and what runs is let finish and recorded.
+        """
+        if not self.finished(engine):
+            return False
+        if not engine.in_flight:
+            return True
+        if not engine.draining:
+            engine.drain()  # tries handed out but not started stay scheduled for the next engine
+            count = len(engine.in_flight)
+            say(
+                f"{self.dag_id}/{self.run_id} has ended; waiting for {'the' if count == 1 else count} "
+                f"running {'try' if count == 1 else 'tries'} of other runs this engine started "
+                "(Ctrl-C stops waiting)"
+            )
+        return False
 
     def on_tick(self, engine: object = None) -> None:
         # An operator may pause dispatch from elsewhere: say so where they look.
