@@ -102,6 +102,25 @@ def kill(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
     return _request(store, "kill", records)
 
 
+def cancel_run(store: Store, run: str) -> Requested:
+    """Ask the engine to stop a whole run: ``dag/run``, or ``dag`` for its newest run."""
+    dag_id, _, run_id = run.partition("/")
+    if not dag_id or (run_id == "" and run.endswith("/")):
+        raise InvalidRequest(f"{run!r} is not a run: give dag/run, or a dag for its newest run")
+    found = store.run(dag_id, run_id or None)
+    if found is None:
+        raise InvalidRequest(
+            f"no run {run!r}: see `execconsole runs list`"
+            + ("" if run_id else f" (workflow {dag_id!r} has no runs)")
+        )
+    if found.finished:
+        raise InvalidRequest(
+            f"run {found.dag_id}/{found.run_id} has finished ({found.state}): nothing to cancel"
+        )
+    request_id = store.add_request("cancel", {"dag_id": found.dag_id, "run_id": found.run_id})
+    return Requested(request_id, "cancel", [f"{found.dag_id}/{found.run_id}"])
+
+
 def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
     records = resolve_all(store, keys)
     for record in records:

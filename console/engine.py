@@ -426,14 +426,18 @@ class Engine:
                 flight = self.in_flight.get(key)
                 if flight is not None:
                     batch.note(flight.record, f"executor:{executor.executor_name}", message)
+        before_requests = len(batch.transitions)
         self._requests.handle_pending(batch)
+        # Tries an operator just ended (a kill, a cancel, a mark) are still
+        # scheduled in the store until this tick commits: not to be picked now.
+        settled = {t.record.id for t in batch.transitions[before_requests:]}
         self._enforce_timeouts(batch, now_mono)
         if now_mono - self._last_lease_renewal >= LEASE_RENEW_SECONDS:
             batch.renew_lease = True
             self._last_lease_renewal = now_mono
         handoffs: list[tuple[BaseExecutor, Workload]] = []
         if dispatch and self._dispatching:
-            handoffs = self._pick_ready(batch, now)
+            handoffs = self._pick_ready(batch, now, settled)
         self.store.commit(batch)
         if batch.forgotten:
             forget_logs(self.logs_dir, batch.forgotten)
@@ -484,7 +488,10 @@ class Engine:
         return min(max(executor.parallelism * 2, per_tick), MAX_HANDOFF_PER_TICK)
 
     def _pick_ready(
-        self, batch: Batch, now: pendulum.DateTime
+        self,
+        batch: Batch,
+        now: pendulum.DateTime,
+        settled: set[int] = frozenset(),  # type: ignore[assignment]
     ) -> list[tuple[BaseExecutor, Workload]]:
         handoffs = []
         now_iso = now.to_iso8601_string()
@@ -493,6 +500,8 @@ class Engine:
             if room <= 0:
                 continue
             for record in self.store.ready(name, room, now_iso):
+                if settled and record.id in settled:
+                    continue
                 token = os.urandom(16).hex()  # uuid4().hex's randomness, without building a UUID
                 log_path = self.log_path_for(record)
                 batch.transition(

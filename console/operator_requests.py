@@ -153,6 +153,84 @@ class RequestHandler:
             )
         return f"killed {', '.join(done)}"
 
+    def _do_cancel(self, batch: Batch, payload: dict[str, Any]) -> str:
+        """Stop a whole run: kill its running tries, fail the ones not started, nothing retried.
+
+        Only tries with nothing left to wait for are ended here: those running
+        or handed out, and those ready to start (or waiting out a retry
+        delay). The tasks after them are failed by the store as
+        upstream_failed once their upstream has failed, as after any failure,
+        so each task's history gets exactly one ending.
+        """
+        dag_id, run_id = str(payload["dag_id"]), str(payload["run_id"])
+        engine = self.engine
+        reason = f"cancelled by operator with its run {dag_id}/{run_id}"
+        ended_now = 0
+        killing: list[str] = []
+        failed: list[str] = []
+        flights = [
+            flight
+            for flight in engine.in_flight.values()
+            if flight.record.dag_id == dag_id and flight.record.run_id == run_id
+        ]
+        # Everything not started is taken back first: a kill frees a worker,
+        # which would otherwise start the next of the run's tries waiting for it.
+        started = []
+        for flight in flights:
+            record = flight.record
+            if not flight.executor.dequeue(record.key):
+                started.append(flight)
+                continue
+            engine.in_flight.pop(record.key, None)
+            batch.transition(
+                record,
+                TaskState.FAILED,
+                actor=OPERATOR,
+                reason=reason + " before it started",
+                no_retry=1,
+                end_date=engine.clock().to_iso8601_string(),
+            )
+            ended_now += 1
+        for flight in started:
+            record = flight.record
+            if not flight.executor.supports_kill:
+                failed.append(str(record.key))
+                continue
+            flight.no_retry = True
+            flight.kill_reason = f"killed: {reason}"
+            if flight.executor.kill(record.key):
+                killing.append(str(record.key))
+            else:
+                flight.no_retry = False
+                flight.kill_reason = None
+                failed.append(str(record.key))
+        for record in engine.store.ready_in_run(dag_id, run_id):
+            if record.key in engine.in_flight:
+                continue
+            batch.transition(
+                record,
+                TaskState.FAILED,
+                actor=OPERATOR,
+                reason=reason + " before it started",
+                no_retry=1,
+                end_date=engine.clock().to_iso8601_string(),
+            )
+            ended_now += 1
+        parts = []
+        if killing:
+            parts.append(f"killing {len(killing)} running")
+        if ended_now:
+            parts.append(f"{ended_now} not started failed")
+        if not parts and not failed:
+            raise Rejected(f"run {dag_id}/{run_id} has nothing left to cancel")
+        summary = f"cancelling {dag_id}/{run_id}: {', '.join(parts) or 'nothing stopped'}"
+        if failed:
+            raise Rejected(
+                f"{summary}; could not kill {', '.join(failed)}: their executor could not "
+                "reach them now (see the engine's notes); cancel again"
+            )
+        return summary + "; the tasks after them end as upstream_failed"
+
     def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> str:
         done = []
         for record in self._each(payload):

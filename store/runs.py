@@ -132,6 +132,17 @@ def list_runs(
     return found
 
 
+def find_run(conn: sqlite3.Connection, dag_id: str, run_id: str | None = None) -> RunSummary | None:
+    """One run by its ids, or the workflow's newest run when ``run_id`` is None."""
+    sql = "SELECT dag_id, run_id, source, submitted_at FROM dag_runs WHERE dag_id = ?"
+    params: list[Any] = [dag_id]
+    if run_id is not None:
+        sql += " AND run_id = ?"
+        params.append(run_id)
+    row = conn.execute(sql + " ORDER BY submitted_at DESC, rowid DESC LIMIT 1", params).fetchone()
+    return summarise(conn, *row) if row is not None else None
+
+
 def finished_runs_before(
     conn: sqlite3.Connection, before: str, *, dag_id: str | None = None
 ) -> list[RunSummary]:

@@ -31,6 +31,7 @@ from store.runs import (
     RunSummary,
     delete_finished_runs,
     delete_requests_before,
+    find_run,
     finished_runs_before,
     latest_try_counts,
     list_runs,
@@ -963,6 +964,18 @@ class Store:
     ) -> list[RunSummary]:
         """Submitted runs and what each came to, newest first (see store/runs.py)."""
         return list_runs(self.conn, dag_id=dag_id, states=states, limit=limit)
+
+    def run(self, dag_id: str, run_id: str | None = None) -> RunSummary | None:
+        """One run and what it came to; the workflow's newest run when ``run_id`` is None."""
+        return find_run(self.conn, dag_id, run_id)
+
+    def ready_in_run(self, dag_id: str, run_id: str) -> list[TaskRecord]:
+        """A run's scheduled tries with no upstream left to wait for (ready, or waiting out a retry delay)."""
+        return self._records(
+            f"{TASK_SELECT} WHERE dag_id = ? AND state = 'scheduled' AND run_id = ? "
+            "AND pending_upstreams = 0 ORDER BY id",
+            (dag_id, run_id),
+        )
 
     def latest_tries(
         self, dag_id: str, run_id: str, states: Iterable[TaskState | str]

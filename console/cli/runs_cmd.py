@@ -12,7 +12,8 @@ from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
 
 runs_app = typer.Typer(
-    help="Workflow runs: how each went, and removing finished ones.", no_args_is_help=True
+    help="Workflow runs: how each went, cancelling one, and removing finished ones.",
+    no_args_is_help=True,
 )
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -109,6 +110,36 @@ def list_runs(
     )
     if limit and len(found) == limit:
         say(f"(showing the newest {limit}; use --limit 0 for all)")
+
+
+@runs_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="The run: dag/run, or a dag for its newest run (see `runs list`).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Stop a whole run: kill its running tries and fail the rest; nothing is retried.
+
+    Tries running or handed out are killed (their whole process tree), tries
+    not started fail, and the tasks after them end as upstream_failed.
+    `tasks retry` brings any of them back.
+    """
+    from console import actions
+    from console.cli.control import report_request
+
+    options: GlobalOptions = ctx.obj
+    runtime = options.runtime()
+    store = runtime.existing_store()
+    if store is None:
+        from console.cli.store_access import no_store_text
+
+        fail(f"no run {run!r}: {no_store_text(runtime.config.store_path)}")
+    report_request(store, actions.cancel_run(store, run))
 
 
 @runs_app.command("clean")
