@@ -122,8 +122,11 @@ def cancel_run(store: Store, run: str) -> Requested:
 
 
 def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
+    """Run finished tasks again; a task waiting out its retry delay starts its next try now."""
     records = resolve_all(store, keys)
     for record in records:
+        if record.state == TaskState.SCHEDULED and record.not_before:
+            continue  # waiting out a retry delay: as in Airflow, retrying it now clears the wait
         if record.state not in RETRYABLE:
             raise InvalidRequest(
                 f"{record.key} is {record.state}: only failed, upstream_failed or success tasks can be retried"

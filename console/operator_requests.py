@@ -234,6 +234,17 @@ class RequestHandler:
     def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> str:
         done = []
         for record in self._each(payload):
+            if record.state == TaskState.SCHEDULED and record.not_before:
+                # Its next try waits out a retry delay: it becomes ready now.
+                batch.transition(
+                    record,
+                    TaskState.SCHEDULED,
+                    actor=OPERATOR,
+                    reason=f"retry delay cleared by operator (was until {record.not_before})",
+                    not_before=None,
+                )
+                done.append(str(record.key))
+                continue
             if record.state not in RETRYABLE:
                 raise Rejected(
                     f"{record.key} is {record.state}; only finished tasks can be retried"

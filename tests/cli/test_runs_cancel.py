@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import textwrap
 from pathlib import Path
@@ -202,3 +203,52 @@ def test_a_task_killed_before_any_engine_ran_is_not_started_by_the_next_one(home
     assert rows(home, "SELECT state, reason, pid FROM task_instances WHERE dag_id = 'doomed'") == [
         ("failed", "killed by operator before it started", None)
     ]
+
+
+RETRY_LATER = """
+id = "later"
+[[task]]
+id = "flaky"
+command = ["sh", "-c", "echo try $EXECCONSOLE_TRY_NUMBER; exit 1"]
+retries = 2
+retry_delay = "1h"
+"""
+
+
+def test_retrying_a_task_waiting_out_its_retry_delay_starts_its_next_try_now(home: Path) -> None:
+    workflow = write(home, "later", RETRY_LATER)
+    engine = start_cli(home, "run", str(workflow), "--headless", "--run-id", "r1")
+    try:
+        wait_until(
+            lambda: (
+                rows(home, "SELECT try_number, state FROM task_instances ORDER BY id")
+                == [(1, "up_for_retry"), (2, "scheduled")]
+            ),
+            message="the first try failed and the second waits an hour",
+        )
+        result = run_cli(home, "tasks", "retry", "later/flaky")
+        assert result.returncode == 0, result.stderr
+        assert "retrying later/flaky/r1#2" in result.stderr
+        wait_until(
+            lambda: (
+                rows(home, "SELECT try_number, state FROM task_instances ORDER BY id")
+                == [(1, "up_for_retry"), (2, "up_for_retry"), (3, "scheduled")]
+            ),
+            message="the second try ran at once, and the third waits its hour",
+        )
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        engine.communicate(timeout=60)
+    history = rows(
+        home,
+        "SELECT e.from_state, e.to_state, e.reason FROM events e JOIN task_instances t "
+        "ON t.id = e.ti_id WHERE t.try_number = 2 ORDER BY e.id",
+    )
+    assert [(f, t) for f, t, _r in history] == [
+        (None, "scheduled"),
+        ("scheduled", "scheduled"),
+        ("scheduled", "queued"),
+        ("queued", "running"),
+        ("running", "up_for_retry"),
+    ]
+    assert history[1][2].startswith("retry delay cleared by operator")
