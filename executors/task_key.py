@@ -5,9 +5,11 @@ Text form, used on the command line and in the console::
     dag/task/run#try          map_index -1 (not mapped)
     dag/task[3]/run#try       map_index 3
 
-Operators may leave parts off the right: ``dag/task`` means the latest try of
-the latest run; ``dag/task/run`` the latest try of that run. Resolving a partial
-key is the store's job; this module only parses and formats.
+Operators may leave parts off: ``dag/task`` means the latest try of the latest
+run; ``dag/task/run`` the latest try of that run; ``dag/task#try`` that try of
+the latest run (the console shows keys as ``dag/task#try``, with the run apart,
+so operators type them that way). Resolving a partial key is the store's job;
+this module only parses and formats.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def parse_key(text: str) -> PartialKey:
     parts = body.split("/")
     if len(parts) < 2 or len(parts) > 3 or not all(parts):
         raise TaskKeyError(
-            f"task key {text!r}: expected dag/task, dag/task/run or dag/task/run#try"
+            f"task key {text!r}: expected dag/task, dag/task#try, dag/task/run or dag/task/run#try"
         )
     dag_id, task_part = parts[0], parts[1]
     run_id = parts[2] if len(parts) == 3 else None
@@ -91,6 +93,4 @@ def parse_key(text: str) -> PartialKey:
             raise TaskKeyError(
                 f"task key {text!r}: {label} {value!r} has characters other than letters, digits and _ . - : + @"
             )
-    if try_number is not None and run_id is None:
-        raise TaskKeyError(f"task key {text!r}: a try number needs a run id (dag/task/run#try)")
     return PartialKey(dag_id, task_part, run_id, map_index, try_number)

@@ -456,12 +456,25 @@ class Store:
         if partial.run_id is not None:
             sql += " AND run_id = ?"
             params.append(partial.run_id)
+        elif partial.try_number is not None:
+            # dag/task#N: try N of the run that dag/task alone resolves to (its
+            # newest try's run), so the two forms never name different runs.
+            sql += (
+                " AND run_id = (SELECT run_id FROM task_instances"
+                " WHERE dag_id = ? AND task_id = ? AND map_index = ? ORDER BY id DESC LIMIT 1)"
+            )
+            params += [partial.dag_id, partial.task_id, partial.map_index]
         if partial.try_number is not None:
             sql += " AND try_number = ?"
             params.append(partial.try_number)
         found = self._records(sql + " ORDER BY id DESC LIMIT 1", params)
         if not found:
-            raise UnknownTask(f"no task instance matches {key}: see `execconsole tasks list`")
+            older = ""
+            if partial.run_id is None and partial.try_number is not None:
+                older = " in the task's latest run (for another run: dag/task/run#try)"
+            raise UnknownTask(
+                f"no task instance matches {key}{older}: see `execconsole tasks list`"
+            )
         return found[0]
 
     def tries(self, record: TaskRecord) -> list[TaskRecord]:

@@ -18,7 +18,10 @@ tasks_app = typer.Typer(
     help="List, inspect, kill, retry and mark task instances.", no_args_is_help=True
 )
 
-KEY_HELP = "Task key: dag/task[/run][#try]; without run and try, the latest."
+KEY_HELP = (
+    "Task key: dag/task[/run][#try]; a part left off means the latest "
+    "(dag/task#1: try 1 of the latest run)."
+)
 
 # SQLite's LIMIT is a signed 64-bit integer; anything larger means "all" anyway.
 _LIMIT_MAX = 2**63 - 1
