@@ -340,6 +340,19 @@ def _submission_rows(
     return runs
 
 
+# A try is its task instance's latest when no later try exists. Asked row by
+# row, each question is one probe of the ti_instance index (which covers every
+# column it reads), so a listing driven by the state index or by id order with
+# a limit stays as fast as without it; grouping by task instance for max()
+# (store/runs.py) would read every row of the store first.
+_NO_LATER_TRY = (
+    "NOT EXISTS (SELECT 1 FROM task_instances AS later"
+    " WHERE later.dag_id = task_instances.dag_id AND later.run_id = task_instances.run_id"
+    " AND later.task_id = task_instances.task_id AND later.map_index = task_instances.map_index"
+    " AND later.try_number > task_instances.try_number)"
+)
+
+
 class Store:
     """The store file at ``path``; created (mode 0600) and migrated on first open."""
 
@@ -493,8 +506,15 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        latest_only: bool = False,
     ) -> list[TaskRecord]:
+        """Tries matching the filters; ``latest_only`` drops tries a later try superseded.
+
+        With ``latest_only``, ``states`` filters on each task's latest try.
+        """
         clauses, params = self._filters(states, dag_id, run_id)
+        if latest_only:
+            clauses.append(_NO_LATER_TRY)
         sql = TASK_SELECT + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:

@@ -44,11 +44,18 @@ def list_tasks(
     limit: Annotated[
         int, typer.Option("--limit", help="At most this many, newest first (0: all).")
     ] = 500,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest",
+            help="Only each task's latest try (with --state: tasks whose latest try is in it).",
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout.")
     ] = False,
 ) -> None:
-    """Task instances, newest first."""
+    """Task instances (every try, or with --latest each task's latest), newest first."""
     from executors.state import TaskState
 
     if not 0 <= limit <= _LIMIT_MAX:
@@ -74,7 +81,12 @@ def list_tasks(
         say_no_store(runtime.config.store_path)
         return
     records = store.list_tasks(
-        states=states, dag_id=dag, run_id=run, limit=limit or None, newest_first=True
+        states=states,
+        dag_id=dag,
+        run_id=run,
+        limit=limit or None,
+        newest_first=True,
+        latest_only=latest,
     )
     if json_output:
         emit_json([record.to_json() for record in records])
