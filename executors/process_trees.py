@@ -7,11 +7,12 @@ create time, since the kernel reuses pids.
 
 from __future__ import annotations
 
-import time
-
 import psutil
 
-from executors.supervisor import signal_group, signal_process
+# wait_until_gone lives beside kill_process_tree, which needs it too (this
+# module imports the supervisor, never the other way round); importers of it
+# from here keep working.
+from executors.supervisor import signal_group, signal_process, wait_until_gone
 
 
 def same_process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -25,25 +26,6 @@ def same_process_alive(pid: int | None, create_time: float | None) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-
-
-def wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait for processes to exit; zombies count as gone (init may be slow to reap them)."""
-    deadline = time.monotonic() + timeout
-    alive = list(processes)
-    while alive:
-        still = []
-        for process in alive:
-            try:
-                if process.status() != psutil.STATUS_ZOMBIE:
-                    still.append(process)
-            except psutil.NoSuchProcess:
-                pass
-        alive = still
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)
-    return alive
 
 
 def signal_each(processes: list[psutil.Process], signum: int) -> None:
@@ -68,9 +50,8 @@ def process_tree(pid: int, create_time: float | None) -> list[psutil.Process] | 
 def stop_process_trees(roots: list[tuple[int, float | None]], grace: float) -> None:
     """SIGTERM task process groups and all their descendants, then SIGKILL what is left.
 
-    Like ``supervisor.kill_process_tree`` for many trees at once, but a zombie
-    counts as gone: an orphan's zombie waits for init to reap it, and that
-    must not hold up the kill.
+    Like ``supervisor.kill_process_tree`` for many trees at once (a zombie
+    counts as gone there too: see ``wait_until_gone``).
     """
     members: list[psutil.Process] = []
     groups: list[int] = []

@@ -112,6 +112,32 @@ class NotClaimed(Exception):
     """The try's token was claimed or revoked elsewhere: it must not run here."""
 
 
+def wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait for processes to exit; return those still running at ``timeout``.
+
+    A zombie counts as gone: it has exited and holds no resources but its
+    pid. A killed try's grandchildren are orphans, and only init (or a
+    subreaper) reaps those, slowly on a busy machine; waiting for the reap,
+    as ``psutil.wait_procs`` does for processes that are not our children,
+    held a timed-out try up for seconds after its tree was dead.
+    """
+    deadline = time.monotonic() + timeout
+    alive = list(processes)
+    while alive:
+        still = []
+        for process in alive:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    still.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        alive = still
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return alive
+
+
 def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
     """SIGTERM a task's process group and every descendant, then SIGKILL what is left.
 
@@ -126,11 +152,11 @@ def kill_process_tree(pid: int, grace: float = TERMINATE_GRACE_SECONDS) -> None:
     signal_group(pid, signal.SIGTERM)
     for member in members:
         signal_process(member, signal.SIGTERM)
-    _gone, alive = psutil.wait_procs(members, timeout=grace)
+    alive = wait_until_gone(members, grace)
     signal_group(pid, signal.SIGKILL)
     for member in alive:
         signal_process(member, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=grace)
+    wait_until_gone(alive, grace)
 
 
 def _stop_own_child(process: TaskProcess, grace: float) -> int:
@@ -152,9 +178,11 @@ def _stop_own_child(process: TaskProcess, grace: float) -> int:
     except subprocess.TimeoutExpired:
         signal_group(process.pid, signal.SIGKILL)
         returncode = process.wait()
-    _gone, alive = psutil.wait_procs(descendants, timeout=grace)
+    alive = wait_until_gone(descendants, grace)
     for member in alive:
         signal_process(member, signal.SIGKILL)
+    # The try is reported once this returns: nothing of its tree may still run then.
+    wait_until_gone(alive, grace)
     return returncode
 
 
