@@ -102,6 +102,17 @@ class RequestHandler:
                 "act on the latest one"
             )
 
+    def _fail_unstarted(self, batch: Batch, record: TaskRecord, reason: str) -> None:
+        """End a try that never started, for good: failed, and no retry follows."""
+        batch.transition(
+            record,
+            TaskState.FAILED,
+            actor=OPERATOR,
+            reason=reason,
+            no_retry=1,
+            end_date=self.engine.clock().to_iso8601_string(),
+        )
+
     # ---- request kinds -------------------------------------------------------
     def _do_kill(self, batch: Batch, payload: dict[str, Any]) -> str:
         done: list[str] = []
@@ -109,28 +120,14 @@ class RequestHandler:
         for record in self._each(payload):
             flight = self.engine.in_flight.get(record.key)
             if record.state == TaskState.SCHEDULED:
-                batch.transition(
-                    record,
-                    TaskState.FAILED,
-                    actor=OPERATOR,
-                    reason="killed by operator before it started",
-                    no_retry=1,
-                    end_date=self.engine.clock().to_iso8601_string(),
-                )
+                self._fail_unstarted(batch, record, "killed by operator before it started")
             elif flight is None:
                 raise Rejected(
                     f"{record.key} is {record.state}; only scheduled, queued or running tasks can be killed"
                 )
             elif flight.executor.dequeue(record.key):
                 self.engine.in_flight.pop(record.key, None)
-                batch.transition(
-                    record,
-                    TaskState.FAILED,
-                    actor=OPERATOR,
-                    reason="killed by operator before it started",
-                    no_retry=1,
-                    end_date=self.engine.clock().to_iso8601_string(),
-                )
+                self._fail_unstarted(batch, record, "killed by operator before it started")
             elif flight.executor.supports_kill:
                 flight.no_retry = True
                 flight.kill_reason = "killed by operator"
@@ -182,14 +179,7 @@ class RequestHandler:
                 started.append(flight)
                 continue
             engine.in_flight.pop(record.key, None)
-            batch.transition(
-                record,
-                TaskState.FAILED,
-                actor=OPERATOR,
-                reason=reason + " before it started",
-                no_retry=1,
-                end_date=engine.clock().to_iso8601_string(),
-            )
+            self._fail_unstarted(batch, record, reason + " before it started")
             ended_now += 1
         for flight in started:
             record = flight.record
@@ -207,14 +197,7 @@ class RequestHandler:
         for record in engine.store.ready_in_run(dag_id, run_id):
             if record.key in engine.in_flight:
                 continue
-            batch.transition(
-                record,
-                TaskState.FAILED,
-                actor=OPERATOR,
-                reason=reason + " before it started",
-                no_retry=1,
-                end_date=engine.clock().to_iso8601_string(),
-            )
+            self._fail_unstarted(batch, record, reason + " before it started")
             ended_now += 1
         parts = []
         if killing:
