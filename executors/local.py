@@ -140,7 +140,6 @@ from executors.process_trees import (
     same_process_alive,
     signal_each,
     stop_process_trees,
-    wait_until_gone,
 )
 from executors.reasons import reason_for_exit
 from executors.state import TaskState
@@ -150,6 +149,7 @@ from executors.supervisor import (
     kill_process_tree,
     now_iso,
     signal_group,
+    wait_until_gone,
 )
 from executors.task_key import TaskKey
 from executors.vended import ConsolePanel

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import psutil
 
-# wait_until_gone lives beside kill_process_tree, which needs it too (this
-# module imports the supervisor, never the other way round); importers of it
-# from here keep working.
 from executors.supervisor import signal_group, signal_process, wait_until_gone
 
 

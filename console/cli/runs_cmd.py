@@ -73,12 +73,9 @@ def list_runs(
     runtime = options.runtime()
     store = runtime.existing_store()
     if store is None:
-        # Only reading: a missing store stays missing, and it has no runs.
-        from console.cli.store_access import say_no_store
+        from console.cli.store_access import answer_without_store
 
-        if json_output:
-            emit_json([])
-        say_no_store(runtime.config.store_path)
+        answer_without_store(runtime.config.store_path, [] if json_output else None)
         return
     found = store.runs(dag_id=dag, states=state or None, limit=limit or None)
     if json_output:
@@ -180,11 +177,10 @@ def clean(
     if store is None:
         # Nothing was ever stored there, so nothing is finished: creating an
         # empty store only to remove nothing from it would help no one.
-        from console.cli.store_access import say_no_store
+        from console.cli.store_access import answer_without_store
 
-        if json_output:
-            emit_json({"removed": False, "before": before, "runs": []})
-        say_no_store(runtime.config.store_path)
+        empty = {"removed": False, "before": before, "runs": []}
+        answer_without_store(runtime.config.store_path, empty if json_output else None)
         return
     found = store.finished_runs_before(before, dag_id=dag)
     if dry_run or not found:

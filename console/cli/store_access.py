@@ -24,8 +24,16 @@ def no_store_text(path: Path) -> str:
     )
 
 
-def say_no_store(path: Path) -> None:
-    """A note on stderr for a list command: its result is empty because there is no store."""
+def answer_without_store(path: Path, empty_json: Any = None) -> None:
+    """A read command's whole answer when the store does not exist (it stays missing).
+
+    ``empty_json``: the command's empty result, printed when it was asked for
+    JSON, so stdout still holds exactly one document; the note goes to stderr.
+    """
+    if empty_json is not None:
+        from console.cli.output import emit_json
+
+        emit_json(empty_json)
     say(no_store_text(path))
 
 

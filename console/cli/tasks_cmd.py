@@ -12,7 +12,7 @@ from console.cli.control import report_request
 from console.cli.errors import fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
-from console.cli.store_access import say_no_store, store_for_keys
+from console.cli.store_access import answer_without_store, store_for_keys
 
 tasks_app = typer.Typer(
     help="List, inspect, kill, retry and mark task instances.", no_args_is_help=True
@@ -75,10 +75,7 @@ def list_tasks(
     runtime = options.runtime()
     store = runtime.existing_store()
     if store is None:
-        # Only reading: a missing store stays missing, and its list is empty.
-        if json_output:
-            emit_json([])
-        say_no_store(runtime.config.store_path)
+        answer_without_store(runtime.config.store_path, [] if json_output else None)
         return
     records = store.list_tasks(
         states=states,
