@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
+from console.cli.errors import fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say
 
@@ -118,8 +119,34 @@ def submit(
     shell: Annotated[
         bool, typer.Option("--shell", help="Run the words as one shell command line.")
     ] = False,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            help="NAME=VALUE added to the task's environment (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the task has ended, retries included; exit 0 if it succeeded, 1 if not.",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            help="With --wait: stop waiting after this many seconds (exit 124; the task goes on).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the stored task as JSON on stdout.")
+        bool,
+        typer.Option(
+            "--json", help="Print the stored task (with --wait: its last try) as JSON on stdout."
+        ),
     ] = False,
 ) -> None:
     """Submit one command as a task; the engine owning the store runs it.
@@ -128,11 +155,19 @@ def submit(
     It runs in the directory submit was run from (as with at and batch), so
     relative paths such as ./backup.sh mean the same to the engine, wherever
     that was started; --cwd DIR names another directory.
+
+    With --wait it waits for the task to end, as a script would: exit 0 if it
+    succeeded, 1 if it failed, 124 if --wait-timeout passed first.
     """
     from console import actions
+    from console.cli.waiting import check_wait_timeout, wait_and_report
 
     options: GlobalOptions = ctx.obj
     workdir = _workdir(cwd)
+    variables = _environment(env or [])
+    if wait_timeout is not None and not wait:
+        fail("--wait-timeout only applies with --wait: add --wait, or leave it out")
+    check_wait_timeout(wait_timeout, "--wait-timeout")
     runtime = options.runtime()
     store = runtime.store()
     key = actions.submit_command(
@@ -147,10 +182,15 @@ def submit(
         retries=retries,
         timeout=timeout,
         shell=shell,
+        env=variables,
         cwd=workdir,
     )
     record = store.get(key)
     assert record is not None
+    if wait:
+        say(f"submitted {key}; waiting for it to end (Ctrl-C stops waiting, not the task)")
+        wait_and_report(store, [record], wait_timeout, json_output)
+        return
     if json_output:
         emit_json(record.to_json())
     else:
@@ -161,11 +201,22 @@ def submit(
             )
 
 
+def _environment(settings: list[str]) -> dict[str, str]:
+    """``--env NAME=VALUE`` options as a mapping (the last of a name wins, as in a shell)."""
+    variables: dict[str, str] = {}
+    for setting in settings:
+        name, separator, value = setting.partition("=")
+        if not separator or not name:
+            fail(f"--env {setting!r} must be NAME=VALUE, e.g. --env REGION=eu")
+        if "\0" in setting:
+            fail(f"--env {name} contains a NUL character")
+        variables[name] = value
+    return variables
+
+
 def _workdir(cwd: str | None) -> str:
     """``--cwd`` as an absolute path (relative to where submit runs), or that directory itself."""
     import os
-
-    from console.cli.errors import fail
 
     if cwd is not None:
         if not cwd.strip():
