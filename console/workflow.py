@@ -24,6 +24,10 @@ one per task, in the order an operator reads them::
     shell = true                          # only then may command be one string
     command = "du -sh data | tee report.txt"
 
+    [defaults]                            # optional: every task's values unless it sets its own
+    retries = 1                           # any task key but id, command, shell and upstream;
+    env = { LOG_LEVEL = "info" }          # env tables merge, the task's variables winning
+
 Every problem becomes a ``WorkflowError`` whose message is one line naming the
 file, the task and the key at fault, and what to write instead. All problems
 are collected first; the message shows the first and counts the rest, and
@@ -50,7 +54,7 @@ import tomli
 
 from executors.task_key import is_valid_id
 
-TOP_LEVEL_KEYS = ("id", "description", "task")
+TOP_LEVEL_KEYS = ("id", "description", "defaults", "task")
 TASK_KEYS = (
     "id",
     "command",
@@ -257,7 +261,8 @@ def validate_workflow(
     else:
         tables = raw_tasks
 
-    tasks, all_ids = _parse_tasks(tables, source, known_executors, base_dir, errors)
+    defaults = _parse_defaults(document.get("defaults"), source, known_executors, base_dir, errors)
+    tasks, all_ids = _parse_tasks(tables, source, known_executors, base_dir, errors, defaults)
     _check_graph(tasks, all_ids, source, errors)
 
     if errors:
@@ -346,6 +351,7 @@ def _parse_tasks(
     known_executors: Collection[str] | None,
     base_dir: str | Path | None,
     errors: list[str],
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[list[TaskSpec], set[str]]:
     """Valid TaskSpecs, plus every well-formed id (so one bad key in a task
     does not also turn every reference to that task into an error)."""
@@ -412,6 +418,8 @@ def _parse_tasks(
 
         if "cwd" in values and base_dir is not None:
             values["cwd"] = str(Path(base_dir, values["cwd"]))
+        if defaults:
+            _apply_defaults(values, defaults)
 
         if problems:
             label = f"task {raw_id!r}" if isinstance(raw_id, str) and raw_id else f"task #{number}"
@@ -419,6 +427,60 @@ def _parse_tasks(
         elif task_id is not None:
             tasks.append(TaskSpec(id=task_id, **values))
     return tasks, set(first_seen)
+
+
+# Keys a [defaults] table may hold: what a task may set but its identity and
+# shape (id, command, shell) and its place in the graph (upstream).
+DEFAULT_KEYS = ("priority", "retries", "retry_delay", "timeout", "env", "cwd", "executor", "queue")
+
+
+def _parse_defaults(
+    value: object,
+    source: str,
+    known_executors: Collection[str] | None,
+    base_dir: str | Path | None,
+    errors: list[str],
+) -> dict[str, Any]:
+    """The ``[defaults]`` table's checked values (empty when absent or wrong).
+
+    Checked once, here, with a task's own checks: a bad default is one
+    message naming [defaults], not one per task.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(
+            f"{source}: 'defaults' must be a table such as [defaults] with retries = 2, "
+            f"got {_show(value)}"
+        )
+        return {}
+    defaults: dict[str, Any] = {}
+    for key, setting in value.items():
+        if key not in DEFAULT_KEYS:
+            if key in _TASK_KEY_SET:
+                errors.append(f"{source}: [defaults]: {key!r} can only be set on each task")
+            else:
+                errors.append(f"{source}: {_unknown_key(key, DEFAULT_KEYS, 'in [defaults]')}")
+            continue
+        try:
+            defaults[key] = _FIELD_CHECKS[key](setting)
+        except _Invalid as problem:
+            errors.append(f"{source}: [defaults]: {problem}")
+    executor = defaults.get("executor")
+    if executor is not None and known_executors is not None and executor not in known_executors:
+        errors.append(f"{source}: [defaults]: {_unknown_executor(executor, known_executors)}")
+    if "cwd" in defaults and base_dir is not None:
+        defaults["cwd"] = str(Path(base_dir, defaults["cwd"]))
+    return defaults
+
+
+def _apply_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Fill a task's unset keys from [defaults]; env tables merge, the task's names winning."""
+    for key, default in defaults.items():
+        if key not in values:
+            values[key] = default
+        elif key == "env":
+            values["env"] = {**default, **values["env"]}
 
 
 def _check_command(value: object, shell: bool | None) -> list[str]:
