@@ -18,7 +18,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from console.snapshot import Snapshot, SnapshotBuilder
 from console.tui.confirm_screen import ConfirmScreen, RestartScreen
 from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
-from console.tui.formatting import task_label
+from console.tui.formatting import plural, task_label
 from console.tui.help_screen import HelpScreen
 from console.tui.keys import KEYS, MUTATING_ACTIONS, MUTATING_TASK_ACTIONS, action_name
 from console.tui.messages import ActionFinished, EngineStopped, SnapshotFailed, SnapshotTaken
@@ -53,6 +53,34 @@ DEFAULT_REFRESH_INTERVAL = 0.5
 # either way, and a quiet console refreshes at the configured interval.
 REFRESH_CPU_BUDGET = 0.08
 MAX_REFRESH_INTERVAL = 1.0
+
+
+def cancel_run_question(run: str, counts: Mapping[str, int]) -> tuple[str, str]:
+    """The question C asks, and what it tells the operator will happen, from a run's counts.
+
+    ``counts``: the run's tasks by the state of their latest try
+    (``RunSummary.counts``). What happens is what the engine does with a
+    cancel request (console/operator_requests.py): running tries are killed,
+    tries not started are failed, the tasks after them end upstream_failed,
+    and none of them is retried.
+    """
+    running = counts.get("running", 0)
+    waiting = counts.get("scheduled", 0) + counts.get("queued", 0)
+    total = sum(counts.values())
+    question = f"Cancel run {run}: {plural(running + waiting, 'task')} of {total:,} still to run?"
+    lines = []
+    if running:
+        lines.append(f"{running:,} running: killed, with their whole process tree.")
+    if waiting:
+        lines.append(
+            f"{waiting:,} not started: failed now, or upstream_failed once "
+            "what they wait for has failed."
+        )
+    lines.append(
+        "None is retried, whatever its retries; finished tasks keep their outcome. "
+        "r on a task runs it again afterwards."
+    )
+    return question, "\n".join(lines)
 
 
 @dataclass
@@ -437,7 +465,7 @@ class ConsoleApp(App[str | None]):
         self.poll_now()
 
     def run_task_action(self, name: str, task: TaskRef) -> None:
-        """What k, r, s, f, [, ], enter and l do to a task (the dashboard and detail screen share it)."""
+        """What k, r, s, f, [, ], C, enter and l do to a task (the dashboard and detail screen share it)."""
         if self.task_action_allowed(name, task) is not True:
             return
         label = task_label(task.key)
@@ -464,6 +492,8 @@ class ConsoleApp(App[str | None]):
         elif name in ("priority_up", "priority_down"):
             step = 1 if name == "priority_up" else -1
             self.run_operator(f"priority {label}", lambda ops: ops.change_priority(key, step))
+        elif name == "cancel_run":
+            self._cancel_run(task)
 
     def _mark(self, task: TaskRef, state: str) -> None:
         """s / f: refuse at once what ``actions.mark`` would refuse; else ask, then mark.
@@ -501,12 +531,66 @@ class ConsoleApp(App[str | None]):
 
         self.run_worker(check, thread=True, group="operator", exit_on_error=False)
 
-    def _confirm(self, question: str, detail: str, confirm: str, then: Callable[[], None]) -> None:
+    def _cancel_run(self, task: TaskRef) -> None:
+        """C: the selected task's whole run, as ``execconsole runs cancel dag/run``.
+
+        The run is read from the store first (on a worker thread): a run with
+        nothing left to stop is refused at once, as ``actions.cancel_run``
+        would refuse it; otherwise the question says how many tasks end and how.
+        """
+        from console.cli.errors import operator_errors
+
+        dag_id, run_id = task.key.dag_id, task.key.run_id
+        run = f"{dag_id}/{run_id}"
+        title = f"cancel run {run}"
+
+        def ask(question: str, detail: str) -> None:
+            self._confirm(
+                question,
+                detail,
+                "Cancel run",
+                lambda: self.run_operator(title, lambda ops: ops.cancel_run(dag_id, run_id)),
+                decline="Keep it running",
+            )
+
+        def check() -> None:
+            refusal = ""
+            question: tuple[str, str] | None = None
+            try:
+                summary = self.operator.run_summary(dag_id, run_id)
+            except operator_errors() as error:
+                refusal = str(error)
+            except Exception as error:  # a bug: say so in one line; the log has the traceback
+                log.exception("%s failed", title)
+                refusal = f"{title} failed: {error}"
+            else:
+                if summary is None:
+                    refusal = f"no run {run} (removed meanwhile?): nothing to cancel"
+                elif summary.finished:
+                    refusal = f"run {run} has finished ({summary.state}): nothing to cancel"
+                else:
+                    question = cancel_run_question(run, summary.counts)
+            with contextlib.suppress(RuntimeError):  # the console closed meanwhile
+                if question is not None:
+                    self.call_from_thread(ask, *question)
+                else:
+                    self.call_from_thread(self.notify, refusal, title=title, severity="warning")
+
+        self.run_worker(check, thread=True, group="operator", exit_on_error=False)
+
+    def _confirm(
+        self,
+        question: str,
+        detail: str,
+        confirm: str,
+        then: Callable[[], None],
+        decline: str = "Cancel",
+    ) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 then()
 
-        self.push_screen(ConfirmScreen(question, detail, confirm), answered)
+        self.push_screen(ConfirmScreen(question, detail, confirm, decline), answered)
 
     def toggle_pause(self) -> None:
         paused = self._wanted_paused

@@ -1,4 +1,4 @@
-"""A yes/no question before an action that cannot be undone (kill, mark)."""
+"""A yes/no question before an action that cannot be undone (kill, mark, cancel a run)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,19 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "", confirm_label: str = "Yes") -> None:
+    def __init__(
+        self,
+        question: str,
+        detail: str = "",
+        confirm_label: str = "Yes",
+        decline_label: str = "Cancel",
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.question = question
         self.detail = detail
         self.confirm_label = confirm_label
+        # "Cancel (n)" beside "Cancel run (y)" would read as two ways to cancel.
+        self.decline_label = decline_label
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -30,7 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Static(self.detail, classes="dialog-detail", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error")
-                yield Button("Cancel (n)", id="no")
+                yield Button(f"{self.decline_label} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()

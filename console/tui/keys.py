@@ -1,7 +1,9 @@
 """The dashboard's keys in one table: bindings, the help screen and the command palette.
 
 k9s and htop habits: ``?`` help, ``/`` filter, ``esc`` back, ``enter`` detail,
-``k`` kill, ``space`` freeze, ``<`` ``>`` sort, number keys for panels.
+``k`` kill, ``space`` freeze, ``<`` ``>`` sort, number keys for panels; a
+capital letter for what reaches beyond the selected try (``C``, shift+c:
+cancel its whole run).
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ KEYS: tuple[KeySpec, ...] = (
         mutating=True,
         show=False,
     ),
+    # The selected task's whole run, as `execconsole runs cancel` (asks first). Not in
+    # the footer, which has no room left at 160 columns; ? and the palette list it.
+    KeySpec("C", "task('cancel_run')", "Cancel run", "C", "Task", mutating=True, show=False),
     # ---- the engine ------------------------------------------------------------------
     KeySpec("p", "pause", "Pause/resume", "p", "Engine", mutating=True),
     KeySpec(
@@ -111,7 +116,7 @@ KEYS: tuple[KeySpec, ...] = (
 
 # Actions whose keys a read-only console hides.
 MUTATING_TASK_ACTIONS = frozenset(
-    {"kill", "retry", "mark_success", "mark_failed", "priority_up", "priority_down"}
+    {"kill", "retry", "mark_success", "mark_failed", "priority_up", "priority_down", "cancel_run"}
 )
 MUTATING_ACTIONS = frozenset({"pause", "parallelism", "new_task", "open_workflow"})
 

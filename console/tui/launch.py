@@ -13,6 +13,7 @@ leaves it running when it quits.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from console.cli.output import say, tasks
@@ -21,21 +22,58 @@ from console.tui.formatting import plural
 if TYPE_CHECKING:
     from console.runtime import Runtime
     from console.tui.app import ConsoleApp
+    from executors.base import BaseExecutor
 
 
-def _log_to_file(runtime: Runtime) -> None:
-    """Send logging to <home>/console.log: a line on stderr would tear the screen."""
-    runtime.config.ensure_dirs()
+class HeldLog(logging.Handler):
+    """A read-only console's warnings and errors, kept in memory and said once it has closed.
+
+    A read-only console writes nothing, console.log included; a line on
+    stderr while it runs would tear the screen.
+    """
+
+    def __init__(self, limit: int = 20) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: deque[str] = deque(maxlen=limit)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _route_logging(runtime: Runtime, read_only: bool) -> HeldLog | None:
+    """Send logging to <home>/console.log, or (read-only) hold it in memory: never to stderr."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.StreamHandler) and not isinstance(
-            handler, logging.FileHandler
-        ):
-            root.removeHandler(handler)
-    handler = logging.FileHandler(runtime.config.home / "console.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for old in list(root.handlers):
+        if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
+            root.removeHandler(old)
+    held: HeldLog | None = None
+    handler: logging.Handler
+    if read_only:
+        handler = held = HeldLog()
+    else:
+        runtime.config.ensure_dirs()
+        handler = logging.FileHandler(runtime.config.home / "console.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    return held
+
+
+def _executors_to_watch(runtime: Runtime) -> dict[str, BaseExecutor]:
+    """The configured executors, built (not started) for their capabilities, panels and keys.
+
+    As ``Runtime.build_executors`` but without creating the home's logs and
+    claims folders: a read-only console only reads what they hold, if anything.
+    """
+    from executors.loader import build_executors
+
+    specs = runtime.executor_specs()
+    options = {spec.name: runtime.config.options_for(spec.name) for spec in specs}
+    return build_executors(specs, runtime.parallelism, runtime.config.home, options)
 
 
 def launch(
@@ -68,13 +106,14 @@ def launch(
             raise BadInput(f"--run-id {run_id!r} may hold only letters, digits and _ . - : + @")
     owner = store.lease_owner()
     # Executors are built (and their config checked) before anything is written.
-    executors = runtime.build_executors()
+    # A read-only console writes nothing at all: no folders, no console.log.
+    executors = _executors_to_watch(runtime) if read_only else runtime.build_executors()
     if workflow is not None:
         run_id, keys = actions.submit_workflow(
             store, workflow, default_executor=runtime.default_executor, run_id=run_id
         )
         say(f"submitted {workflow.dag_id}/{run_id}: {tasks(len(keys))}")
-    _log_to_file(runtime)
+    held = _route_logging(runtime, read_only)
 
     engine: ChildEngine | None = None
     if owner is None and not read_only:
@@ -117,6 +156,10 @@ def launch(
         if current is not None:
             stop_engine(current, mode)
         _close(app, runtime)
+        if held is not None and held.lines:
+            say("the console logged (read-only, so not to console.log):")
+            for line in held.lines:
+                say(line)
     if app.context.engine is not None and app.engine_error is not None:
         say(f"error: {app.engine_error}")
         return 1

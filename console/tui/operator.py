@@ -23,6 +23,7 @@ from executors.task_key import TaskKey
 if TYPE_CHECKING:
     from console.actions import Requested
     from store import Store
+    from store.runs import RunSummary
 
 REQUEST_WAIT_SECONDS = 10.0
 
@@ -101,6 +102,20 @@ class OperatorActions:
             if record.state not in actions.MARKABLE:
                 return f"{record.key} is {record.state}: kill it before marking it {state}"
         return None
+
+    def cancel_run(self, dag_id: str, run_id: str) -> str:
+        """Stop a whole run, as ``execconsole runs cancel dag/run`` does."""
+        with self._lock:
+            return self._outcome(actions.cancel_run(self.store, f"{dag_id}/{run_id}"))
+
+    def run_summary(self, dag_id: str, run_id: str) -> RunSummary | None:
+        """A run and its tasks by the state of their latest try (None: no such run).
+
+        Read before the console asks "Cancel run ...?", to say how many tasks
+        it would stop, or that there is nothing left to stop.
+        """
+        with self._lock:
+            return self.store.run(dag_id, run_id)
 
     def set_priority(self, key: TaskKey, priority: int) -> str:
         with self._lock:

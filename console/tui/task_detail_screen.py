@@ -50,6 +50,7 @@ class TaskDetailScreen(Screen[None]):
         Binding("r", "task('retry')", "Retry"),
         Binding("s", "task('mark_success')", "Mark success"),
         Binding("f", "task('mark_failed')", "Mark failed"),
+        Binding("C", "task('cancel_run')", "Cancel run"),
     ]
 
     def __init__(self, ti_id: int) -> None:

@@ -74,7 +74,7 @@ def test_question_mark_opens_the_help_and_esc_closes_it(console: ConsoleFactory)
         await pilot.press("question_mark")
         await c.wait(pilot, lambda: isinstance(c.app.screen, HelpScreen), "help shown")
         keys = {line.keys for line in c.app.dashboard.help_lines()}
-        assert {"?", "/", "k", "r", "s", "f", "p", "+", "-", "n", "o", "q", "1-9"} <= keys
+        assert {"?", "/", "k", "r", "s", "f", "C", "p", "+", "-", "n", "o", "q", "1-9"} <= keys
         await pilot.press("escape")
         await c.wait(pilot, lambda: c.app.screen is c.app.dashboard, "back on the dashboard")
 

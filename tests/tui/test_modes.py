@@ -116,9 +116,17 @@ def test_read_only_hides_every_key_that_changes_something(console: ConsoleFactor
             active.binding.description for active in c.app.active_bindings.values()
         }  # hidden, not greyed
         assert shown.isdisjoint(
-            {"Kill", "Retry", "Mark success", "Mark failed", "Pause/resume", "New task"}
+            {
+                "Kill",
+                "Retry",
+                "Mark success",
+                "Mark failed",
+                "Cancel run",
+                "Pause/resume",
+                "New task",
+            }
         )
-        await pilot.press("k", "p", "plus", "n", "o", "s", "f")
+        await pilot.press("k", "p", "plus", "n", "o", "s", "f", "C")
         await pilot.pause(0.3)
         assert c.app.screen is dashboard
         assert c.store.pending_requests() == []
