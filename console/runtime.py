@@ -118,11 +118,17 @@ class Runtime:
             self._store.close()
             self._store = None
 
-    def build_executors(self) -> dict[str, BaseExecutor]:
+    def build_executors(self, *, create_dirs: bool = True) -> dict[str, BaseExecutor]:
+        """The configured executors, built, not started.
+
+        ``create_dirs=False`` leaves the home's logs and claims folders as they
+        are: a read-only console only reads what they hold, if anything.
+        """
         from executors.loader import build_executors
 
         try:
-            self.config.ensure_dirs()
+            if create_dirs:
+                self.config.ensure_dirs()
         except OSError as error:
             from console.config import ConfigError
 

@@ -22,7 +22,6 @@ from console.tui.formatting import plural
 if TYPE_CHECKING:
     from console.runtime import Runtime
     from console.tui.app import ConsoleApp
-    from executors.base import BaseExecutor
 
 
 class HeldLog(logging.Handler):
@@ -63,19 +62,6 @@ def _route_logging(runtime: Runtime, read_only: bool) -> HeldLog | None:
     return held
 
 
-def _executors_to_watch(runtime: Runtime) -> dict[str, BaseExecutor]:
-    """The configured executors, built (not started) for their capabilities, panels and keys.
-
-    As ``Runtime.build_executors`` but without creating the home's logs and
-    claims folders: a read-only console only reads what they hold, if anything.
-    """
-    from executors.loader import build_executors
-
-    specs = runtime.executor_specs()
-    options = {spec.name: runtime.config.options_for(spec.name) for spec in specs}
-    return build_executors(specs, runtime.parallelism, runtime.config.home, options)
-
-
 def launch(
     options: Any,
     *,
@@ -107,7 +93,7 @@ def launch(
     owner = store.lease_owner()
     # Executors are built (and their config checked) before anything is written.
     # A read-only console writes nothing at all: no folders, no console.log.
-    executors = _executors_to_watch(runtime) if read_only else runtime.build_executors()
+    executors = runtime.build_executors(create_dirs=not read_only)
     if workflow is not None:
         run_id, keys = actions.submit_workflow(
             store, workflow, default_executor=runtime.default_executor, run_id=run_id
