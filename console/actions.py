@@ -121,8 +121,13 @@ def cancel_run(store: Store, run: str) -> Requested:
     return Requested(request_id, "cancel", [f"{found.dag_id}/{found.run_id}"])
 
 
-def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
-    """Run finished tasks again; a task waiting out its retry delay starts its next try now."""
+def retry(store: Store, keys: Sequence[str | TaskKey], *, downstream: bool = False) -> Requested:
+    """Run finished tasks again; a task waiting out its retry delay starts its next try now.
+
+    With ``downstream``, Airflow's "clear with downstream": every task below
+    the given ones in their run runs again after them, in dependency order
+    (see ``RequestHandler._retry_with_downstream`` for what happens to each).
+    """
     records = resolve_all(store, keys)
     for record in records:
         if record.state == TaskState.SCHEDULED and record.not_before:
@@ -133,6 +138,8 @@ def retry(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
                 + (" (kill it first)" if record.state in KILLABLE else "")
             )
     _check_latest(store, records)
+    if downstream:
+        return _request(store, "retry", records, downstream=True)
     return _request(store, "retry", records)
 
 

@@ -110,6 +110,7 @@ class InFlight:
     started_at: float | None = None  # monotonic
     no_retry: bool = False  # an operator killed it: do not retry
     kill_reason: str | None = None
+    restart: str | None = None  # cleared by an operator while in flight: a new try follows (why)
 
 
 class EngineCallbackSink:
@@ -637,7 +638,13 @@ class Engine:
         fields["clear_reason"] = reason is None and record.reason is not None
         if report.pid is not None:
             fields["pid"] = report.pid
-        if state == TaskState.SUCCESS:
+        if flight is not None and flight.restart and not no_retry:
+            # Cleared while it ran (Airflow's "restarting"): however it ended, a
+            # new try follows, whatever its retries, and waits for its upstreams.
+            ended = TaskState.SUCCESS if state == TaskState.SUCCESS else TaskState.UP_FOR_RETRY
+            batch.transition(record, ended, actor=actor, reason=reason, **fields)
+            batch.new_try(record, actor="operator", reason=flight.restart)
+        elif state == TaskState.SUCCESS:
             batch.transition(record, TaskState.SUCCESS, actor=actor, reason=reason, **fields)
         elif not no_retry and record.try_number <= record.retries:
             delay = record.retry_delay

@@ -10,7 +10,8 @@ again: a request that no longer applies is marked rejected with the reason.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from executors.state import TaskState
@@ -38,6 +39,17 @@ class Rejected(Exception):
     """The request cannot apply now; the message says why."""
 
 
+@dataclass(frozen=True)
+class Done:
+    """A request carried out: the text for people, and ``details`` (JSON) kept with the request."""
+
+    text: str
+    details: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class RequestHandler:
     """Applies pending requests to the engine and the store batch."""
 
@@ -55,10 +67,11 @@ class RequestHandler:
                 log.exception("request %s failed", request.id)
                 batch.finish_request(request.id, "rejected", f"internal error: {error}")
             else:
-                batch.finish_request(request.id, "done", result)
-                self.engine.note(result)
+                details = result.details if isinstance(result, Done) else None
+                batch.finish_request(request.id, "done", str(result), details=details)
+                self.engine.note(str(result))
 
-    def apply(self, batch: Batch, request: RequestRecord) -> str:
+    def apply(self, batch: Batch, request: RequestRecord) -> str | Done:
         handler = getattr(self, f"_do_{request.kind}", None)
         if handler is None:
             raise Rejected(f"unknown request kind {request.kind!r}")
@@ -72,7 +85,8 @@ class RequestHandler:
             # Left by an operator for whichever engine came next; this one was
             # started with --parallelism, which is the later word.
             raise Rejected("it was made before this engine started with --parallelism, which wins")
-        return str(handler(batch, request.payload))
+        result = handler(batch, request.payload)
+        return result if isinstance(result, Done) else str(result)
 
     # ---- helpers -----------------------------------------------------------
     def _current(self, ti_id: int) -> TaskRecord:
@@ -214,33 +228,172 @@ class RequestHandler:
             )
         return summary + "; the tasks after them end as upstream_failed"
 
-    def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> str:
-        done = []
-        for record in self._each(payload):
-            if record.state == TaskState.SCHEDULED and record.not_before:
-                # Its next try waits out a retry delay: it becomes ready now.
+    def _do_retry(self, batch: Batch, payload: dict[str, Any]) -> Done:
+        roots = self._each(payload)
+        if payload.get("downstream"):
+            return self._retry_with_downstream(batch, roots)
+        done = [str(record.key) for record in roots if self._retry_one(batch, record)]
+        return Done(
+            f"retrying {', '.join(done) or 'nothing (next tries already scheduled)'}",
+            {"retried": done, "cleared": []},
+        )
+
+    def _check_retryable(self, record: TaskRecord) -> None:
+        """Rejected unless ``record`` may be retried: finished and latest, or waiting out a retry delay."""
+        if record.state == TaskState.SCHEDULED and record.not_before:
+            return
+        if record.state not in RETRYABLE:
+            raise Rejected(f"{record.key} is {record.state}; only finished tasks can be retried")
+        if record.state != TaskState.UP_FOR_RETRY:
+            self._check_latest(record)
+
+    def _retry_one(self, batch: Batch, record: TaskRecord) -> bool:
+        """Retry one given try; False when there is nothing to do (its next try exists already)."""
+        if record.state == TaskState.SCHEDULED and record.not_before:
+            # Its next try waits out a retry delay: it becomes ready now.
+            batch.transition(
+                record,
+                TaskState.SCHEDULED,
+                actor=OPERATOR,
+                reason=f"retry delay cleared by operator (was until {record.not_before})",
+                not_before=None,
+            )
+            return True
+        self._check_retryable(record)
+        if record.state == TaskState.UP_FOR_RETRY:
+            return False  # its next try is scheduled already
+        if any(earlier.id == record.id for earlier, *_rest in batch.new_tries):
+            return False  # retried already in this tick (a key pressed twice)
+        batch.new_try(record, actor=OPERATOR, reason="retried by operator")
+        batch.revive_downstream(record)
+        return True
+
+    def _retry_with_downstream(self, batch: Batch, roots: list[TaskRecord]) -> Done:
+        """Airflow's "clear with downstream": retry ``roots``, and run every task below them again.
+
+        Each task downstream of a given one (in its run, transitively) ends
+        up with one try that waits for its upstreams: a finished one gets a
+        new try; a running one is killed, and its new try follows when it
+        has ended (so two never run side by side); one handed out but not
+        started is taken back; one not started waits again (a retry delay
+        is dropped). Everything is checked before anything is changed.
+        """
+        for record in roots:
+            self._check_retryable(record)
+        engine = self.engine
+        runs: dict[tuple[str, str], list[TaskRecord]] = defaultdict(list)
+        for record in roots:
+            runs[(record.dag_id, record.run_id)].append(record)
+        plan: list[tuple[TaskRecord, str, str]] = []  # (try, what to do, why), upstreams first
+        for (dag_id, run_id), given in runs.items():
+            by_task = {(record.task_id, record.map_index): record for record in given}
+            why = f"cleared by operator (retry {', '.join(sorted({r.task_id for r in given}))} with downstream)"
+            order = engine.store.with_downstream(dag_id, run_id, {r.task_id for r in given})
+            for latest in engine.store.latest_tries_of(dag_id, run_id, order):
+                root = by_task.get((latest.task_id, latest.map_index))
+                if root is not None:
+                    plan.append((root, "root", why))
+                    continue
+                flight = engine.in_flight.get(latest.key)
+                record = flight.record if flight is not None else latest
+                plan.append((record, self._clear_action(batch, record), why))
+        # Taken back first: a kill frees a worker, which would start a try taken back next.
+        failed: list[str] = []
+        for index, (record, action, why) in enumerate(plan):
+            if action != "take_back":
+                continue
+            flight = engine.in_flight[record.key]
+            if flight.executor.dequeue(record.key):
+                engine.in_flight.pop(record.key, None)
+                plan[index] = (record, "given_back", why)
+            else:
+                plan[index] = (record, "kill", why)  # a worker has it already
+        for index, (record, action, why) in enumerate(plan):
+            if action == "kill" and not self._kill_to_restart(record, why):
+                failed.append(str(record.key))
+                plan[index] = (record, "not_killed", why)
+        retried: list[str] = []
+        cleared: list[dict[str, str]] = []
+        for record, action, why in plan:
+            if action == "root":
+                if self._retry_one(batch, record):
+                    retried.append(str(record.key))
+                continue
+            if action == "new_try":
+                batch.new_try(record, actor=OPERATOR, reason=why)
+            elif action in ("wait", "given_back"):
+                fields: dict[str, Any] = {"not_before": None}
+                if action == "given_back":
+                    fields.update(token=None, queued_at=None)
                 batch.transition(
                     record,
                     TaskState.SCHEDULED,
                     actor=OPERATOR,
-                    reason=f"retry delay cleared by operator (was until {record.not_before})",
-                    not_before=None,
+                    reason=f"{why}: waits for its upstreams again",
+                    **fields,
                 )
-                done.append(str(record.key))
-                continue
-            if record.state not in RETRYABLE:
-                raise Rejected(
-                    f"{record.key} is {record.state}; only finished tasks can be retried"
+                batch.recount_upstreams(record)
+            if action != "not_killed":
+                cleared.append(
+                    {
+                        "key": str(record.key),
+                        "state": str(record.state),
+                        "action": {"given_back": "wait"}.get(action, action),
+                    }
                 )
-            if record.state == TaskState.UP_FOR_RETRY:
-                continue  # its next try is scheduled already
-            self._check_latest(record)
-            if any(earlier.id == record.id for earlier, *_rest in batch.new_tries):
-                continue  # retried already in this tick (a key pressed twice)
-            batch.new_try(record, actor=OPERATOR, reason="retried by operator")
-            batch.revive_downstream(record)
-            done.append(str(record.key))
-        return f"retrying {', '.join(done) or 'nothing (next tries already scheduled)'}"
+        text = _cleared_text(retried, cleared)
+        if failed:
+            name = "its executor" if len(failed) == 1 else "their executors"
+            raise Rejected(
+                f"{text}; could not kill {', '.join(failed)}: {name} could not reach it now "
+                "(see the engine's notes): it runs on, and what it comes to counts"
+            )
+        return Done(text, {"retried": retried, "cleared": cleared})
+
+    def _clear_action(self, batch: Batch, record: TaskRecord) -> str:
+        """What clearing a downstream task's latest try takes: new_try, wait, take_back or kill."""
+        if record.state in (
+            TaskState.SUCCESS,
+            TaskState.FAILED,
+            TaskState.UPSTREAM_FAILED,
+            TaskState.UP_FOR_RETRY,  # its next try is in this tick's batch; a second is not made
+        ):
+            return "new_try"
+        if record.state == TaskState.SCHEDULED:
+            return "wait"
+        flight = self.engine.in_flight.get(record.key)
+        if flight is None:
+            # It ended in this tick (its ending is in the batch, not yet in the store).
+            if any(t.record.id == record.id and t.to_state.is_finished for t in batch.transitions):
+                return "new_try"
+            raise Rejected(
+                f"{record.key} is {record.state} but this engine does not hold it: "
+                "wait for it to end, then retry again"
+            )
+        if record.state != TaskState.RUNNING:
+            return "take_back"  # or killed, if a worker has started it meanwhile
+        if not flight.executor.supports_kill:
+            raise Rejected(
+                f"{record.key} is running on executor {flight.executor.executor_name!r}, "
+                "which cannot kill tasks: wait for it to end, then retry with --downstream"
+            )
+        return "kill"
+
+    def _kill_to_restart(self, record: TaskRecord, why: str) -> bool:
+        """Kill an in-flight try so that a new try follows when it has ended (Airflow's "restarting")."""
+        flight = self.engine.in_flight[record.key]
+        if not flight.executor.supports_kill:
+            return False
+        flight.restart = f"{why} while it ran"
+        flight.no_retry = False  # a kill asked for earlier is overtaken: it runs again
+        if flight.kill_reason:
+            return True  # being killed already (a timeout, an earlier kill): it ends soon
+        flight.kill_reason = f"killed: {why}"
+        if flight.executor.kill(record.key):
+            return True
+        flight.restart = None
+        flight.kill_reason = None
+        return False
 
     def _do_mark(self, batch: Batch, payload: dict[str, Any]) -> str:
         state = TaskState(payload["state"])
@@ -320,6 +473,22 @@ class RequestHandler:
         found = self.engine.store.finished_runs_before(before, dag_id=payload.get("dag"))
         batch.forget([(run.dag_id, run.run_id) for run in found], requests_before=before)
         return forgotten_text(found, before)
+
+
+def _cleared_text(retried: list[str], cleared: list[dict[str, str]]) -> str:
+    """What a retry with downstream did, for people (``cleared`` as in its JSON outcome)."""
+    parts = [f"retrying {', '.join(retried) or 'nothing (next tries already scheduled)'}"]
+    if not cleared:
+        return parts[0] + "; nothing downstream to clear"
+    for action, label in (
+        ("new_try", "new tries downstream for {}"),
+        ("kill", "killing {} (a new try follows when it has ended)"),
+        ("wait", "waiting for their upstreams again: {}"),
+    ):
+        keys = [entry["key"] for entry in cleared if entry["action"] == action]
+        if keys:
+            parts.append(label.format(", ".join(keys)))
+    return "; ".join(parts)
 
 
 def forgotten_text(found: list[RunSummary], before: str) -> str:

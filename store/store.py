@@ -12,6 +12,7 @@ that makes it, so the audit log and the task rows can never disagree.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import socket
@@ -201,7 +202,10 @@ class Batch:
     transitions: list[_Transition] = field(default_factory=list)
     new_tries: list[tuple[TaskRecord, str | None, str, str | None]] = field(default_factory=list)
     revive: list[TaskRecord] = field(default_factory=list)
-    requests_done: list[tuple[int, str, str | None]] = field(default_factory=list)
+    wait_again: list[TaskRecord] = field(default_factory=list)
+    requests_done: list[tuple[int, str, str | None, dict[str, Any] | None]] = field(
+        default_factory=list
+    )
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[TaskRecord, str, str]] = field(default_factory=list)
     renew_lease: bool = False
@@ -256,12 +260,29 @@ class Batch:
         """Give tasks that failed only because of ``record``'s task another chance."""
         self.revive.append(record)
 
+    def recount_upstreams(self, record: TaskRecord) -> None:
+        """Make a scheduled try wait again for every upstream whose latest try has not succeeded.
+
+        Counted once this batch's new tries are in, so a try cleared with its
+        upstreams waits for their new tries; an upstream that has failed makes
+        it upstream_failed, as its trigger rule would.
+        """
+        self.wait_again.append(record)
+
     def note(self, record: TaskRecord, actor: str, message: str) -> None:
         """An audit line that changes nothing (e.g. the executor gave up on a stuck key)."""
         self.notes.append((record, actor, message))
 
-    def finish_request(self, request_id: int, status: str, result: str | None) -> None:
-        self.requests_done.append((request_id, status, result))
+    def finish_request(
+        self,
+        request_id: int,
+        status: str,
+        result: str | None,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a request's outcome; ``details`` (JSON) go into its payload as ``outcome``."""
+        self.requests_done.append((request_id, status, result, details))
 
     def set_setting(self, key: str, value: Any) -> None:
         self.settings[key] = value
@@ -279,6 +300,7 @@ class Batch:
             self.transitions
             or self.new_tries
             or self.revive
+            or self.wait_again
             or self.requests_done
             or self.settings
             or self.notes
@@ -690,6 +712,8 @@ class Store:
             writer.flush()
             for record, not_before, actor, reason in batch.new_tries:
                 self._insert_next_try(conn, record, not_before, actor, reason, now)
+            for record in batch.wait_again:
+                self._recount_upstreams(conn, record, now)
             for record in batch.revive:
                 self._revive_downstream(conn, record, now)
             for record, actor, message in batch.notes:
@@ -697,11 +721,13 @@ class Store:
                     "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)",
                     (record.id, now, str(record.state), str(record.state), actor, message),
                 )
-            for request_id, status, result in batch.requests_done:
+            for request_id, status, result, details in batch.requests_done:
                 conn.execute(
                     "UPDATE requests SET status = ?, result = ?, done_at = ? WHERE id = ?",
                     (status, result, now, request_id),
                 )
+                if details is not None:
+                    self._add_outcome(conn, request_id, details)
             for key, value in batch.settings.items():
                 conn.execute(
                     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -880,6 +906,40 @@ class Store:
                 )
                 frontier.append(row)
 
+    def _recount_upstreams(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
+        """Set a scheduled try's upstreams left to wait for from their latest tries (``Batch.recount_upstreams``)."""
+        pending, failed = self._upstream_outcome(conn, record.dag_id, record.run_id, record.task_id)
+        if failed is None:
+            conn.execute(
+                "UPDATE task_instances SET pending_upstreams = ? WHERE id = ? AND state = 'scheduled'",
+                (pending, record.id),
+            )
+            return
+        blocked = f"upstream {failed} failed"
+        cursor = conn.execute(
+            "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? "
+            "WHERE id = ? AND state = 'scheduled'",
+            (blocked, now, record.id),
+        )
+        if cursor.rowcount:
+            conn.execute(
+                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
+                (record.id, now, blocked),
+            )
+            self._fail_downstream(conn, record, now)
+
+    @staticmethod
+    def _add_outcome(conn: sqlite3.Connection, request_id: int, details: dict[str, Any]) -> None:
+        """Keep what a request did, as JSON, in its payload under ``outcome``."""
+        row = conn.execute("SELECT payload FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            return
+        payload = json.loads(row[0])
+        payload["outcome"] = details
+        conn.execute(
+            "UPDATE requests SET payload = ? WHERE id = ?", (json.dumps(payload), request_id)
+        )
+
     @staticmethod
     def _is_latest_try(conn: sqlite3.Connection, record: TaskRecord) -> bool:
         latest = conn.execute(
@@ -1021,6 +1081,54 @@ class Store:
             f"AND state IN ({', '.join('?' for _ in wanted)}) ORDER BY id",
             [dag_id, run_id, *wanted],
         )
+
+    def with_downstream(self, dag_id: str, run_id: str, task_ids: Iterable[str]) -> list[str]:
+        """``task_ids`` and every task downstream of them in a run, transitively: each once, upstreams first.
+
+        What Airflow's "clear with downstream" reaches. Ties (tasks neither
+        of which depends on the other) go by task id, so the order is stable.
+        """
+        children: dict[str, list[str]] = {}
+        for task_id, upstream in self.conn.execute(
+            "SELECT task_id, upstream_task_id FROM dependencies WHERE dag_id = ? AND run_id = ?",
+            (dag_id, run_id),
+        ):
+            children.setdefault(upstream, []).append(task_id)
+        reached = set(task_ids)
+        frontier = list(reached)
+        while frontier:
+            for child in children.get(frontier.pop(), ()):
+                if child not in reached:
+                    reached.add(child)
+                    frontier.append(child)
+        waiting_for = dict.fromkeys(reached, 0)
+        for upstream, downstream in children.items():
+            if upstream in reached:
+                for child in downstream:
+                    waiting_for[child] += 1
+        ready = sorted(task for task, count in waiting_for.items() if count == 0)
+        order: list[str] = []
+        while ready:
+            task = heapq.heappop(ready)
+            order.append(task)
+            for child in children.get(task, ()):
+                waiting_for[child] -= 1
+                if waiting_for[child] == 0:
+                    heapq.heappush(ready, child)
+        return order
+
+    def latest_tries_of(
+        self, dag_id: str, run_id: str, task_ids: Iterable[str]
+    ) -> list[TaskRecord]:
+        """The latest try of each of these tasks in a run, in the order of ``task_ids``."""
+        found: list[TaskRecord] = []
+        for task_id in task_ids:
+            found += self._records(
+                f"{TASK_SELECT} WHERE dag_id = ? AND run_id = ? AND task_id = ? AND {_NO_LATER_TRY} "
+                "ORDER BY map_index",
+                (dag_id, run_id, task_id),
+            )
+        return found
 
     def run_progress(self, dag_id: str, run_id: str) -> dict[str, int]:
         """A run's tasks by the state of their latest try, and ``retried``: its tries beyond one a task."""

@@ -244,12 +244,73 @@ def kill(
 def retry(
     ctx: typer.Context,
     keys: Annotated[list[str], typer.Argument(help=KEY_HELP, show_default=False)],
+    downstream: Annotated[
+        bool,
+        typer.Option(
+            "--downstream",
+            help=(
+                "Also clear every task downstream of each one, in its run (Airflow's clear with "
+                "downstream): finished ones get a new try, running ones are killed and run again "
+                "once ended, ones not started wait again; all run after their upstreams."
+            ),
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout.")
+    ] = False,
 ) -> None:
-    """Run finished tasks again as a new try (tasks that failed because of them too)."""
+    """Run finished tasks again as a new try (tasks that failed because of them too).
+
+    With --downstream (Airflow's clear with downstream), every task below a
+    given one in its run runs again after it, in dependency order, each once,
+    tasks that succeeded included: a finished task gets a new try; a running
+    one is killed, as Airflow's clear does, and its new try follows once it
+    has ended; one handed to an executor but not started is taken back, and
+    one not started waits for its upstreams again.
+    """
     from console import actions
 
     store = _keyed_store(ctx)
-    report_request(store, actions.retry(store, keys))
+    requested = actions.retry(store, keys, downstream=downstream)
+    if json_output:
+        _report_retry_json(store, requested, downstream)
+        return
+    report_request(store, requested)
+
+
+def _report_retry_json(store, requested, downstream: bool, wait: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """The retry's outcome as one JSON document: what was retried and what was cleared.
+
+    ``status`` is ``done``, or ``stored`` (no engine: the next one carries it
+    out) or ``pending`` (the engine has not picked it up yet); then
+    ``retried`` names the tries asked for and ``cleared`` is null. A rejected
+    request is an error, as without --json.
+    """
+    from console import actions
+
+    document = {
+        "request": requested.request_id,
+        "downstream": downstream,
+        "status": "stored",
+        "result": None,
+        "retried": requested.keys,
+        "cleared": None,
+    }
+    if store.lease_owner() is not None:
+        outcome = actions.wait_for(store, requested.request_id, wait)
+        if outcome is None:
+            document["status"] = "pending"
+        elif outcome.status == "rejected":
+            fail(outcome.result or "rejected by the engine")
+        else:
+            details = outcome.payload.get("outcome") or {}
+            document.update(
+                status="done",
+                result=outcome.result,
+                retried=details.get("retried", requested.keys),
+                cleared=details.get("cleared", []),
+            )
+    emit_json(document)
 
 
 @tasks_app.command("mark")
