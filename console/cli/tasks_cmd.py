@@ -228,6 +228,38 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
         record = store.get_by_id(record.id) or record
 
 
+@tasks_app.command("wait")
+def wait(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help=KEY_HELP, show_default=False)],
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Stop waiting after this many seconds (exit 124; the tasks go on).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Each task's last try as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Wait until tasks have ended, retries included: exit 0 if all succeeded, 1 if any did not.
+
+    A key names a task of a run; its latest try is followed through any retries
+    (a try that failed into its retry policy has not ended the task). 124 means
+    --timeout passed first, 130 Ctrl-C; in both the tasks go on.
+    """
+    from console import actions
+    from console.cli.waiting import check_wait_timeout, wait_and_report
+
+    check_wait_timeout(timeout, "--timeout")
+    store = _keyed_store(ctx)
+    # One wait a task instance: two keys naming tries of one task wait for it once.
+    each = {record.key.instance: record for record in actions.resolve_all(store, keys)}
+    wait_and_report(store, list(each.values()), timeout, json_output)
+
+
 @tasks_app.command("kill")
 def kill(
     ctx: typer.Context,

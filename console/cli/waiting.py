@@ -63,8 +63,8 @@ def _ending(record: TaskRecord) -> str:
     line = f"{record.key}: {record.state}{tries}"
     if record.duration is not None:
         line += f" in {seconds(record.duration)}"
-    if record.exit_code is not None and record.exit_code != 0:
-        line += f", exit code {record.exit_code}"
     if record.reason:
-        line += f": {record.reason}"
+        line += f": {record.reason}"  # "exited with code 3", "timed out after 5s", ...
+    elif record.exit_code:
+        line += f", exit code {record.exit_code}"
     return line

@@ -55,7 +55,7 @@ def test_wait_on_a_failing_task_exits_1_and_json_is_its_last_try(home: Path, eng
     assert done.returncode == 1, done.stderr
     (last,) = json.loads(done.stdout)  # one document on stdout: the waited tasks' last tries
     assert last["state"] == "failed" and last["exit_code"] == 7
-    assert "exit code 7" in done.stderr
+    assert "exited with code 7" in done.stderr
 
 
 def test_wait_timeout_without_an_engine_exits_124_and_leaves_the_task(home: Path) -> None:
@@ -112,3 +112,56 @@ def test_bad_wait_and_env_options_exit_2_and_store_nothing(
     assert line.startswith("error: ") and message in line
     assert "Traceback" not in done.stderr
     assert not (home / "execconsole.db").exists()
+
+
+def test_tasks_wait_follows_each_named_task_once_and_exits_1_if_any_failed(
+    home: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    for task, command in (
+        ("slow", f"while [ ! -e {gate} ]; do sleep 0.05; done"),
+        ("bad", "exit 4"),
+    ):
+        submitted = run_cli(home, "submit", "--task", task, "--shell", "--", command)
+        assert submitted.returncode == 0, submitted.stderr
+    scheduler = start_cli(home, "scheduler")
+    try:
+        # Three keys, two tasks: adhoc/slow#1 and adhoc/slow name one task instance.
+        waiter = start_cli(
+            home, "tasks", "wait", "adhoc/slow", "adhoc/bad", "adhoc/slow#1", "--json"
+        )
+        wait_until(lambda: ("bad", 1, "failed") in latest_states(home), message="bad ends")
+        assert waiter.poll() is None  # slow still runs: the wait goes on
+        gate.touch()
+        out, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 1, err
+        assert sorted((r["task_id"], r["state"]) for r in json.loads(out)) == [
+            ("bad", "failed"),
+            ("slow", "success"),
+        ]
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.communicate(timeout=60)
+
+
+def test_tasks_wait_all_succeeded_exits_0(home: Path, engine: None) -> None:
+    assert run_cli(home, "submit", "--task", "ok", "--wait", "--", "true").returncode == 0
+    done = run_cli(home, "tasks", "wait", "adhoc/ok")
+    assert done.returncode == 0, done.stderr
+    assert "adhoc/ok/" in done.stderr and ": success" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["adhoc/none"], "no task instance matches adhoc/none"),
+        (["not-a-key"], "task key 'not-a-key'"),
+        (["adhoc/ok", "--timeout", "-3"], "--timeout must be more than 0"),
+    ],
+)
+def test_tasks_wait_bad_input_exits_2(home: Path, args: list[str], message: str) -> None:
+    assert run_cli(home, "submit", "--task", "ok", "--", "true").returncode == 0
+    done = run_cli(home, "tasks", "wait", *args)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert message in line
