@@ -467,7 +467,7 @@ class Engine:
         """
         if batch.made_ready or batch.revive:
             return True
-        if any(not_before is None for _record, not_before, _actor, _reason in batch.new_tries):
+        if any(entry[1] is None for entry in batch.new_tries):  # (record, not_before, ...)
             return True
         return finished_some and not self.in_flight
 
@@ -643,10 +643,10 @@ class Engine:
             # new try follows, whatever its retries, and waits for its upstreams.
             ended = TaskState.SUCCESS if state == TaskState.SUCCESS else TaskState.UP_FOR_RETRY
             batch.transition(record, ended, actor=actor, reason=reason, **fields)
-            batch.new_try(record, actor="operator", reason=flight.restart)
+            batch.new_try(record, actor="operator", reason=flight.restart, fresh_retries=True)
         elif state == TaskState.SUCCESS:
             batch.transition(record, TaskState.SUCCESS, actor=actor, reason=reason, **fields)
-        elif not no_retry and record.try_number <= record.retries:
+        elif not no_retry and record.retries_left > 0:
             delay = record.retry_delay
             not_before = now.add(seconds=delay).to_iso8601_string() if delay else None
             batch.transition(record, TaskState.UP_FOR_RETRY, actor=actor, reason=reason, **fields)
@@ -654,7 +654,7 @@ class Engine:
                 record,
                 actor="engine",
                 not_before=not_before,
-                reason=f"retry {record.try_number} of {record.retries}"
+                reason=f"retry {record.try_number - record.retry_base} of {record.retries}"
                 + (f" in {delay:g}s" if delay else ""),
             )
         else:

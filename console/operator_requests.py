@@ -264,7 +264,7 @@ class RequestHandler:
             return False  # its next try is scheduled already
         if any(earlier.id == record.id for earlier, *_rest in batch.new_tries):
             return False  # retried already in this tick (a key pressed twice)
-        batch.new_try(record, actor=OPERATOR, reason="retried by operator")
+        batch.new_try(record, actor=OPERATOR, reason="retried by operator", fresh_retries=True)
         batch.revive_downstream(record)
         return True
 
@@ -320,7 +320,7 @@ class RequestHandler:
                     retried.append(str(record.key))
                 continue
             if action == "new_try":
-                batch.new_try(record, actor=OPERATOR, reason=why)
+                batch.new_try(record, actor=OPERATOR, reason=why, fresh_retries=True)
             elif action in ("wait", "given_back"):
                 fields: dict[str, Any] = {"not_before": None}
                 if action == "given_back":

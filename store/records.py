@@ -14,7 +14,7 @@ TASK_COLUMNS = (
     "id dag_id task_id run_id map_index try_number state command shell env cwd priority queue "
     "executor retries retry_delay timeout pending_upstreams not_before token pid pid_create_time "
     "hostname worker submitted_at queued_at start_date end_date duration exit_code signal reason "
-    "log_path requeues no_retry"
+    "log_path requeues no_retry retry_base"
 ).split()
 TASK_SELECT = "SELECT " + ", ".join(TASK_COLUMNS) + " FROM task_instances"
 
@@ -64,6 +64,13 @@ class TaskRecord:
     log_path: str | None
     requeues: int
     no_retry: bool
+    retry_base: int
+    """Tries before this one's retry budget began (see store/schema.py, retry_base)."""
+
+    @property
+    def retries_left(self) -> int:
+        """How many more tries may follow this one if it fails."""
+        return max(self.retries - (self.try_number - 1 - self.retry_base), 0)
 
     @property
     def key(self) -> TaskKey:

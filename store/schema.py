@@ -137,8 +137,20 @@ def index_end_date(db: sqlite_utils.Database) -> None:
     )
 
 
+def retry_base(db: sqlite_utils.Database) -> None:
+    """Where a try's retry budget starts: an operator's retry gives a fresh one.
+
+    ``retries`` stays what the workflow said; a try may be retried while
+    ``try_number - retry_base <= retries``. The engine's own retries keep
+    their try's base; a try an operator asks for (retry, clear) starts at the
+    try before it, as Airflow's clear sets max_tries to the try number plus
+    the task's retries. Existing rows get 0: the budget they had.
+    """
+    db.executescript("ALTER TABLE task_instances ADD COLUMN retry_base INTEGER NOT NULL DEFAULT 0;")
+
+
 # In order; each runs once. Add new migrations at the end, never edit old ones.
-MIGRATIONS = [create_tables, index_start_date, index_end_date]
+MIGRATIONS = [create_tables, index_start_date, index_end_date, retry_base]
 
 
 def _applied_names(conn: sqlite3.Connection) -> set[str]:

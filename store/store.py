@@ -200,7 +200,9 @@ class Batch:
     """The engine's writes for one tick, committed together by ``Store.commit``."""
 
     transitions: list[_Transition] = field(default_factory=list)
-    new_tries: list[tuple[TaskRecord, str | None, str, str | None]] = field(default_factory=list)
+    new_tries: list[tuple[TaskRecord, str | None, str, str | None, bool]] = field(
+        default_factory=list
+    )
     revive: list[TaskRecord] = field(default_factory=list)
     wait_again: list[TaskRecord] = field(default_factory=list)
     requests_done: list[tuple[int, str, str | None, dict[str, Any] | None]] = field(
@@ -252,9 +254,14 @@ class Batch:
         actor: str,
         not_before: str | None = None,
         reason: str | None = None,
+        fresh_retries: bool = False,
     ) -> None:
-        """Schedule the next try of ``record``'s task instance."""
-        self.new_tries.append((record, not_before, actor, reason))
+        """Schedule the next try of ``record``'s task instance.
+
+        ``fresh_retries``: the new try gets the task's whole retry budget again
+        (an operator's retry or clear, as in Airflow), instead of what is left of it.
+        """
+        self.new_tries.append((record, not_before, actor, reason, fresh_retries))
 
     def revive_downstream(self, record: TaskRecord) -> None:
         """Give tasks that failed only because of ``record``'s task another chance."""
@@ -710,8 +717,8 @@ class Store:
                 batch.made_ready += self._log_transition(writer, transition, now)
                 index += 1
             writer.flush()
-            for record, not_before, actor, reason in batch.new_tries:
-                self._insert_next_try(conn, record, not_before, actor, reason, now)
+            for record, not_before, actor, reason, fresh in batch.new_tries:
+                self._insert_next_try(conn, record, not_before, actor, reason, now, fresh)
             for record in batch.wait_again:
                 self._recount_upstreams(conn, record, now)
             for record in batch.revive:
@@ -979,6 +986,7 @@ class Store:
         actor: str,
         reason: str | None,
         now: str,
+        fresh_retries: bool = False,
     ) -> None:
         latest, latest_state = conn.execute(
             "SELECT try_number, state FROM task_instances WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ? "
@@ -1001,8 +1009,8 @@ class Store:
         pending, failed = self._upstream_outcome(conn, record.dag_id, record.run_id, record.task_id)
         cursor = conn.execute(
             "INSERT INTO task_instances (dag_id, task_id, run_id, map_index, try_number, state, command, shell, env, "
-            "cwd, priority, queue, executor, retries, retry_delay, timeout, pending_upstreams, not_before, submitted_at) "
-            "VALUES (?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cwd, priority, queue, executor, retries, retry_delay, timeout, pending_upstreams, not_before, submitted_at, "
+            "retry_base) VALUES (?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.dag_id,
                 record.task_id,
@@ -1022,6 +1030,7 @@ class Store:
                 pending,
                 not_before,
                 now,
+                latest if fresh_retries else record.retry_base,
             ),
         )
         conn.execute(
