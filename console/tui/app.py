@@ -465,7 +465,7 @@ class ConsoleApp(App[str | None]):
         self.poll_now()
 
     def run_task_action(self, name: str, task: TaskRef) -> None:
-        """What k, r, s, f, [, ], C, enter and l do to a task (the dashboard and detail screen share it)."""
+        """What k, r, R, s, f, [, ], C, enter and l do to a task (the dashboard and detail screen share it)."""
         if self.task_action_allowed(name, task) is not True:
             return
         label = task_label(task.key)
@@ -487,6 +487,16 @@ class ConsoleApp(App[str | None]):
             )
         elif name == "retry":
             self.run_operator(f"retry {label}", lambda ops: ops.retry(key))
+        elif name == "retry_downstream":
+            self._confirm(
+                f"Retry {label} and every task downstream of it?",
+                f"Run {key.run_id}. Airflow's clear with downstream: the tasks below it run "
+                "again after it, in dependency order; running ones are killed first.",
+                "Retry all",
+                lambda: self.run_operator(
+                    f"retry {label} with downstream", lambda ops: ops.retry(key, downstream=True)
+                ),
+            )
         elif name in ("mark_success", "mark_failed"):
             self._mark(task, "success" if name == "mark_success" else "failed")
         elif name in ("priority_up", "priority_down"):

@@ -50,6 +50,15 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("k", "task('kill')", "Kill", "k", "Task", mutating=True),
     KeySpec("r", "task('retry')", "Retry", "r", "Task", mutating=True),
     KeySpec(
+        "R",
+        "task('retry_downstream')",
+        "Retry with downstream",
+        "R",
+        "Task",
+        mutating=True,
+        show=False,
+    ),
+    KeySpec(
         "s",
         "task('mark_success')",
         "Mark success",
@@ -116,7 +125,16 @@ KEYS: tuple[KeySpec, ...] = (
 
 # Actions whose keys a read-only console hides.
 MUTATING_TASK_ACTIONS = frozenset(
-    {"kill", "retry", "mark_success", "mark_failed", "priority_up", "priority_down", "cancel_run"}
+    {
+        "kill",
+        "retry",
+        "retry_downstream",
+        "mark_success",
+        "mark_failed",
+        "priority_up",
+        "priority_down",
+        "cancel_run",
+    }
 )
 MUTATING_ACTIONS = frozenset({"pause", "parallelism", "new_task", "open_workflow"})
 

@@ -82,9 +82,9 @@ class OperatorActions:
         with self._lock:
             return self._outcome(actions.kill(self.store, [key]))
 
-    def retry(self, key: TaskKey) -> str:
+    def retry(self, key: TaskKey, *, downstream: bool = False) -> str:
         with self._lock:
-            return self._outcome(actions.retry(self.store, [key]))
+            return self._outcome(actions.retry(self.store, [key], downstream=downstream))
 
     def mark(self, key: TaskKey, state: str) -> str:
         with self._lock:

@@ -48,6 +48,7 @@ class TaskDetailScreen(Screen[None]):
         Binding("l", "task('logs')", "Logs"),
         Binding("k", "task('kill')", "Kill"),
         Binding("r", "task('retry')", "Retry"),
+        Binding("R", "task('retry_downstream')", "Retry with downstream"),
         Binding("s", "task('mark_success')", "Mark success"),
         Binding("f", "task('mark_failed')", "Mark failed"),
         Binding("C", "task('cancel_run')", "Cancel run"),
