@@ -57,6 +57,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str | None]] = {
     "tasks": ("console.cli.tasks_cmd", "tasks_app"),
     "runs": ("console.cli.runs_cmd", "runs_app"),
     "executors": ("console.cli.executors_cmd", "executors_app"),
+    "config": ("console.cli.config_cmd", "config_app"),
 }
 
 

@@ -38,12 +38,16 @@ def wait_and_report(
     store: Store, records: Sequence[TaskRecord], timeout: float | None, json_output: bool
 ) -> None:
     """Wait for ``records``' task instances to end, print how each ended, exit accordingly."""
-    from console.task_wait import wait_for_tasks
+    from console.task_wait import latest_try, wait_for_tasks
 
     try:
         outcome = wait_for_tasks(store, records, timeout=timeout, note=lambda m: say(f"note: {m}"))
     except KeyboardInterrupt:
         say("stopped waiting; the tasks go on: `execconsole tasks list --latest` shows them")
+        if json_output:
+            # Still the one document --json promises: a script that stopped
+            # waiting learns where each task stands (and, after submit, its key).
+            emit_json([latest_try(store, record).to_json() for record in records])
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if json_output:
         emit_json([record.to_json() for record in outcome.latest])
