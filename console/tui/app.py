@@ -511,35 +511,25 @@ class ConsoleApp(App[str | None]):
         The try's state is read from the store (on a worker thread): a row's own
         state may be older (an Events row shows the state of its event).
         """
-        from console.cli.errors import operator_errors
-
         label = task_label(task.key)
         key = task.key
         title = f"mark {label} {state}"
 
-        def ask() -> None:
+        def read() -> str | tuple[str, str]:
+            refusal = self.operator.mark_refusal(key, state)
+            if refusal is not None:
+                return refusal
+            return f"Mark {label} {state}?", "Downstream tasks follow as if it had ended so."
+
+        def ask(question: str, detail: str) -> None:
             self._confirm(
-                f"Mark {label} {state}?",
-                "Downstream tasks follow as if it had ended so.",
+                question,
+                detail,
                 f"Mark {state}",
                 lambda: self.run_operator(title, lambda ops: ops.mark(key, state)),
             )
 
-        def check() -> None:
-            try:
-                refusal = self.operator.mark_refusal(key, state)
-            except operator_errors() as error:
-                refusal = str(error)
-            except Exception as error:  # a bug: say so in one line; the log has the traceback
-                log.exception("%s failed", title)
-                refusal = f"{title} failed: {error}"
-            with contextlib.suppress(RuntimeError):  # the console closed meanwhile
-                if refusal is None:
-                    self.call_from_thread(ask)
-                else:
-                    self.call_from_thread(self.notify, refusal, title=title, severity="warning")
-
-        self.run_worker(check, thread=True, group="operator", exit_on_error=False)
+        self._ask_unless_refused(title, read, ask)
 
     def _cancel_run(self, task: TaskRef) -> None:
         """C: the selected task's whole run, as ``execconsole runs cancel dag/run``.
@@ -548,11 +538,17 @@ class ConsoleApp(App[str | None]):
         nothing left to stop is refused at once, as ``actions.cancel_run``
         would refuse it; otherwise the question says how many tasks end and how.
         """
-        from console.cli.errors import operator_errors
-
         dag_id, run_id = task.key.dag_id, task.key.run_id
         run = f"{dag_id}/{run_id}"
         title = f"cancel run {run}"
+
+        def read() -> str | tuple[str, str]:
+            summary = self.operator.run_summary(dag_id, run_id)
+            if summary is None:
+                return f"no run {run} (removed meanwhile?): nothing to cancel"
+            if summary.finished:
+                return f"run {run} has finished ({summary.state}): nothing to cancel"
+            return cancel_run_question(run, summary.counts)
 
         def ask(question: str, detail: str) -> None:
             self._confirm(
@@ -563,30 +559,33 @@ class ConsoleApp(App[str | None]):
                 decline="Keep it running",
             )
 
-        def check() -> None:
-            refusal = ""
-            question: tuple[str, str] | None = None
+        self._ask_unless_refused(title, read, ask)
+
+    def _ask_unless_refused(
+        self,
+        title: str,
+        read: Callable[[], str | tuple[str, str]],
+        ask: Callable[[str, str], None],
+    ) -> None:
+        """Run ``read`` on a worker thread (it reads the store), then, on the app's thread,
+        ``ask`` its (question, detail), or show the refusal it returned instead."""
+        from console.cli.errors import operator_errors
+
+        def work() -> None:
             try:
-                summary = self.operator.run_summary(dag_id, run_id)
+                found = read()
             except operator_errors() as error:
-                refusal = str(error)
+                found = str(error)
             except Exception as error:  # a bug: say so in one line; the log has the traceback
                 log.exception("%s failed", title)
-                refusal = f"{title} failed: {error}"
-            else:
-                if summary is None:
-                    refusal = f"no run {run} (removed meanwhile?): nothing to cancel"
-                elif summary.finished:
-                    refusal = f"run {run} has finished ({summary.state}): nothing to cancel"
-                else:
-                    question = cancel_run_question(run, summary.counts)
+                found = f"{title} failed: {error}"
             with contextlib.suppress(RuntimeError):  # the console closed meanwhile
-                if question is not None:
-                    self.call_from_thread(ask, *question)
+                if isinstance(found, tuple):
+                    self.call_from_thread(ask, *found)
                 else:
-                    self.call_from_thread(self.notify, refusal, title=title, severity="warning")
+                    self.call_from_thread(self.notify, found, title=title, severity="warning")
 
-        self.run_worker(check, thread=True, group="operator", exit_on_error=False)
+        self.run_worker(work, thread=True, group="operator", exit_on_error=False)
 
     def _confirm(
         self,
