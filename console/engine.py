@@ -222,12 +222,30 @@ class Engine:
                 executor.callback_sink = EngineCallbackSink(self, name)
                 executor.start()
             recover_in_flight(self, batch)
+            self._restart_adopted()
             self.store.commit(batch)
             self._forget_finished()
         except BaseException:
             self.store.release_lease()
             raise
         self._started = True
+
+    def _restart_adopted(self) -> None:
+        """Kill again the adopted tries an operator's clear was killing when the last engine died.
+
+        That engine's kill died with it (its SIGKILL after the grace, or the
+        whole kill), and the try would run on; its new try follows once it has
+        ended, as the clear promised (``finish``).
+        """
+        for key, flight in self.in_flight.items():
+            restart = self.store.restart_asked(flight.record)
+            if restart is None:
+                continue
+            flight.restart = restart
+            if flight.executor.supports_kill:
+                flight.kill_reason = f"killed: {restart}"
+                if not flight.executor.kill(key):
+                    flight.kill_reason = None  # it runs on; its new try follows when it ends
 
     def _settle_parallelism(
         self,
@@ -638,12 +656,15 @@ class Engine:
         fields["clear_reason"] = reason is None and record.reason is not None
         if report.pid is not None:
             fields["pid"] = report.pid
-        if flight is not None and flight.restart and not no_retry:
+        # Without a flight (a try a dead engine left, finished by recovery) the
+        # clear that killed it is in its audit log.
+        restart = flight.restart if flight is not None else self.store.restart_asked(record)
+        if restart and not no_retry:
             # Cleared while it ran (Airflow's "restarting"): however it ended, a
             # new try follows, whatever its retries, and waits for its upstreams.
             ended = TaskState.SUCCESS if state == TaskState.SUCCESS else TaskState.UP_FOR_RETRY
             batch.transition(record, ended, actor=actor, reason=reason, **fields)
-            batch.new_try(record, actor="operator", reason=flight.restart, fresh_retries=True)
+            batch.new_try(record, actor="operator", reason=restart, fresh_retries=True)
         elif state == TaskState.SUCCESS:
             batch.transition(record, TaskState.SUCCESS, actor=actor, reason=reason, **fields)
         elif not no_retry and record.retries_left > 0:

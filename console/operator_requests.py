@@ -18,6 +18,7 @@ from executors.state import TaskState
 from store import Batch, TaskRecord
 from store.records import RequestRecord
 from store.runs import RunSummary
+from store.store import RESTART_ACTOR
 
 if TYPE_CHECKING:
     from console.engine import Engine
@@ -309,7 +310,13 @@ class RequestHandler:
             else:
                 plan[index] = (record, "kill", why)  # a worker has it already
         for index, (record, action, why) in enumerate(plan):
-            if action == "kill" and not self._kill_to_restart(record, why):
+            if action != "kill":
+                continue
+            if self._kill_to_restart(record, why):
+                # In the audit log, where the next engine finds it should this
+                # one die before the try has ended: the new try is not lost.
+                batch.note(record, RESTART_ACTOR, f"{why} while it ran")
+            else:
                 failed.append(str(record.key))
                 plan[index] = (record, "not_killed", why)
         retried: list[str] = []

@@ -48,6 +48,9 @@ Clock = Callable[[], "pendulum.DateTime"]
 
 ENGINE_LEASE = "engine"
 LEASE_STALE_SECONDS = 15.0
+# The actor of the audit line an operator's clear writes on a try it kills to
+# run again ("restarting"): the next engine reads it if this one dies first.
+RESTART_ACTOR = "operator:restart"
 # Columns the engine may set through Batch.transition.
 _WRITABLE = frozenset(TASK_COLUMNS) - {
     "id",
@@ -518,6 +521,14 @@ class Store:
                 f"no task instance matches {key}{older}: see `execconsole tasks list`"
             )
         return found[0]
+
+    def restart_asked(self, record: TaskRecord) -> str | None:
+        """Why an operator's clear killed this try to run it again (``RESTART_ACTOR``), or None."""
+        row = self.conn.execute(
+            "SELECT reason FROM events WHERE ti_id = ? AND actor = ? ORDER BY id DESC LIMIT 1",
+            (record.id, RESTART_ACTOR),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def tries(self, record: TaskRecord) -> list[TaskRecord]:
         """Every try of the record's task instance, oldest first."""
