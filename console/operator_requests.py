@@ -251,13 +251,15 @@ class RequestHandler:
     def _retry_one(self, batch: Batch, record: TaskRecord) -> bool:
         """Retry one given try; False when there is nothing to do (its next try exists already)."""
         if record.state == TaskState.SCHEDULED and record.not_before:
-            # Its next try waits out a retry delay: it becomes ready now.
+            # Its next try waits out a retry delay: it becomes ready now, with
+            # the whole retry budget again, as a new try from the operator gets.
             batch.transition(
                 record,
                 TaskState.SCHEDULED,
                 actor=OPERATOR,
                 reason=f"retry delay cleared by operator (was until {record.not_before})",
                 not_before=None,
+                retry_base=record.try_number - 1,
             )
             return True
         self._check_retryable(record)
@@ -329,7 +331,8 @@ class RequestHandler:
             if action == "new_try":
                 batch.new_try(record, actor=OPERATOR, reason=why, fresh_retries=True)
             elif action in ("wait", "given_back"):
-                fields: dict[str, Any] = {"not_before": None}
+                # Cleared as much as a new try: the whole retry budget again.
+                fields: dict[str, Any] = {"not_before": None, "retry_base": record.try_number - 1}
                 if action == "given_back":
                     fields.update(token=None, queued_at=None)
                 batch.transition(
