@@ -54,6 +54,7 @@ from executors.task_key import TaskKey
 from executors.workload import TaskReport, Workload
 from store import Batch, Store, TaskRecord
 from store.runs import forget_logs
+from store.store import RESTART_ACTOR
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class Engine:
                 executor.callback_sink = EngineCallbackSink(self, name)
                 executor.start()
             recover_in_flight(self, batch)
-            self._restart_adopted()
+            self._resume_operator_kills()
             self.store.commit(batch)
             self._forget_finished()
         except BaseException:
@@ -230,22 +231,32 @@ class Engine:
             raise
         self._started = True
 
-    def _restart_adopted(self) -> None:
-        """Kill again the adopted tries an operator's clear was killing when the last engine died.
+    def _resume_operator_kills(self) -> None:
+        """Kill again the adopted tries an operator was killing when the last engine died.
 
         That engine's kill died with it (its SIGKILL after the grace, or the
-        whole kill), and the try would run on; its new try follows once it has
-        ended, as the clear promised (``finish``).
+        whole kill), and the try would run on. A try killed for good ends
+        without a retry; one a clear was killing gets the new try the clear
+        promised once it has ended (``finish``).
         """
         for key, flight in self.in_flight.items():
-            restart = self.store.restart_asked(flight.record)
-            if restart is None:
+            asked = self.store.kill_asked(flight.record)
+            if asked is None:
                 continue
-            flight.restart = restart
+            actor, why = asked
+            if actor == RESTART_ACTOR:
+                flight.restart = why
+                kill_reason = f"killed: {why}"
+            else:
+                flight.no_retry = True
+                kill_reason = why
             if flight.executor.supports_kill:
-                flight.kill_reason = f"killed: {restart}"
+                flight.kill_reason = kill_reason
                 if not flight.executor.kill(key):
-                    flight.kill_reason = None  # it runs on; its new try follows when it ends
+                    # It runs on: a restart's new try still follows when it
+                    # ends; a kill for good is the operator's to ask again.
+                    flight.kill_reason = None
+                    flight.no_retry = False
 
     def _settle_parallelism(
         self,
@@ -641,7 +652,16 @@ class Engine:
             duration = max(0.0, seconds_between(started, ended))
         reason = report.reason
         no_retry = record.no_retry
-        if flight is not None and flight.kill_reason and state != TaskState.SUCCESS:
+        restart = flight.restart if flight is not None else None
+        if flight is None:
+            # A try a dead engine left, finished by recovery: an operator's kill
+            # of it, if that engine was carrying one out, is in its audit log.
+            asked = self.store.kill_asked(record)
+            if asked is not None and asked[0] == RESTART_ACTOR:
+                restart = asked[1]
+            elif asked is not None and state != TaskState.SUCCESS:
+                reason, no_retry = asked[1], True
+        elif flight.kill_reason and state != TaskState.SUCCESS:
             reason = flight.kill_reason
             no_retry = no_retry or flight.no_retry
         fields: dict[str, Any] = {
@@ -656,9 +676,6 @@ class Engine:
         fields["clear_reason"] = reason is None and record.reason is not None
         if report.pid is not None:
             fields["pid"] = report.pid
-        # Without a flight (a try a dead engine left, finished by recovery) the
-        # clear that killed it is in its audit log.
-        restart = flight.restart if flight is not None else self.store.restart_asked(record)
         if restart and not no_retry:
             # Cleared while it ran (Airflow's "restarting"): however it ended, a
             # new try follows, whatever its retries, and waits for its upstreams.

@@ -18,7 +18,7 @@ from executors.state import TaskState
 from store import Batch, TaskRecord
 from store.records import RequestRecord
 from store.runs import RunSummary
-from store.store import RESTART_ACTOR
+from store.store import KILL_ACTOR, RESTART_ACTOR
 
 if TYPE_CHECKING:
     from console.engine import Engine
@@ -153,6 +153,8 @@ class RequestHandler:
                     flight.kill_reason = None
                     failed.append(str(record.key))
                     continue
+                # For the next engine, should this one die before the try ends.
+                batch.note(record, KILL_ACTOR, flight.kill_reason)
             else:
                 raise Rejected(f"executor {flight.executor.executor_name!r} cannot kill tasks")
             done.append(str(record.key))
@@ -205,6 +207,7 @@ class RequestHandler:
             flight.kill_reason = f"killed: {reason}"
             if flight.executor.kill(record.key):
                 killing.append(str(record.key))
+                batch.note(record, KILL_ACTOR, flight.kill_reason)  # as in _do_kill
             else:
                 flight.no_retry = False
                 flight.kill_reason = None

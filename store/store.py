@@ -48,8 +48,12 @@ Clock = Callable[[], "pendulum.DateTime"]
 
 ENGINE_LEASE = "engine"
 LEASE_STALE_SECONDS = 15.0
-# The actor of the audit line an operator's clear writes on a try it kills to
-# run again ("restarting"): the next engine reads it if this one dies first.
+# The actors of the audit line an operator's kill writes on the try it kills:
+# to end it for good (kill, run cancel) or to run it again (a clear,
+# "restarting"). The kill itself lives in the engine (its signals, its grace);
+# should that engine die before the try has ended, the next one reads the line
+# and carries the kill out as asked, instead of retrying or forgetting it.
+KILL_ACTOR = "operator:kill"
 RESTART_ACTOR = "operator:restart"
 # Columns the engine may set through Batch.transition.
 _WRITABLE = frozenset(TASK_COLUMNS) - {
@@ -522,13 +526,15 @@ class Store:
             )
         return found[0]
 
-    def restart_asked(self, record: TaskRecord) -> str | None:
-        """Why an operator's clear killed this try to run it again (``RESTART_ACTOR``), or None."""
+    def kill_asked(self, record: TaskRecord) -> tuple[str, str] | None:
+        """The operator's kill of this try in its audit log: (``KILL_ACTOR`` or
+        ``RESTART_ACTOR``, why), the latest if several; None if there is none."""
         row = self.conn.execute(
-            "SELECT reason FROM events WHERE ti_id = ? AND actor = ? ORDER BY id DESC LIMIT 1",
-            (record.id, RESTART_ACTOR),
+            "SELECT actor, reason FROM events WHERE ti_id = ? AND actor IN (?, ?)"
+            " ORDER BY id DESC LIMIT 1",
+            (record.id, KILL_ACTOR, RESTART_ACTOR),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def tries(self, record: TaskRecord) -> list[TaskRecord]:
         """Every try of the record's task instance, oldest first."""
