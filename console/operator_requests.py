@@ -129,6 +129,24 @@ class RequestHandler:
         )
 
     # ---- request kinds -------------------------------------------------------
+    def _kill_for_good(self, batch: Batch, record: TaskRecord, reason: str) -> bool:
+        """Kill an in-flight try that no retry follows (its whole process tree).
+
+        False, changing nothing, when its executor could not (it lost sight of
+        the try, or cannot reach its broker): the try must not be recorded as
+        killed when it ends. Otherwise the kill goes into the audit log too,
+        for the next engine should this one die before the try has ended.
+        """
+        flight = self.engine.in_flight[record.key]
+        flight.no_retry = True
+        flight.kill_reason = reason
+        if not flight.executor.kill(record.key):
+            flight.no_retry = False
+            flight.kill_reason = None
+            return False
+        batch.note(record, KILL_ACTOR, reason)
+        return True
+
     def _do_kill(self, batch: Batch, payload: dict[str, Any]) -> str:
         done: list[str] = []
         failed: list[str] = []
@@ -144,17 +162,9 @@ class RequestHandler:
                 self.engine.in_flight.pop(record.key, None)
                 self._fail_unstarted(batch, record, "killed by operator before it started")
             elif flight.executor.supports_kill:
-                flight.no_retry = True
-                flight.kill_reason = "killed by operator"
-                if not flight.executor.kill(record.key):
-                    # Not killed (its executor lost sight of it, or cannot reach
-                    # its broker): it must not be recorded as killed when it ends.
-                    flight.no_retry = False
-                    flight.kill_reason = None
+                if not self._kill_for_good(batch, record, "killed by operator"):
                     failed.append(str(record.key))
                     continue
-                # For the next engine, should this one die before the try ends.
-                batch.note(record, KILL_ACTOR, flight.kill_reason)
             else:
                 raise Rejected(f"executor {flight.executor.executor_name!r} cannot kill tasks")
             done.append(str(record.key))
@@ -203,14 +213,9 @@ class RequestHandler:
             if not flight.executor.supports_kill:
                 failed.append(str(record.key))
                 continue
-            flight.no_retry = True
-            flight.kill_reason = f"killed: {reason}"
-            if flight.executor.kill(record.key):
+            if self._kill_for_good(batch, record, f"killed: {reason}"):
                 killing.append(str(record.key))
-                batch.note(record, KILL_ACTOR, flight.kill_reason)  # as in _do_kill
             else:
-                flight.no_retry = False
-                flight.kill_reason = None
                 failed.append(str(record.key))
         for record in engine.store.ready_in_run(dag_id, run_id):
             if record.key in engine.in_flight:

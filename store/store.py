@@ -885,15 +885,29 @@ class Store:
     def _fail_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
         """Mark every scheduled task downstream of ``record`` upstream_failed, transitively."""
         for upstream, row in self._walk_downstream(conn, record, "scheduled"):
-            reason = f"upstream {upstream.task_id} failed"
-            conn.execute(
-                "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
-                (reason, now, row.id),
-            )
-            conn.execute(
-                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
-                (row.id, now, reason),
-            )
+            self._block(conn, row.id, upstream.task_id, now)
+
+    @staticmethod
+    def _block(conn: sqlite3.Connection, ti_id: int, failed_upstream: str, now: str) -> bool:
+        """A scheduled try that can never start, ``failed_upstream`` having failed:
+        upstream_failed at once, with its event, as Airflow's trigger rule would
+        mark it (left scheduled, it would keep its run from ending).
+
+        Returns False, writing nothing, when the try is no longer scheduled.
+        """
+        reason = f"upstream {failed_upstream} failed"
+        cursor = conn.execute(
+            "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? "
+            "WHERE id = ? AND state = 'scheduled'",
+            (reason, now, ti_id),
+        )
+        if not cursor.rowcount:
+            return False
+        conn.execute(
+            "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
+            (ti_id, now, reason),
+        )
+        return True
 
     def _revive_downstream(self, conn: sqlite3.Connection, record: TaskRecord, now: str) -> None:
         """Put upstream_failed tasks downstream of ``record`` back to scheduled, transitively.
@@ -939,17 +953,7 @@ class Store:
                 (pending, record.id),
             )
             return
-        blocked = f"upstream {failed} failed"
-        cursor = conn.execute(
-            "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? "
-            "WHERE id = ? AND state = 'scheduled'",
-            (blocked, now, record.id),
-        )
-        if cursor.rowcount:
-            conn.execute(
-                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
-                (record.id, now, blocked),
-            )
+        if self._block(conn, record.id, failed, now):
             self._fail_downstream(conn, record, now)
 
     @staticmethod
@@ -1060,17 +1064,8 @@ class Store:
             ),
         )
         if failed is not None:
-            # It could never start: Airflow's trigger rule would mark it so at
-            # once, and a try left scheduled would keep its run from ending.
-            blocked = f"upstream {failed} failed"
-            conn.execute(
-                "UPDATE task_instances SET state = 'upstream_failed', reason = ?, end_date = ? WHERE id = ?",
-                (blocked, now, cursor.lastrowid),
-            )
-            conn.execute(
-                "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, 'scheduled', 'upstream_failed', 'engine', ?)",
-                (cursor.lastrowid, now, blocked),
-            )
+            assert cursor.lastrowid is not None
+            self._block(conn, cursor.lastrowid, failed, now)
             self._fail_downstream(conn, record, now)  # anything still waiting on it
 
     # ---- runs --------------------------------------------------------------------
