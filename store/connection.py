@@ -4,6 +4,15 @@ Connections are opened in autocommit mode (``isolation_level=None``) so that
 every write transaction is one we began explicitly with ``BEGIN IMMEDIATE``:
 a deferred ``BEGIN`` that reads before it writes cannot wait for the lock and
 fails at once under contention (measured: 97% of writes lost with 8 writers).
+
+Nothing here may ever open the store file itself (to peek at its header, say).
+SQLite's locks are POSIX record locks, which belong to the process, not to the
+descriptor: closing *any* descriptor of the file drops every lock the process
+holds on it, including those of its other connections. A console holds several
+connections; after one such peek, an engine that closed its own connection saw
+no other user, folded the write-ahead log into the file and deleted it under the
+console, whose later writes then corrupted the store. So a file that is not a
+database is recognised by SQLite's own error on the first statement.
 """
 
 from __future__ import annotations
@@ -17,7 +26,6 @@ from pathlib import Path
 from store.errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_store_path(path: Path) -> None:
@@ -30,12 +38,6 @@ def check_store_path(path: Path) -> None:
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(
                 f"store {path} is not readable and writable by this user: fix its permissions or use another --store"
-            )
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-        if header and header != SQLITE_HEADER:
-            raise StoreError(
-                f"store {path} is not an SQLite database: point --store at an execconsole store or a new file"
             )
         return
     parent = path.parent
@@ -70,12 +72,22 @@ def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
             check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
+    except sqlite3.Error as error:
+        raise StoreError(
+            f"store {store_path} cannot be opened as SQLite ({error}): use another --store"
+        ) from None
+    try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable across process crashes in WAL mode (only an OS crash
         # can lose the last commits) and 8x faster than FULL, measured here.
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as error:
+        conn.close()
+        if error.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+            raise StoreError(
+                f"store {store_path} is not an SQLite database: point --store at an execconsole store or a new file"
+            ) from None
         raise StoreError(
             f"store {store_path} cannot be opened as SQLite ({error}): use another --store"
         ) from None
