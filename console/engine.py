@@ -268,7 +268,11 @@ class Engine:
         """Which parallelism an executor starts with: the live setting, unless chosen for this engine."""
         stored = settings(parallelism_setting(name), None)
         if self.keep_parallelism:
-            if stored is not None and int(stored) != executor.parallelism:
+            # Stored even on a store that had none: a console attached from
+            # another process reads the engine's parallelism there, and its
+            # +/- step from it (without it, it showed its own default, and +
+            # on an engine at 5 asked for 3).
+            if stored is None or int(stored) != executor.parallelism:
                 batch.set_setting(parallelism_setting(name), executor.parallelism)
             return
         if stored is not None and int(stored) != executor.parallelism:

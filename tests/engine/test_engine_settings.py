@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.runtime import Runtime
+from console.snapshot import SnapshotBuilder
 from store import Batch, Store
 
 
@@ -53,6 +54,29 @@ def test_parallelism_given_to_the_engine_wins_over_the_live_setting_and_replaces
         assert request is not None and request.status == "rejected"
         assert "--parallelism" in (request.result or "")
         assert engine.store.get_setting("parallelism.local") == 4
+    finally:
+        engine.shutdown("kill", timeout=5)
+        engine.store.close()
+
+
+def test_parallelism_given_to_the_engine_is_stored_where_attached_consoles_read_it(
+    home: Path,
+) -> None:
+    # A fresh store holds no live setting: an attached console (another
+    # process, no status from this engine) must still show 5, not its default.
+    home.mkdir(parents=True)
+    engine = _engine(home, parallelism=5)
+    engine.start()
+    try:
+        assert engine.store.get_setting("parallelism.local") == 5
+        builder = SnapshotBuilder(
+            engine.store.path,
+            executors=engine.executors,
+            attached_to=engine.store.lease_owner(),
+            default_parallelism=2,
+        )
+        (view,) = builder.build().header.executors
+        assert view.parallelism == 5
     finally:
         engine.shutdown("kill", timeout=5)
         engine.store.close()
