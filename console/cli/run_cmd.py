@@ -99,10 +99,9 @@ def submit_headless(runtime, spec, run_id: str | None) -> SubmittedRun:  # type:
         # Build and start the engine before anything is written: a bad executor
         # option, or an executor that cannot start (a Redis nobody answers at),
         # must leave the store as it was.
-        from console.headless import start_engine
-
-        engine = runtime.build_engine()
-        start_engine(engine)
+        engine = take_over_engine(runtime)
+        if engine is None:  # another run's engine started first: follow it
+            owner = store.lease_owner()
     try:
         run_id, keys = actions.submit_workflow(
             store, spec, default_executor=runtime.default_executor, run_id=run_id
@@ -127,37 +126,73 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
     bar = ProgressBar(run.task_count, label=f"{run.dag_id} ")
     watch = RunWatch(store, run.dag_id, run.run_id, bar)
 
-    if run.owner is not None:
-        say(
-            f"engine pid {run.owner['pid']} on {run.owner['hostname']} owns this store; following its progress"
-        )
+    engine = run.engine
+    if engine is None and run.owner is not None:
         try:
-            while not watch.finished():
-                bar.update(watch.counts())
-                time.sleep(0.2)
-                if store.lease_owner() is None and not watch.finished():
-                    bar.close(watch.counts())
-                    say(
-                        f"the engine (pid {run.owner['pid']}) has stopped before the run ended: "
-                        "`execconsole scheduler` carries it on"
-                    )
-                    return 1
+            engine = follow_until_finished_or_orphaned(runtime, watch, bar, run.owner)
         except KeyboardInterrupt:
             say("stopped following; the engine goes on running the workflow")
             return 130
-    else:
+    if engine is not None:
         from console.headless import host_engine
 
         host_engine(
             runtime,
             until=watch.finished_with_others,
             on_tick=watch.on_tick,
-            engine=run.engine,
+            engine=engine,
             announce=lambda message: say(f"note: {message}"),
         )
     final = watch.counts()
     bar.close(final)
     return report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
+
+
+def take_over_engine(runtime):  # type: ignore[no-untyped-def]
+    """Build and start an engine on the store, or None if another engine holds it first."""
+    from console.headless import start_engine
+    from store import StoreOwned
+
+    engine = runtime.build_engine()
+    try:
+        start_engine(engine)
+    except StoreOwned:
+        return None
+    return engine
+
+
+def follow_until_finished_or_orphaned(runtime, watch, bar, owner):  # type: ignore[no-untyped-def]
+    """Follow the engine that owns the store until the run ends; None then.
+
+    The owner may stop before this run has ended: a ``run --headless`` that
+    started first stops once its own run is over, whatever others submitted
+    meanwhile. Then this process takes the store over and returns its engine,
+    to host until the run ends (another follower may win the lease first:
+    then that one is followed).
+    """
+    store = watch.store
+    say(f"engine pid {owner['pid']} on {owner['hostname']} owns this store; following its progress")
+    while not watch.finished():
+        bar.update(watch.counts())
+        time.sleep(0.2)
+        current = store.lease_owner()
+        if current is None:
+            if watch.finished():
+                break
+            engine = take_over_engine(runtime)
+            if engine is not None:
+                say(
+                    f"the engine (pid {owner['pid']}) stopped before this run ended: "
+                    "this process runs the engine now"
+                )
+                return engine
+            current = store.lease_owner()
+        if current is not None and current["pid"] != owner["pid"]:
+            owner = current
+            say(
+                f"engine pid {owner['pid']} on {owner['hostname']} owns this store now; following it"
+            )
+    return None
 
 
 class RunWatch:
