@@ -70,9 +70,19 @@ class ExecutorOptions(dict[str, Any]):
         self.sections: dict[str, str] = {}
 
 
-def _setting(default: Any, *, check: str | None = None) -> Any:
-    """A dataclass field with a range check ("ge0": ≥ 0, "gt0": > 0)."""
-    return field(default=default, metadata={"check": check})
+def _setting(default: Any, *, check: str | None = None, maximum: float | None = None) -> Any:
+    """A dataclass field with a range check ("ge0": ≥ 0, "gt0": > 0) and an upper bound."""
+    return field(default=default, metadata={"check": check, "maximum": maximum})
+
+
+# Upper bounds, so that no value the engine cannot use gets past loading: a
+# tick of 1e9 s overflows the engine's waits, and dates a year or more ahead
+# are typos. Parallelism is bounded as `execconsole parallelism N` is, and a
+# retry limit as a task's retries are (console/workflow.py).
+PARALLELISM_MAX = 2**31 - 1
+RETRY_LIMIT_MAX = 1000
+INTERVAL_MAX = 60.0
+SECONDS_MAX = 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -81,13 +91,13 @@ class CoreSettings:
 
     executor: str = "local"
     """Executor name, or a comma list such as "local,celery"; the first is the default."""
-    parallelism: int = _setting(2, check="ge0")
+    parallelism: int = _setting(2, check="ge0", maximum=PARALLELISM_MAX)
     """Tries an executor may run at once; 0 means no limit."""
-    tick_interval: float = _setting(0.05, check="gt0")
+    tick_interval: float = _setting(0.05, check="gt0", maximum=INTERVAL_MAX)
     """Seconds between engine ticks."""
-    queued_timeout: float = _setting(600.0, check="gt0")
+    queued_timeout: float = _setting(600.0, check="gt0", maximum=SECONDS_MAX)
     """Seconds a try may sit queued in an executor before it is handed over again."""
-    queued_retry_limit: int = _setting(2, check="ge0")
+    queued_retry_limit: int = _setting(2, check="ge0", maximum=RETRY_LIMIT_MAX)
     """How many times a timed-out queued try is handed over again before it fails."""
     store: str = ""
     """Store file path; empty means <home>/execconsole.db."""
@@ -111,7 +121,7 @@ class CelerySettings:
 class ConsoleSettings:
     """``[console]``: the terminal UI."""
 
-    refresh_interval: float = _setting(0.5, check="gt0")
+    refresh_interval: float = _setting(0.5, check="gt0", maximum=INTERVAL_MAX)
     """Seconds between panel refreshes."""
 
 
@@ -406,10 +416,11 @@ def _apply_environment(
 
 @dataclass(frozen=True)
 class _Setting:
-    """What a key accepts: its Python type and range check."""
+    """What a key accepts: its Python type, range check and upper bound."""
 
     kind: type
     check: str | None
+    maximum: float | None = None
 
 
 def _find_setting(section: str, key: str) -> _Setting | None:
@@ -417,7 +428,7 @@ def _find_setting(section: str, key: str) -> _Setting | None:
         if item.name == key:
             # Annotations are strings under `from __future__ import annotations`.
             kind = {"int": int, "float": float, "str": str}[str(item.type)]
-            return _Setting(kind, item.metadata.get("check"))
+            return _Setting(kind, item.metadata.get("check"), item.metadata.get("maximum"))
     return None
 
 
@@ -456,6 +467,10 @@ def _in_range(setting: _Setting, number: float, shown: object) -> float:
         raise ValueError(f"must be {_wanted(setting)}, got {shown_text}")
     if setting.check == "gt0" and number <= 0:
         raise ValueError(f"must be {_wanted(setting)}, got {shown_text}")
+    if setting.maximum is not None and number > setting.maximum:
+        unit = " seconds" if setting.kind is float else ""
+        year = " (a year)" if setting.maximum == SECONDS_MAX else ""
+        raise ValueError(f"must be at most {setting.maximum:.0f}{unit}{year}, got {shown_text}")
     return number
 
 

@@ -61,7 +61,10 @@ class ExecutorConfigError(ValueError):
 
 # ---- executor options ------------------------------------------------------------
 
-# Every executor takes ``parallelism`` (build_executors reads it).
+# Every executor takes ``parallelism`` (build_executors reads it), bounded as
+# [core] parallelism and `execconsole parallelism N` are (the bound is checked
+# in check_options: ExecutorOption shows bounds with :g, 2.14748e+09).
+PARALLELISM_MAX = 2**31 - 1
 COMMON_OPTIONS: Mapping[str, ExecutorOption] = MappingProxyType(
     {"parallelism": ExecutorOption("integer", 0)}
 )
@@ -113,6 +116,8 @@ def check_options(
             )
             raise ExecutorConfigError(f"{prefix}unknown option '{key}' in {section}{hint}")
         problem = option.problem(value)
+        if problem is None and key == "parallelism" and value > PARALLELISM_MAX:
+            problem = f"must be an integer from 0 to {PARALLELISM_MAX}"
         if problem is not None:
             fix = "; fix or unset the variable" if where and where.startswith("environment") else ""
             raise ExecutorConfigError(f"{prefix}{section} {key} {problem}, got {_show(value)}{fix}")

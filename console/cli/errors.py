@@ -28,3 +28,38 @@ def operator_errors() -> tuple[type[BaseException], ...]:
 def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message, bytes that are not UTF-8 shown as ``\\xff``.
+
+    Python hands such bytes of an argument over as surrogate escapes
+    (``'\\udcff'``), which mean nothing to the operator who typed them.
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte stood for
+        return repr(text)
+    return "'" + data.decode("utf-8", "backslashreplace") + "'"
+
+
+def is_utf8(text: str) -> bool:
+    """False when ``text`` holds bytes that were not UTF-8 (surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_utf8(option: str, value: str | None, what: str) -> None:
+    """Refuse an option's text holding bytes that are not UTF-8: the store holds only UTF-8 text.
+
+    ``what`` names what the value stands for ("workflow id"), for the message:
+    no such thing can be stored under bytes that are not UTF-8.
+    """
+    if value is not None and not is_utf8(value):
+        fail(
+            f"{option} {shown(value)} is not UTF-8 text, so no {what} can match it: "
+            "check how the value was typed or quoted"
+        )

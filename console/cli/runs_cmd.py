@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from console.cli.errors import fail
+from console.cli.errors import check_utf8, fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
 
@@ -18,6 +18,9 @@ runs_app = typer.Typer(
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+# A hundred years: older than that is older than any store, and far larger
+# ages overflow the date arithmetic.
+_AGE_MAX = 36_500 * 86_400.0
 
 
 def parse_age(text: str) -> float:
@@ -29,7 +32,10 @@ def parse_age(text: str) -> float:
         raise BadInput(
             f"--older-than {text!r} is not an age: give a number and a unit, e.g. 90s, 30m, 12h, 7d or 2w"
         )
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    age = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if age > _AGE_MAX:
+        raise BadInput(f"--older-than {text!r} is too long ago: at most 36500d (a hundred years)")
+    return age
 
 
 def _duration(started: str | None, ended: str | None, now: str) -> str:
@@ -69,6 +75,7 @@ def list_runs(
             fail(f"--state {value!r} is not a run state: choose from {', '.join(RUN_STATES)}")
     if limit < 0:
         fail(f"--limit must be 0 (all) or more, not {limit}")
+    check_utf8("--dag", dag, "workflow id")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
     store = runtime.existing_store()
@@ -128,7 +135,13 @@ def cancel(
     """
     from console import actions
     from console.cli.control import report_request
+    from console.cli.errors import is_utf8, shown
 
+    if not is_utf8(run):
+        fail(
+            f"run {shown(run)} is not UTF-8 text, so no run can match it: "
+            "check how it was typed or quoted (see `execconsole runs list`)"
+        )
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
     store = runtime.existing_store()
@@ -170,6 +183,7 @@ def clean(
     from store import StoreOwned
 
     age = parse_age(older_than)
+    check_utf8("--dag", dag, "workflow id")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
     before = pendulum.now("UTC").subtract(seconds=age).to_iso8601_string()

@@ -218,11 +218,25 @@ def _workdir(cwd: str | None) -> str:
     """``--cwd`` as an absolute path (relative to where submit runs), or that directory itself."""
     import os
 
+    from console.cli.errors import is_utf8, shown
+
     if cwd is not None:
         if not cwd.strip():
             fail("--cwd is empty: give the directory to run the command in")
-        return os.path.abspath(os.path.expanduser(cwd))
+        workdir = os.path.abspath(os.path.expanduser(cwd))
+        if not is_utf8(workdir):
+            fail(
+                f"--cwd {shown(workdir)} is not UTF-8, and the store keeps only UTF-8 text: "
+                "give a directory whose path is UTF-8"
+            )
+        return workdir
     try:
-        return os.getcwd()
+        workdir = os.getcwd()
     except FileNotFoundError:
         fail("the current directory no longer exists: cd to an existing one or give --cwd DIR")
+    if not is_utf8(workdir):
+        fail(
+            f"the current directory {shown(workdir)} is not UTF-8, and the store keeps only "
+            "UTF-8 text: give --cwd DIR with a UTF-8 path"
+        )
+    return workdir

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from console.cli.control import report_request
-from console.cli.errors import fail
+from console.cli.errors import check_utf8, fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
 from console.cli.store_access import answer_without_store, store_for_keys
@@ -71,6 +71,8 @@ def list_tasks(
             if value not in known:
                 fail(f"--state {value!r} is not a state: choose from {', '.join(sorted(known))}")
         states = state
+    check_utf8("--dag", dag, "workflow id")
+    check_utf8("--run", run, "run id")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()
     store = runtime.existing_store()
