@@ -78,6 +78,14 @@ def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
         ) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        foreign = _other_programs_tables(conn)
+        if foreign:
+            conn.close()
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise StoreError(
+                f"store {store_path} is another program's SQLite database (tables {shown}), not an "
+                "execconsole store: point --store at an execconsole store or a new file"
+            )
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable across process crashes in WAL mode (only an OS crash
         # can lose the last commits) and 8x faster than FULL, measured here.
@@ -92,6 +100,25 @@ def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
             f"store {store_path} cannot be opened as SQLite ({error}): use another --store"
         ) from None
     return conn
+
+
+def _other_programs_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables of a database that is not a store (none for a store or an empty file).
+
+    Asked before anything is written (even the switch to WAL, which rewrites
+    the file's header): a mistyped ``--store`` naming some application's
+    database must leave it as it was, not get the store's tables added. A
+    store's tables are created in one transaction, so a reader sees all of
+    them or none.
+    """
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    return [] if not tables or "task_instances" in tables else tables
 
 
 @contextlib.contextmanager
