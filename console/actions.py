@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pendulum
 
 from executors.state import TaskState
-from executors.task_key import TaskKey, is_valid_id
+from executors.task_key import ID_RULE, TaskKey, is_valid_id
 from store import InvalidRequest, Store, TaskRecord, TaskSubmission
 from store.records import RequestRecord
 
@@ -254,7 +254,7 @@ def submit_command(
         task_id = default_task_id(command)
     for label, value in (("--dag", dag_id), ("--task", task_id), ("--queue", queue)):
         if not is_valid_id(value):
-            raise InvalidRequest(f"{label} {value!r} may hold only letters, digits and _ . - : + @")
+            raise InvalidRequest(f"{label} {value!r} is not a valid id; use {ID_RULE}")
     check_priority(priority, "--priority")
     if not 0 <= retries <= RETRIES_MAX:
         raise InvalidRequest(f"--retries must be from 0 to {RETRIES_MAX}, not {retries}")

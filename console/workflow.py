@@ -52,7 +52,7 @@ from typing import Any
 # (measured here). Same parser, same errors.
 import tomli
 
-from executors.task_key import is_valid_id
+from executors.task_key import ID_RULE, is_valid_id
 
 TOP_LEVEL_KEYS = ("id", "description", "defaults", "task")
 TASK_KEYS = (
@@ -73,7 +73,7 @@ _TASK_KEY_SET = frozenset(TASK_KEYS)
 DEFAULT_QUEUE = "default"
 STRING_SOURCE = "<string>"
 
-_ID_RULE = "letters, digits and _ . - : + @ only"
+_ID_RULE = ID_RULE
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")

@@ -18,7 +18,19 @@ import re
 from typing import NamedTuple
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-:+@]+$")
-_TASK_WITH_INDEX = re.compile(r"^(?P<task>.+)\[(?P<index>\d+)\]$")
+
+MAX_ID_LENGTH = 200
+"""Ids become file and folder names under the logs directory (a try's log is
+``<task>[.<map>].<try>.log``), and a name may be at most 255 bytes: a longer id
+made its try fail at start (a dag or run id) or lose its output (a task id).
+Airflow caps ids at 250 for its own reasons; 200 leaves room for the suffixes."""
+
+ID_RULE = f"letters, digits and _ . - : + @ only, at most {MAX_ID_LENGTH} characters"
+"""What ``is_valid_id`` accepts, for messages."""
+
+MAX_TRY_NUMBER = 2**31 - 1
+"""Stored as an SQLite integer; far beyond any retry budget a store accepts."""
+_TASK_WITH_INDEX = re.compile(r"^(?P<task>.+)\[(?P<index>[0-9]{1,9})\]$")
 
 
 class TaskKeyError(ValueError):
@@ -59,12 +71,12 @@ class PartialKey(NamedTuple):
 
 
 def is_valid_id(value: str) -> bool:
-    """Ids may hold letters, digits and ``_ . - : + @``; no slash, hash or space.
+    """Ids may hold letters, digits and ``_ . - : + @``, up to ``MAX_ID_LENGTH``; no slash, hash or space.
 
     Ids become folder names under the logs directory, so ``.`` and ``..``
     (or any id of dots alone) are refused.
     """
-    return bool(_SEGMENT.match(value)) and value.strip(".") != ""
+    return len(value) <= MAX_ID_LENGTH and bool(_SEGMENT.match(value)) and value.strip(".") != ""
 
 
 def parse_key(text: str) -> PartialKey:
@@ -72,9 +84,14 @@ def parse_key(text: str) -> PartialKey:
     body, sep, try_text = text.partition("#")
     try_number: int | None = None
     if sep:
-        if not try_text.isdigit() or int(try_text) < 1:
+        if not (
+            try_text.isascii()
+            and try_text.isdigit()
+            and len(try_text) <= len(str(MAX_TRY_NUMBER))
+            and 1 <= int(try_text) <= MAX_TRY_NUMBER
+        ):
             raise TaskKeyError(
-                f"task key {text!r}: try number after '#' must be a positive integer"
+                f"task key {text!r}: try number after '#' must be a whole number from 1 to {MAX_TRY_NUMBER}"
             )
         try_number = int(try_text)
     parts = body.split("/")
@@ -91,6 +108,6 @@ def parse_key(text: str) -> PartialKey:
     for label, value in (("dag id", dag_id), ("task id", task_part), ("run id", run_id)):
         if value is not None and not is_valid_id(value):
             raise TaskKeyError(
-                f"task key {text!r}: {label} {value!r} has characters other than letters, digits and _ . - : + @"
+                f"task key {text!r}: {label} {value!r} is not a valid id; use {ID_RULE}"
             )
     return PartialKey(dag_id, task_part, run_id, map_index, try_number)

@@ -87,12 +87,12 @@ def submit_headless(runtime, spec, run_id: str | None) -> SubmittedRun:  # type:
 
     store = runtime.store()
     if run_id is not None:
-        from executors.task_key import is_valid_id
+        from executors.task_key import ID_RULE, is_valid_id
 
         if not is_valid_id(run_id):
             from console.cli.errors import BadInput
 
-            raise BadInput(f"--run-id {run_id!r} may hold only letters, digits and _ . - : + @")
+            raise BadInput(f"--run-id {run_id!r} is not a valid id; use {ID_RULE}")
     owner = store.lease_owner()
     engine = None
     if owner is None:

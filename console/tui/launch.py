@@ -84,12 +84,12 @@ def launch(
     runtime = options.runtime(executor=executor, parallelism=parallelism)
     store = runtime.store()
     if run_id is not None:
-        from executors.task_key import is_valid_id
+        from executors.task_key import ID_RULE, is_valid_id
 
         if not is_valid_id(run_id):
             from console.cli.errors import BadInput
 
-            raise BadInput(f"--run-id {run_id!r} may hold only letters, digits and _ . - : + @")
+            raise BadInput(f"--run-id {run_id!r} is not a valid id; use {ID_RULE}")
     owner = store.lease_owner()
     # Executors are built (and their config checked) before anything is written.
     # A read-only console writes nothing at all: no folders, no console.log.
