@@ -63,6 +63,7 @@ SETTING_PAUSED = "paused"
 LEASE_RENEW_SECONDS = 2.0
 # How often executors may drop the bookkeeping of committed tries (claim files).
 FORGET_FINISHED_SECONDS = 30.0
+UNHOSTED_CHECK_SECONDS = 30.0  # how often to look for tries no executor here can run
 # An executor that still has a try running this long past its timeout is
 # asked to kill it; the supervisor normally does it first.
 TIMEOUT_BACKSTOP_SECONDS = 10.0
@@ -186,6 +187,8 @@ class Engine:
         self._last_lease_renewal = 0.0
         self._last_store_tick = float("-inf")  # the first tick is due at once, whatever the clock
         self._last_forget = 0.0
+        self._last_unhosted_check = 0.0
+        self._unhosted_noted: set[str] = set()
         # Set by a store tick after which the next one should come soon; see
         # _wants_follow_up.
         self._follow_up = False
@@ -367,7 +370,7 @@ class Engine:
             self.iterate()
             if on_tick is not None:
                 on_tick(self)
-            if until_idle and not self.in_flight and self.store.unfinished_count() == 0:
+            if until_idle and not self.in_flight and self.hosted_unfinished() == 0:
                 break
             if self.draining and not self.in_flight:
                 break
@@ -478,6 +481,8 @@ class Engine:
         self._follow_up = self._wants_follow_up(batch, self.stats.finished > finished_before)
         if now_mono - self._last_forget >= FORGET_FINISHED_SECONDS:
             self._forget_finished()
+        if now_mono - self._last_unhosted_check >= UNHOSTED_CHECK_SECONDS:
+            self.unhosted_waiting()
         # Only now, with each token durable in the store, may executors see them.
         for executor, workload in handoffs:
             executor.queue_workload(workload)
@@ -782,6 +787,35 @@ class Engine:
         ]
         lines += [executor.debug_dump() for executor in self.executors.values()]
         return "\n".join(lines)
+
+    def unhosted_waiting(self) -> dict[str, int]:
+        """Unfinished tries for executors this engine does not host, by executor; noted once each.
+
+        The store may hold tries for an executor configured elsewhere (another
+        engine's ``--executor``, a config changed since): this engine never
+        starts them, and without a word they would just wait.
+        """
+        self._last_unhosted_check = time.monotonic()
+        unhosted = {
+            name: count
+            for name, count in self.store.unfinished_by_executor().items()
+            if name not in self.executors
+        }
+        for name, count in unhosted.items():
+            if name not in self._unhosted_noted:
+                self._unhosted_noted.add(name)
+                tries = "try waits" if count == 1 else "tries wait"
+                self.note(
+                    f"{count} {tries} for executor {name!r}, which this engine does not host "
+                    f"(it hosts {', '.join(self.executors)}): start an engine with it, "
+                    f"e.g. `execconsole scheduler --executor {name}`"
+                )
+        return unhosted
+
+    def hosted_unfinished(self) -> int:
+        """Unfinished tries this engine's executors could run (started or not)."""
+        counts = self.store.unfinished_by_executor()
+        return sum(count for name, count in counts.items() if name in self.executors)
 
     def note(self, message: str) -> None:
         """A message for the operator (shown by the console, logged by the scheduler)."""

@@ -633,6 +633,14 @@ class Store:
         ).fetchone()
         return int(row[0])
 
+    def unfinished_by_executor(self) -> dict[str, int]:
+        """Tries scheduled, queued or running, by the executor they are for (one index walk)."""
+        rows = self.conn.execute(
+            "SELECT executor, count(*) FROM task_instances "
+            "WHERE state IN ('scheduled', 'queued', 'running') GROUP BY executor"
+        )
+        return {executor: count for executor, count in rows}
+
     def events(
         self,
         *,

@@ -301,7 +301,12 @@ def scheduler(
         typer.Option("--executor", help="Executor(s) to host, e.g. local or local,celery."),
     ] = None,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once no task is waiting or running.")
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once nothing is left it can run: 0 if no task waits, 1 if some wait "
+            "that it cannot start (dispatch paused, or their executor is not hosted here).",
+        ),
     ] = False,
 ) -> None:
     """The engine without a console: runs what is submitted to the store until stopped."""
@@ -316,19 +321,29 @@ def scheduler(
     store = runtime.store()
     from console.headless import host_engine
 
+    left_waiting = False
+
     def idle(engine) -> bool:  # type: ignore[no-untyped-def]
+        nonlocal left_waiting
         if not until_idle or engine.in_flight:
             return False
-        waiting = store.unfinished_count()
+        waiting = engine.hosted_unfinished()
         if waiting and engine.paused:
             # Nothing will start until someone resumes: waiting for it is not "until idle".
             say(
                 f"dispatch is paused with {tasks(waiting)} waiting: `execconsole resume`, then run again"
             )
+            left_waiting = True
             return True
-        return waiting == 0
+        if waiting:
+            return False
+        unhosted = engine.unhosted_waiting()  # says which, once
+        left_waiting = bool(unhosted)
+        return True
 
     # Built first: a bad executor option is then the only line said.
     engine = runtime.build_engine()
     say(f"scheduler on {store.path} with executors {', '.join(runtime.executor_names)}")
     host_engine(runtime, until=idle, engine=engine)
+    if left_waiting:
+        raise typer.Exit(1)
