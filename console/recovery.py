@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTOR = "engine:recovery"
+FINISHED_UNSEEN = "ended while no engine was running; outcome read from its worker's record"
 
 
 def recover_in_flight(engine: Engine, batch: Batch) -> int:
@@ -105,13 +106,23 @@ def _apply_outcome(engine, batch, executor, record, outcome: Adoption, now) -> N
         report = outcome.report or TaskReport()
         if record.state == TaskState.QUEUED:
             fields = engine._running_fields(report, now)
-            batch.transition(record, TaskState.RUNNING, actor=ACTOR, **fields)
+            batch.transition(
+                record,
+                TaskState.RUNNING,
+                actor=ACTOR,
+                reason="started while no engine was running (found on restart)",
+                **fields,
+            )
             record = replace(record, state=TaskState.RUNNING, **fields)
         state = (
             TaskState.SUCCESS
             if report.exit_code == 0 and report.signal is None and not report.reason
             else TaskState.FAILED
         )
+        if not report.reason:
+            # Every step of the audit log says why; this one's outcome comes
+            # from the record its worker kept, not from a report to an engine.
+            report = replace(report, reason=FINISHED_UNSEEN)
         engine.finish(batch, record, state, report, now, actor=ACTOR)
     else:
         report = outcome.report or TaskReport(

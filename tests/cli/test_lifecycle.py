@@ -218,6 +218,13 @@ def test_engine_killed_with_sigkill_then_restarted_runs_every_try_exactly_once(h
         home, "SELECT task_id, try_number FROM task_instances WHERE start_date IS NOT NULL"
     )
     assert {(task, str(n)) for task, n in started_in_store} <= set(started)
+    # Each step recovery took says why in the audit log.
+    unexplained = store_rows(
+        home,
+        "SELECT from_state, to_state FROM events "
+        "WHERE actor = 'engine:recovery' AND coalesce(reason, '') = ''",
+    )
+    assert unexplained == []
     wait_until(
         lambda: not processes_with_env_marker(marker), timeout=30, message="no process left behind"
     )
