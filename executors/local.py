@@ -926,8 +926,11 @@ class LocalExecutor(BaseExecutor):
     def _worker_died(self, worker: _Worker, now: float) -> None:
         cause = f"worker {worker.pid} died ({worker.exit_reason})"
         if self._stopping_why:
+            # This executor is stopping its own workers: expected, not a warning.
             cause = f"{self._stopping_why}; {cause}"
-        log.warning("%s %s", self.executor_name, cause)
+            log.info("%s %s", self.executor_name, cause)
+        else:
+            log.warning("%s %s", self.executor_name, cause)
         for entry in list(self._inflight.values()):
             if entry.worker_pid == worker.pid:
                 self._resolve(entry, cause)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -877,3 +878,27 @@ def test_only_the_forkserver_loads_its_exit_hook(make_local: MakeLocal, tmp_path
     loaded = json.loads(report.read_text())
     assert "executors.forkserver_exit" in loaded
     assert "executors.local_worker" in loaded
+
+
+def test_only_a_worker_death_the_executor_did_not_cause_is_a_warning(
+    make_local: MakeLocal, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="executors.local")
+    executor = make_local(2)
+    driver = Driver(executor)
+    victim = make_workload(tmp_path, ["sleep", "300"], task="victim")
+    executor.queue_workload(victim)
+    driver.until_started(victim.key)
+    worker_pid = busy_worker_of(executor, victim.key)
+    os.kill(worker_pid, signal.SIGKILL)
+    driver.until_finished(victim.key)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(f"worker {worker_pid} died" in message for message in warned)
+
+    caplog.clear()
+    after = make_workload(tmp_path, ["true"], task="after")
+    executor.queue_workload(after)
+    driver.until_finished(after.key)
+    executor.terminate()  # stops its own idle workers with SIGTERM: expected
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("executor terminated; worker" in r.getMessage() for r in caplog.records)
