@@ -31,6 +31,71 @@ MARKABLE = {
     TaskState.SUCCESS,
     TaskState.UP_FOR_RETRY,
 }
+REPRIORITISABLE = {TaskState.SCHEDULED, TaskState.QUEUED}
+
+
+# ---- what each action asks of a try's state -----------------------------------------
+# One line each, naming the try and what to do: the action refuses with it, and the
+# console shows the same line before it asks anything (and greys the key out for a
+# try it knows to be in such a state). ``key`` is shown as given; ``state`` is a
+# TaskState or its name. The engine checks again when it carries a request out
+# (console/operator_requests.py): the state may have moved on meanwhile.
+
+
+def kill_refusal(key: object, state: str) -> str | None:
+    """Why a try in ``state`` cannot be killed (None: it can)."""
+    if state in KILLABLE:
+        return None
+    return f"{key} is {state}: only scheduled, queued or running tasks can be killed"
+
+
+def retry_refusal(key: object, state: str, *, retry_delay: bool | None) -> str | None:
+    """Why a try in ``state`` cannot be retried (None: it can).
+
+    ``retry_delay``: whether a scheduled try is waiting out a retry delay (then
+    a retry starts it now, as in Airflow); None when that is not known here.
+    """
+    if state == TaskState.SCHEDULED and retry_delay is not False:
+        return None
+    if state in RETRYABLE:
+        return None
+    return f"{key} is {state}: only failed, upstream_failed or success tasks can be retried" + (
+        " (kill it first)" if state in KILLABLE else ""
+    )
+
+
+def mark_refusal(key: object, state: str, wanted: str) -> str | None:
+    """Why a try in ``state`` cannot be marked ``wanted`` (None: it can)."""
+    if state in MARKABLE:
+        return None
+    return f"{key} is {state}: kill it before marking it {wanted}"
+
+
+def priority_refusal(key: object, state: str) -> str | None:
+    """Why a try in ``state`` cannot be given another priority (None: it can)."""
+    if state in REPRIORITISABLE:
+        return None
+    return f"{key} is {state}: only waiting tasks can be reprioritised"
+
+
+def latest_refusal(store: Store, record: TaskRecord) -> str | None:
+    """Why ``record`` cannot be retried or marked: a later try of its task superseded it.
+
+    Retrying one would run a second try beside the current one; marking one
+    would decide downstream tasks by a try that no longer counts.
+    """
+    latest = store.tries(record)[-1]
+    if latest.try_number == record.try_number:
+        return None
+    return (
+        f"{record.key} is not its task's latest try ({latest.key} is {latest.state}): "
+        "act on the latest one (the key without #try)"
+    )
+
+
+def _refuse(refusal: str | None) -> None:
+    if refusal is not None:
+        raise InvalidRequest(refusal)
 
 
 @dataclass(frozen=True)
@@ -72,19 +137,9 @@ def check_priority(priority: int, label: str = "priority") -> None:
 
 
 def _check_latest(store: Store, records: list[TaskRecord]) -> None:
-    """InvalidRequest for a try that a later try of its task has superseded.
-
-    Retrying one would run a second try beside the current one; marking one
-    would decide downstream tasks by a try that no longer counts. The engine
-    checks again (console/operator_requests.py).
-    """
+    """InvalidRequest for a try that a later try of its task has superseded (``latest_refusal``)."""
     for record in records:
-        latest = store.tries(record)[-1]
-        if latest.try_number != record.try_number:
-            raise InvalidRequest(
-                f"{record.key} is not its task's latest try ({latest.key} is {latest.state}): "
-                "act on the latest one (the key without #try)"
-            )
+        _refuse(latest_refusal(store, record))
 
 
 def _request(store: Store, kind: str, records: list[TaskRecord], **payload: object) -> Requested:
@@ -95,10 +150,7 @@ def _request(store: Store, kind: str, records: list[TaskRecord], **payload: obje
 def kill(store: Store, keys: Sequence[str | TaskKey]) -> Requested:
     records = resolve_all(store, keys)
     for record in records:
-        if record.state not in KILLABLE:
-            raise InvalidRequest(
-                f"{record.key} is {record.state}: only scheduled, queued or running tasks can be killed"
-            )
+        _refuse(kill_refusal(record.key, record.state))
     return _request(store, "kill", records)
 
 
@@ -130,13 +182,8 @@ def retry(store: Store, keys: Sequence[str | TaskKey], *, downstream: bool = Fal
     """
     records = resolve_all(store, keys)
     for record in records:
-        if record.state == TaskState.SCHEDULED and record.not_before:
-            continue  # waiting out a retry delay: as in Airflow, retrying it now clears the wait
-        if record.state not in RETRYABLE:
-            raise InvalidRequest(
-                f"{record.key} is {record.state}: only failed, upstream_failed or success tasks can be retried"
-                + (" (kill it first)" if record.state in KILLABLE else "")
-            )
+        # A try waiting out a retry delay may be retried: as in Airflow, that clears the wait.
+        _refuse(retry_refusal(record.key, record.state, retry_delay=bool(record.not_before)))
     _check_latest(store, records)
     if downstream:
         return _request(store, "retry", records, downstream=True)
@@ -152,10 +199,7 @@ def mark(store: Store, keys: Sequence[str | TaskKey], state: str) -> Requested:
         raise InvalidRequest(f"--state must be success or failed, not {state!r}")
     records = resolve_all(store, keys)
     for record in records:
-        if record.state not in MARKABLE:
-            raise InvalidRequest(
-                f"{record.key} is {record.state}: kill it before marking it {state}"
-            )
+        _refuse(mark_refusal(record.key, record.state, state))
     _check_latest(store, records)
     return _request(store, "mark", records, state=str(wanted))
 
@@ -164,10 +208,7 @@ def set_priority(store: Store, keys: Sequence[str | TaskKey], priority: int) -> 
     check_priority(priority)
     records = resolve_all(store, keys)
     for record in records:
-        if record.state not in (TaskState.SCHEDULED, TaskState.QUEUED):
-            raise InvalidRequest(
-                f"{record.key} is {record.state}: only waiting tasks can be reprioritised"
-            )
+        _refuse(priority_refusal(record.key, record.state))
     return _request(store, "priority", records, priority=priority)
 
 

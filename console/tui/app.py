@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -34,9 +35,15 @@ from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
 from console.tui.formatting import plural, task_label
 from console.tui.help_screen import HelpScreen
-from console.tui.keys import KEYS, MUTATING_ACTIONS, MUTATING_TASK_ACTIONS, action_name
+from console.tui.keys import (
+    KEYS,
+    MUTATING_ACTIONS,
+    MUTATING_TASK_ACTIONS,
+    KeySpec,
+    action_name,
+)
 from console.tui.messages import ActionFinished, EngineStopped, SnapshotFailed, SnapshotTaken
-from console.tui.operator import OperatorActions, RequestRejected
+from console.tui.operator import MARKS, OperatorActions, RequestRejected, state_refusal
 from console.tui.palette import Palette
 from console.tui.quit_screen import DRAIN, QuitScreen
 from console.tui.task_panel import TaskRef
@@ -92,6 +99,30 @@ class VendedKey:
     clash: bool = False  # its key is one of the console's own: not bound
 
 
+# The console's keys by the action they run (the hidden fallbacks' argument).
+KEY_SPECS: Mapping[str, KeySpec] = {spec.action: spec for spec in KEYS}
+
+
+def _binds(screen: Screen[Any], action: str) -> bool:
+    """Whether ``screen`` has a key bound to ``action`` (its class's BINDINGS, inherited ones too)."""
+    return any(
+        isinstance(binding, Binding) and binding.action == action
+        for cls in type(screen).__mro__
+        for binding in vars(cls).get("BINDINGS", ())
+    )
+
+
+def _selected_task(screen: Screen[Any]) -> TaskRef | None:
+    """The try a task key on ``screen`` acts on: the dashboard's selected one, the detail's own."""
+    if isinstance(screen, DashboardScreen):
+        return screen.selected_task
+    from console.tui.task_detail_screen import TaskDetailScreen
+
+    if isinstance(screen, TaskDetailScreen):
+        return screen.task_ref
+    return None
+
+
 class ConsoleApp(App[str | None]):
     """The operator console. Build it with ``console.tui.factory.make_app``.
 
@@ -102,6 +133,15 @@ class ConsoleApp(App[str | None]):
     CSS_PATH = "console.tcss"
     TITLE = "execconsole"
     ENABLE_COMMAND_PALETTE = True
+    # Under each key that changes something, a hidden one of the app's own: Textual
+    # passes a key on to it when the screen's binding is hidden (read-only) or greyed
+    # out (the selected try's state, an executor's capability), and it says why in
+    # one line instead of nothing happening.
+    BINDINGS = [
+        Binding(spec.keys, f"unavailable({spec.action!r})", show=False)
+        for spec in KEYS
+        if spec.mutating
+    ]
 
     def __init__(
         self,
@@ -331,6 +371,9 @@ class ConsoleApp(App[str | None]):
             mode = "No engine owns this store: requests wait until one starts."
         if ctx.read_only:
             mode += " Read-only: keys that change something are hidden."
+        task = dashboard.selected_task
+        if task is not None:
+            mode += f" Task keys act on {task_label(task.key)}."
         self.push_screen(HelpScreen(dashboard.help_lines(), self.palette, mode))
 
     # ---- what is allowed ---------------------------------------------------------------
@@ -338,20 +381,42 @@ class ConsoleApp(App[str | None]):
         """True: offered; None: shown greyed out; False: hidden (read-only, or no task selected).
 
         With no task selected the task keys leave the footer to the keys that
-        work (n and o, in an empty store); the help still lists them.
+        work (n and o, in an empty store); the help still lists them. A key is
+        greyed out when the try's executor lacks the capability, or when the
+        try's state is one the action refuses (``state_refusal``): pressed, it
+        says so in one line (``action_unavailable``).
         """
         if name in MUTATING_TASK_ACTIONS and self.context.read_only:
             return False
         if task is None:
             return False
-        executor = self.context.executors.get(task.executor)
-        if executor is None:
-            return True  # not known here (an Events row): the engine checks
-        if name == "kill" and task.state in ("queued", "running") and not executor.supports_kill:
-            return None
-        if name in ("priority_up", "priority_down") and not executor.supports_priority:
+        if task.executor not in self.context.executors:
+            # Not known here (an Events row): its state is the event's, perhaps
+            # old; the store is read when the key is pressed, and the engine checks.
+            return True
+        if self._task_refusal(name, task) is not None:
             return None
         return True
+
+    def _capability_refusal(self, name: str, task: TaskRef) -> str | None:
+        """Why the try's executor cannot do ``name`` (None: it can, or it is not known here)."""
+        executor = self.context.executors.get(task.executor)
+        if executor is None:
+            return None
+        if name == "kill" and task.state in ("queued", "running") and not executor.supports_kill:
+            return f"{task.executor} cannot kill running tasks (supports_kill is off)"
+        if name in ("priority_up", "priority_down") and not executor.supports_priority:
+            return f"{task.executor} ignores priorities (supports_priority is off)"
+        return None
+
+    def _task_refusal(self, name: str, task: TaskRef, label: str | None = None) -> str | None:
+        """Why ``name`` cannot apply to ``task`` as the console last saw it, or None.
+
+        ``label`` names the try in the line (default: ``dag/task#try``).
+        """
+        return self._capability_refusal(name, task) or state_refusal(
+            name, label or task_label(task.key), task.state
+        )
 
     def engine_action_allowed(self, name: str, executor_name: str | None) -> bool | None:
         if name in MUTATING_ACTIONS and self.context.read_only:
@@ -411,9 +476,8 @@ class ConsoleApp(App[str | None]):
             task = screen.selected_task
             if task is None:
                 return "select a task first"
-            if params[0] == "kill":
-                return f"{task.executor} cannot kill running tasks (supports_kill is off)"
-            return f"{task.executor} ignores priorities (supports_priority is off)"
+            # The help names the selected task once, above the table (show_help).
+            return self._task_refusal(str(params[0]), task, "it") or "not available here"
         if name == "parallelism":
             target = screen.focused_executor or self._default_name
             return (
@@ -424,6 +488,49 @@ class ConsoleApp(App[str | None]):
         if name == "sort":
             return "focus a table first"
         return "not available here"
+
+    # ---- keys pressed where they do not apply -----------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unavailable":
+            return self._unavailable_here(str(parameters[0]))
+        return True
+
+    def _unavailable_here(self, action: str) -> bool:
+        """Whether the screen on top binds a key to ``action`` but does not offer it now."""
+        screen = self.screen
+        name, params = action_name(action)
+        return _binds(screen, action) and screen.check_action(name, params) is not True
+
+    def action_unavailable(self, action: str) -> None:
+        """A key that changes something, pressed where its screen does not offer it: say why.
+
+        Read-only: that it is not available. A task key refused by the try's
+        state: the line that refuses it, read from the store (had the try moved
+        on meanwhile to a state it applies to, it goes ahead, asking first as
+        ever). Otherwise what the help's "Here" column says.
+        """
+        screen = self.screen
+        spec = KEY_SPECS[action]
+        what = f"{spec.description.lower()} ({spec.display})"
+        if self.context.read_only:
+            self.notify(f"read-only console: {what} not available", severity="warning")
+            return
+        name, params = action_name(action)
+        if name != "task":
+            allowed = screen.check_action(name, params)
+            if isinstance(screen, DashboardScreen):
+                self.notify(
+                    f"{what}: {self.why_not(name, params, allowed, screen)}", severity="warning"
+                )
+            return
+        task_name = str(params[0])
+        task = _selected_task(screen)
+        if task is None:
+            self.notify(f"{what}: select a task first", severity="warning")
+        elif (refusal := self._capability_refusal(task_name, task)) is not None:
+            self.notify(f"{what}: {refusal}", severity="warning")
+        else:
+            self._do_task_action(task_name, task)
 
     @property
     def _default_name(self) -> str:
@@ -468,6 +575,15 @@ class ConsoleApp(App[str | None]):
         """What k, r, R, s, f, [, ], C, enter and l do to a task (the dashboard and detail screen share it)."""
         if self.task_action_allowed(name, task) is not True:
             return
+        self._do_task_action(name, task)
+
+    def _do_task_action(self, name: str, task: TaskRef) -> None:
+        """Carry ``name`` out on ``task``; whatever would refuse it says so in one line first.
+
+        The keys that ask first (k, R, s, f, C) read the try from the store
+        before asking, and show the refusal instead of the question; r, [ and ]
+        ask nothing, and ``console.actions`` refuses them before writing anything.
+        """
         label = task_label(task.key)
         key = task.key
         if name == "detail":
@@ -479,55 +595,68 @@ class ConsoleApp(App[str | None]):
 
             self.push_screen(LogScreen(task))
         elif name == "kill":
-            self._confirm(
-                f"Kill {label}?",
-                f"Run {key.run_id}. It ends failed, without a retry.",
+            self._confirm_unless_refused(
+                name,
+                task,
+                f"kill {label}",
+                (f"Kill {label}?", f"Run {key.run_id}. It ends failed, without a retry."),
                 "Kill",
-                lambda: self.run_operator(f"kill {label}", lambda ops: ops.kill(key)),
+                lambda ops: ops.kill(key),
             )
         elif name == "retry":
             self.run_operator(f"retry {label}", lambda ops: ops.retry(key))
         elif name == "retry_downstream":
-            self._confirm(
-                f"Retry {label} and every task downstream of it?",
-                f"Run {key.run_id}. Airflow's clear with downstream: the tasks below it run "
-                "again after it, in dependency order; running ones are killed first.",
-                "Retry all",
-                lambda: self.run_operator(
-                    f"retry {label} with downstream", lambda ops: ops.retry(key, downstream=True)
+            self._confirm_unless_refused(
+                name,
+                task,
+                f"retry {label} with downstream",
+                (
+                    f"Retry {label} and every task downstream of it?",
+                    f"Run {key.run_id}. Airflow's clear with downstream: the tasks below it run "
+                    "again after it, in dependency order; running ones are killed first.",
                 ),
+                "Retry all",
+                lambda ops: ops.retry(key, downstream=True),
             )
-        elif name in ("mark_success", "mark_failed"):
-            self._mark(task, "success" if name == "mark_success" else "failed")
+        elif name in MARKS:
+            state = MARKS[name]
+            self._confirm_unless_refused(
+                name,
+                task,
+                f"mark {label} {state}",
+                (f"Mark {label} {state}?", "Downstream tasks follow as if it had ended so."),
+                f"Mark {state}",
+                lambda ops: ops.mark(key, state),
+            )
         elif name in ("priority_up", "priority_down"):
             step = 1 if name == "priority_up" else -1
             self.run_operator(f"priority {label}", lambda ops: ops.change_priority(key, step))
         elif name == "cancel_run":
             self._cancel_run(task)
 
-    def _mark(self, task: TaskRef, state: str) -> None:
-        """s / f: refuse at once what ``actions.mark`` would refuse; else ask, then mark.
+    def _confirm_unless_refused(
+        self,
+        name: str,
+        task: TaskRef,
+        title: str,
+        question: tuple[str, str],
+        confirm: str,
+        action: Callable[[OperatorActions], str],
+    ) -> None:
+        """Read ``task``'s try from the store: refuse at once what ``console.actions`` would
+        refuse, else ask ``question`` and, on yes, run ``action``.
 
-        The try's state is read from the store (on a worker thread): a row's own
-        state may be older (an Events row shows the state of its event).
+        The try's state is read, not taken from the row: a row's own state may
+        be older (an Events row shows the state of its event).
         """
-        label = task_label(task.key)
         key = task.key
-        title = f"mark {label} {state}"
 
         def read() -> str | tuple[str, str]:
-            refusal = self.operator.mark_refusal(key, state)
-            if refusal is not None:
-                return refusal
-            return f"Mark {label} {state}?", "Downstream tasks follow as if it had ended so."
+            refusal = self.operator.refusal(name, key)
+            return refusal if refusal is not None else question
 
-        def ask(question: str, detail: str) -> None:
-            self._confirm(
-                question,
-                detail,
-                f"Mark {state}",
-                lambda: self.run_operator(title, lambda ops: ops.mark(key, state)),
-            )
+        def ask(text: str, detail: str) -> None:
+            self._confirm(text, detail, confirm, lambda: self.run_operator(title, action))
 
         self._ask_unless_refused(title, read, ask)
 

@@ -7,6 +7,10 @@ cursor move. Measured here with 10,000 queued tries, that recompose was most
 of a key press's cost (a cursor move took 100-300 ms); moving between rows
 whose keys are the same now costs only the rows' repaint.
 
+A key greyed out or offered again (k on a try that has finished, s and f as the
+cursor moves between a waiting and a handed-out try) changes no entry's width:
+its entry is only restyled, and nothing is recomposed.
+
 Textual's Footer also lets its keys run under the command palette's key,
 docked at the right: at 80 columns an entry was cut in the middle of a word
 ("k Kil▏^p palette"). Here an entry is shown whole or not at all: those that
@@ -20,12 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
 
-def shown_keys(screen: Screen[Any]) -> tuple[object, ...]:
+# Where a key's "enabled" flag is in the tuples shown_keys returns.
+_ENABLED = 6
+
+
+def shown_keys(screen: Screen[Any]) -> tuple[tuple[object, ...], ...]:
     """What the footer would show for ``screen``: each shown key, its label and whether it is enabled."""
     app = screen.app
     shown = []
@@ -46,20 +55,43 @@ def shown_keys(screen: Screen[Any]) -> tuple[object, ...]:
     return tuple(shown)
 
 
+def _layout(keys: tuple[tuple[object, ...], ...]) -> tuple[tuple[object, ...], ...]:
+    """``shown_keys`` without the enabled flags: what decides the footer's entries and widths."""
+    return tuple(key[:_ENABLED] + key[_ENABLED + 1 :] for key in keys)
+
+
 class StableFooter(Footer):
     """Footer whose keys are recomposed only when what it shows changed."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._shown_keys: tuple[object, ...] | None = None
+        self._shown_keys: tuple[tuple[object, ...], ...] | None = None
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         if screen.app.app_focus and self.is_attached and screen is self.screen:
             keys = shown_keys(screen)
             if keys == self._shown_keys and self._bindings_ready:
                 return
-            self._shown_keys = keys
+            shown_before, self._shown_keys = self._shown_keys, keys
+            if (
+                self._bindings_ready
+                and shown_before is not None
+                and _layout(keys) == _layout(shown_before)
+                and self.children
+            ):
+                self._show_enabled(keys)
+                return
         super().bindings_changed(screen)
+
+    def _show_enabled(self, keys: tuple[tuple[object, ...], ...]) -> None:
+        """Grey out or light up the entries in place, as a recompose would draw them."""
+        enabled = {(key[0], key[1]): bool(key[_ENABLED]) for key in keys}
+        for entry in self.query(FooterKey):
+            on = enabled.get((entry.key, entry.action))
+            if on is None:
+                continue
+            entry.set_class(not on, "-disabled")
+            entry._disabled = not on  # what a click on it does: its key, or a bell
 
     async def recompose(self) -> None:
         await super().recompose()

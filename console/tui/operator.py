@@ -27,6 +27,30 @@ if TYPE_CHECKING:
 
 REQUEST_WAIT_SECONDS = 10.0
 
+# What s and f mark a try.
+MARKS = {"mark_success": "success", "mark_failed": "failed"}
+
+
+def state_refusal(
+    name: str, key: object, state: str, *, retry_delay: bool | None = None
+) -> str | None:
+    """Why the console's task action ``name`` cannot apply to a try in ``state``, or None.
+
+    The line ``console.actions`` refuses the action with (its ``*_refusal``
+    functions are the one definition); None too for actions that a try's
+    state does not decide (detail, logs, cancel_run). ``retry_delay`` as in
+    ``actions.retry_refusal``.
+    """
+    if name == "kill":
+        return actions.kill_refusal(key, state)
+    if name in ("retry", "retry_downstream"):
+        return actions.retry_refusal(key, state, retry_delay=retry_delay)
+    if name in MARKS:
+        return actions.mark_refusal(key, state, MARKS[name])
+    if name in ("priority_up", "priority_down"):
+        return actions.priority_refusal(key, state)
+    return None
+
 
 class OperatorActions:
     """Operator actions on one store connection (used by one worker thread at a time).
@@ -90,18 +114,22 @@ class OperatorActions:
         with self._lock:
             return self._outcome(actions.mark(self.store, [key], state))
 
-    def mark_refusal(self, key: TaskKey, state: str) -> str | None:
-        """Why ``mark`` would refuse ``key`` now, or None: console.actions.mark's own check.
+    def refusal(self, name: str, key: TaskKey) -> str | None:
+        """Why the task action ``name`` would be refused for ``key``'s try now, or None.
 
-        Asked before the console asks "Mark ... ?", so that it never asks about
-        a try it would then refuse (a running one must be killed first).
+        Read from the store, with the checks ``console.actions`` makes before
+        writing a request (``state_refusal``, then the latest-try check of a
+        retry or a mark): asked before the console asks "Kill ...?" or
+        "Mark ...?", so that it never asks about a try it would then refuse.
         """
         with self._lock:
-            records = actions.resolve_all(self.store, [key])
-        for record in records:
-            if record.state not in actions.MARKABLE:
-                return f"{record.key} is {record.state}: kill it before marking it {state}"
-        return None
+            record = self.store.resolve(key)
+            refusal = state_refusal(
+                name, record.key, record.state, retry_delay=bool(record.not_before)
+            )
+            if refusal is None and (name in MARKS or name in ("retry", "retry_downstream")):
+                refusal = actions.latest_refusal(self.store, record)
+        return refusal
 
     def cancel_run(self, dag_id: str, run_id: str) -> str:
         """Stop a whole run, as ``execconsole runs cancel dag/run`` does."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from console import actions
+from console.tui.confirm_screen import ConfirmScreen
 from console.tui.events_panel import OLDER_PAGE
 from console.tui.keys import KEYS, MUTATING_ACTIONS, MUTATING_TASK_ACTIONS, action_name
 from console.tui.live_table import LiveTable
@@ -78,7 +79,9 @@ def test_attached_console_sends_its_keys_as_requests_to_the_owning_engine(
         await c.wait(pilot, lambda: done("parallelism"), "its parallelism changed")
         assert c.store.get_setting("parallelism.local") == 3
         await c.select(pilot, c.app.dashboard.running_panel, key)
-        await pilot.press("k", "y")
+        await pilot.press("k")  # the try is read from the store first, then asked about
+        await c.wait(pilot, lambda: isinstance(c.app.screen, ConfirmScreen), "asked")
+        await pilot.press("y")
         await c.wait(pilot, lambda: c.state(key) == "failed", "killed by the owning engine")
         await pilot.press("q")  # not this console's engine: quitting asks nothing
 
