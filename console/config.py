@@ -186,6 +186,11 @@ class Config:
         """The configured executors, default first."""
         return self.core.executor_names
 
+    def origin_text(self, dotted: str) -> str | None:
+        """Where setting ``dotted`` ("core.executor") was set, as messages name it; None: a default."""
+        origin = self.origins.get(dotted)
+        return None if origin is None else _origin_text(origin)
+
     def options_for(self, executor_name: str) -> ExecutorOptions:
         """A copy of one executor's own options (empty when it has none), with where each was set."""
         options = ExecutorOptions(self.executor_options.get(executor_name, {}))

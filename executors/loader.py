@@ -32,10 +32,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from executors.base import BaseExecutor
 from executors.options import ExecutorOption
+
+if TYPE_CHECKING:
+    # Imported where a class is loaded: every command checks the configured
+    # executor names through this module, and naming a built-in needs no class.
+    from executors.base import BaseExecutor
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +318,8 @@ def load_executor_class(spec: ExecutorSpec | str) -> type[BaseExecutor]:
         ExecutorConfigError: the module cannot be imported, has no such class,
             or the object is not a BaseExecutor subclass.
     """
+    from executors.base import BaseExecutor
+
     if isinstance(spec, str):
         spec = parse_executor_spec(spec)
     module_name, _, attribute = spec.import_path.partition(":")
@@ -422,6 +428,8 @@ def _spec_for_path(import_path: str, known: Mapping[str, str]) -> ExecutorSpec:
     for name, path in known.items():
         if path == import_path:
             return ExecutorSpec(name, path)
+    from executors.base import BaseExecutor
+
     # Not known, so the class itself must say what it is called.
     executor_class = load_executor_class(ExecutorSpec(import_path, import_path))
     name = executor_class.name

@@ -75,8 +75,11 @@ def parallelism(
         fail(
             f"executor {executor!r} is not configured: choose one of {', '.join(runtime.executor_names)}"
         )
-    store = runtime.store()
-    if store.lease_owner() is None:
+    from console.cli.store_access import store_on_first_use
+
+    # Opened once the value is found good: a refused one leaves a missing store missing.
+    store = store_on_first_use(runtime)
+    if runtime.store_is_missing() or store.lease_owner() is None:
         # No engine to ask: the configured executor's capabilities answer now,
         # instead of the next engine rejecting the request in its log.
         _refuse_without_live_scaling(runtime, executor or runtime.default_executor)

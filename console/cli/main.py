@@ -26,10 +26,16 @@ class GlobalOptions:
     store: Path | None = None
 
     def runtime(self, *, executor: str | None = None, parallelism: int | None = None) -> Any:
+        """The config and the command line's choices, checked before any command writes.
+
+        The executor list is parsed here too (an unknown name, or a module
+        path that does not import, is refused), so that a command that
+        creates the store or the home's folders refuses a bad config first.
+        """
         from console.runtime import Runtime
 
         try:
-            return Runtime.load(
+            runtime = Runtime.load(
                 home=self.home, store=self.store, executor=executor, parallelism=parallelism
             )
         except ValueError as error:
@@ -39,6 +45,25 @@ class GlobalOptions:
 
                 raise BadInput(str(error)) from None
             raise
+        _check_executor_list(runtime)
+        return runtime
+
+
+def _check_executor_list(runtime: Any) -> None:
+    """Parse the executors the command would use; a config's bad entry names where it was set."""
+    from executors.loader import ExecutorConfigError
+
+    try:
+        runtime.executor_specs()
+    except ExecutorConfigError as error:
+        if runtime.executor_override is not None:
+            raise  # --executor: the message names the entry as typed
+        from console.config import ConfigError
+
+        config = runtime.config
+        where = config.origin_text("core.executor") or str(config.config_file)
+        fix = "; fix or unset the variable" if where.startswith("environment") else ""
+        raise ConfigError(f"{where}: [core] executor: {error}{fix}") from None
 
 
 # Built-in commands, in the order ``--help`` lists them: name -> (module, Typer).

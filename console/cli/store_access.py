@@ -66,3 +66,24 @@ def store_for_keys(runtime: Any) -> Any:
     """The store, or a NoStore when its file is missing (never created here)."""
     store = runtime.existing_store()
     return NoStore(runtime.config.store_path) if store is None else store
+
+
+class StoreOnFirstUse:
+    """The store, opened (and created when missing) the first time a command uses it.
+
+    For commands that create a missing store (``submit``, ``parallelism``):
+    they hand this to a function of console/actions.py, which checks its
+    arguments before it touches the store, so a refused command leaves a
+    missing store missing and a fresh home empty.
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runtime.store(), name)
+
+
+def store_on_first_use(runtime: Any) -> Any:
+    """The store as it will be once opened: see StoreOnFirstUse."""
+    return StoreOnFirstUse(runtime)

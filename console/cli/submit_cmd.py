@@ -168,8 +168,11 @@ def submit(
     if wait_timeout is not None and not wait:
         fail("--wait-timeout only applies with --wait: add --wait, or leave it out")
     check_wait_timeout(wait_timeout, "--wait-timeout")
+    from console.cli.store_access import store_on_first_use
+
     runtime = options.runtime()
-    store = runtime.store()
+    # Opened once every argument is found good: a refused submit creates nothing.
+    store = store_on_first_use(runtime)
     key = actions.submit_command(
         store,
         list(command or []),
