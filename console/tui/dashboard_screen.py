@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from console.tui.app import ConsoleApp, VendedKey
 
 RUNNING_MIN_ROWS = 2
+ZOOMED_HEIGHT = Scalar.parse("1fr")
 NARROW = 110  # columns
 BACKGROUND_REFRESH = 2.0  # seconds between refreshes of the dashboard under a dialog
 
@@ -183,8 +184,10 @@ class DashboardScreen(Screen[None]):
             shown = self._running_rows or 0
             rows = rows if rows > shown or rows < shown - 10 else shown
         self._running_rows = rows
-        height = max(RUNNING_MIN_ROWS, rows) + 3  # its header row and the frame
-        if self.running_panel.styles.height != Scalar.from_number(height):
+        height = Scalar.from_number(max(RUNNING_MIN_ROWS, rows) + 3)  # its header row and the frame
+        if self.zoomed is self.running_panel:
+            height = ZOOMED_HEIGHT  # zoomed: the whole screen below the header
+        if self.running_panel.styles.height != height:
             self.running_panel.styles.height = height
 
     def show_badges(self) -> None:
@@ -371,7 +374,9 @@ class DashboardScreen(Screen[None]):
     def zoom(self, panel: Widget | None) -> None:
         """Show ``panel`` alone below the header (None: every panel again).
 
-        The other panels, and the rows that hold only them, are hidden. Textual's
+        The other panels, and the rows that hold only them, are hidden, and the
+        panel takes the whole width and height below the header (Queued's share
+        of its row, Running's height by its rows, no longer hold). Textual's
         ``maximize`` would restyle every widget on the screen and redraw them all
         (35 ms of CPU, then 50-100 ms more to draw, measured here); hiding only
         lays the rows out again, and the header stays in view.
@@ -384,10 +389,27 @@ class DashboardScreen(Screen[None]):
             *self.query("#row-middle, #row-bottom, #executor-panels").results(Widget),
         ]
         with self.app.batch_update():
+            if self.zoomed is not None:
+                self._fill(self.zoomed, False)
             for part in parts:
                 part.display = panel is None or part in keep
             self.zoomed = panel
+            if panel is not None:
+                self._fill(panel, True)
+            snapshot = self.console_app.snapshot
+            if snapshot is not None:
+                self.size_running(snapshot)
             self.show_badges()
+
+    @staticmethod
+    def _fill(panel: Widget, zoomed: bool) -> None:
+        """Let a zoomed panel take the whole width and height, whatever CSS gives it in its row.
+
+        Inline styles, not a class: a class restyles the panel and its table.
+        (Running's height is set by size_running.)
+        """
+        panel.styles.width = "1fr" if zoomed else None
+        panel.styles.max_height = "100%" if zoomed else None
 
     def action_focus_panel(self, number: int) -> None:
         panels = self.panels

@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 
 from console.snapshot import EventRow, Snapshot, _filter_text
 from console.tui import formatting as fmt
-from console.tui.live_table import Column, FitText, LiveRow, cell_text
+from console.tui.live_table import Column, FitText, LiveRow, cell_text, shares_prefix
 from console.tui.messages import OlderEventsLoaded
 from console.tui.palette import Palette
 from console.tui.task_panel import TaskPanel, TaskRef
@@ -53,13 +53,15 @@ class EventsPanel(TaskPanel):
     TITLE = "Events"
     HOTKEY = "3"
     NEWEST_FIRST = True
+    # The task grows to its longest key first, then the reason gets back to
+    # its width, then takes the rest (all of it, zoomed).
     COLUMNS = (
         Column("time", "Time", 8),
-        Column("task", "Task", 20, flex=True, max_width=26),
+        Column("task", "Task", 20, fit=True),
         Column("state", "State", 9),
         Column("duration", "Took", 5, numeric=True),
         Column("exit", "Exit", 4, numeric=True),
-        Column("reason", "Reason / by", 12, flex=True),
+        Column("reason", "Reason / by", 12, flex=True, min_width=8),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -98,7 +100,9 @@ class EventsPanel(TaskPanel):
         older = _matching(
             [e for e in self.older if oldest_live is None or e.id < oldest_live], snapshot.filter
         )
-        for event in (*snapshot.events, *older):
+        shown = (*snapshot.events, *older)
+        one_dag = shares_prefix(fmt.task_label(event.key) for event in shown)
+        for event in shown:
             key = f"e{event.id}"
             tasks[key] = TaskRef(event.ti_id, event.key, event.to_state, "")
             state = palette.state_text(event.to_state)
@@ -109,7 +113,7 @@ class EventsPanel(TaskPanel):
                     key,
                     (
                         fmt.clock_time(event.at),
-                        FitText(fmt.task_label(event.key)),
+                        FitText(fmt.task_label(event.key), shared_prefix=one_dag),
                         state,
                         fmt.duration(event.duration) if event.duration is not None else "",
                         "" if event.exit_code is None else str(event.exit_code),

@@ -81,9 +81,17 @@ class _SteadyScrollBar(ScrollBar, KeptLines):
 class Column:
     """A column: its key, header and width.
 
-    ``numeric`` columns sort biggest first. ``flex`` columns take the width
-    the others leave: each gets its ``width`` (the minimum), then the rest is
-    handed out in column order up to each one's ``max_width``.
+    ``numeric`` columns sort biggest first. How the table's width is shared
+    (``LiveTable.content_widths``): every column gets its minimum (``min_width``
+    if set, else ``width``; a ``min_width`` of 0 hides the column while there
+    is no room for it); then, in this order:
+
+    1. ``fit`` columns grow to their longest cell (a task key without the dag
+       prefix every row shares, see ``FitText``), up to ``max_width``;
+    2. columns below ``width`` get it back, in column order (a hidden one
+       only when it fits whole, a half-shown queue name helps no one);
+    3. ``fit`` columns grow to their longest cell in full, if it fits whole;
+    4. ``flex`` columns take the rest, in column order, up to ``max_width``.
     """
 
     key: str
@@ -92,6 +100,13 @@ class Column:
     numeric: bool = False
     flex: bool = False
     max_width: int | None = None
+    fit: bool = False
+    min_width: int | None = None
+
+    @property
+    def least(self) -> int:
+        """The narrowest it gets (0: hidden)."""
+        return self.width if self.min_width is None else min(self.min_width, self.width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,27 +131,51 @@ class FitText:
     """Cell text that, when too long for its column, loses its front or middle, not its end.
 
     Task keys differ at the end (``partition_00041#2``), so ``…/partition_00041#2``
-    says more than ``backfill_2025/parti…``.
+    says more than ``backfill_2025/parti…``. With ``shared_prefix`` (every row
+    shown has the same ``dag/``: the panel says so), the prefix goes whole, with
+    no ``…/`` in its place, and the column is sized for the text without it;
+    the table then drops it from every row at once (``short``), so that the
+    column does not mix keys with and without it.
     """
 
-    __slots__ = ("style", "text")
+    __slots__ = ("shared_prefix", "style", "text")
 
-    def __init__(self, text: str, style: str | Style = "") -> None:
+    def __init__(self, text: str, style: str | Style = "", *, shared_prefix: bool = False) -> None:
         self.text = text
         self.style = style
+        self.shared_prefix = shared_prefix
 
-    def fitted(self, width: int) -> str:
-        """The text in ``width`` cells: first without its ``dag/`` prefix, then without its middle."""
+    @property
+    def short(self) -> str:
+        """The text without a shared prefix (the whole text when there is none)."""
+        if not self.shared_prefix:
+            return self.text
+        _prefix, slash, rest = self.text.partition("/")
+        return rest if slash else self.text
+
+    def fitted(self, width: int, short: bool = False) -> str:
+        """The text in ``width`` cells: first without its ``dag/`` prefix, then without its middle.
+
+        ``short``: without a shared prefix even if the whole text fits.
+        """
         text = self.text
+        _prefix, slash, rest = text.partition("/")
+        if slash and self.shared_prefix and short:
+            return _middle_cut(rest, width)
         if len(text) <= width:
             return text
-        _prefix, slash, rest = text.partition("/")
+        if slash and self.shared_prefix:
+            return _middle_cut(rest, width)
         if slash and width > 6:
             return "…/" + _middle_cut(rest, width - 2)
         return _middle_cut(text, width)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, FitText) and (self.text, self.style) == (other.text, other.style)
+        return isinstance(other, FitText) and (self.text, self.style, self.shared_prefix) == (
+            other.text,
+            other.style,
+            other.shared_prefix,
+        )
 
     def __hash__(self) -> int:
         return hash(self.text)
@@ -153,9 +192,69 @@ class FitText:
         return Measurement(1, len(self.text))
 
 
+def shares_prefix(labels: Iterable[str]) -> bool:
+    """Whether every label has the same ``prefix/`` (one dag): then it can go when room is short."""
+    prefixes = {label.partition("/")[0] if "/" in label else None for label in labels}
+    return len(prefixes) == 1 and None not in prefixes
+
+
+def _cell_width(cell: Any, short: bool) -> int:
+    """How many cells a cell's text takes (``short``: a FitText without its shared prefix)."""
+    if isinstance(cell, FitText):
+        return len(cell.short if short else cell.text)
+    if isinstance(cell, Text):
+        return cell.cell_len
+    return cell_len(str(cell).partition("\n")[0])
+
+
 def cell_text(text: str, style: str | Style = "") -> Text:
     """A cell's text: one line, never markup, cut with an ellipsis when too long."""
     return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+
+
+def _share_width(
+    columns: Sequence[Column], room: int, padding: int, widest: dict[int, tuple[int, int]]
+) -> list[int]:
+    """Each column's text width in ``room`` cells, each shown column taking ``padding`` more.
+
+    See ``Column`` for the order in which the width is handed out.
+    """
+    widths = [column.least for column in columns]
+    spare = room - sum(width + padding for width in widths if width)
+
+    def grow(index: int, to: int, *, whole: bool = False) -> None:
+        nonlocal spare
+        width = widths[index]
+        if to <= width:
+            return
+        cost = to - width + (padding if width == 0 else 0)
+        if whole and cost > spare:
+            return
+        if width == 0 and spare <= padding:
+            return
+        give = min(cost, spare)
+        if give <= 0:
+            return
+        widths[index] = width + give - (padding if width == 0 else 0)
+        spare -= give
+
+    def capped(column: Column, width: int) -> int:
+        width = max(width, column.width)
+        return width if column.max_width is None else min(width, column.max_width)
+
+    for index, column in enumerate(columns):
+        if column.fit:
+            grow(index, capped(column, widest.get(index, (0, 0))[0]))
+    for index, column in enumerate(columns):
+        grow(index, column.width, whole=column.least == 0)
+    for index, column in enumerate(columns):
+        if column.fit:  # whole or not at all: a key cut short is shown without its prefix anyway
+            grow(index, capped(column, widest.get(index, (0, 0))[1]), whole=True)
+    for index, column in enumerate(columns):
+        if column.flex and spare > 0:
+            limit = room if column.max_width is None else column.max_width
+            grow(index, min(widths[index] + spare, max(limit, widths[index])))
+    return widths
 
 
 def _as_text(row: LiveRow) -> LiveRow:
@@ -173,8 +272,11 @@ def _as_text(row: LiveRow) -> LiveRow:
     return LiveRow(row.key, cells, row.sort_values)
 
 
-def _cell_segments(cell: Any, width: int, console: Console) -> list[Segment]:
-    """A cell's one line of text cut to ``width`` cells, as segments (styles unset where plain)."""
+def _cell_segments(cell: Any, width: int, console: Console, short: bool = False) -> list[Segment]:
+    """A cell's one line of text cut to ``width`` cells, as segments (styles unset where plain).
+
+    ``short``: a FitText without its shared prefix (see FitText).
+    """
     if width <= 0:
         return []
     if isinstance(cell, str):
@@ -185,7 +287,7 @@ def _cell_segments(cell: Any, width: int, console: Console) -> list[Segment]:
         return [Segment(line)]
     if isinstance(cell, FitText):
         style = cell.style if isinstance(cell.style, Style) else Style.parse(cell.style or "")
-        return [Segment(cell.fitted(width), style or None)]
+        return [Segment(cell.fitted(width, short), style or None)]
     if isinstance(cell, Text):
         text = cell
         plain = text.plain
@@ -273,8 +375,14 @@ class LiveTable(DataTable[Any]):
         self._order: list[str] = []
         self.sort_column: int | None = None  # None: the natural order (e.g. dispatch order)
         self.sort_reverse = False
-        self._widths_for: tuple[int, int, int] | None = None
+        self._widths_for: tuple[object, ...] | None = None
         self._widths: list[int] = []
+        self._widths_version = 0  # drawn lines depend on it (see render_line)
+        # The widest cell of each ``fit`` column (without and with a shared prefix),
+        # kept while the table keeps its width (see _measure).
+        self._widest: dict[int, tuple[int, int]] = {}
+        self._widest_for: int | None = None
+        self._short: frozenset[int] = frozenset()  # fit columns drawn without shared prefixes
         # Drawn lines by what they depend on: a focus change, a zoom or a resize
         # back to a size seen before draws from here (see render_line).
         self._strips: dict[tuple[object, ...], Strip] = {}
@@ -374,31 +482,57 @@ class LiveTable(DataTable[Any]):
                 self.add_column(Text(column.label), width=column.width, key=column.key)
 
     def content_widths(self) -> list[int]:
-        """Each column's text width at the table's current size.
+        """Each column's text width at the table's current size (0: the column is hidden).
 
-        Flex columns get what the fixed ones leave (so nothing scrolls sideways),
-        handed out in column order up to each one's ``max_width``. This is worked
-        out when a line is drawn, not stored in DataTable's columns (they keep the
-        minimum widths), so a resize or a zoom is drawn once, at the right widths.
+        The width is shared as ``Column`` says: minimums first, then the task
+        column up to its longest key, then columns squeezed below their width,
+        then the flex columns the rest (so nothing scrolls sideways). This is
+        worked out when a line is drawn, not stored in DataTable's columns (they
+        keep the minimum widths), so a resize or a zoom is drawn once, at the
+        right widths.
         """
-        key = (self.size.width, self.cell_padding, self.styles.scrollbar_size_vertical)
+        key = (
+            self.size.width,
+            self.cell_padding,
+            self.styles.scrollbar_size_vertical,
+            tuple(self._widest.items()),
+        )
         if key == self._widths_for:
             return self._widths
-        padding = 2 * self.cell_padding
-        used = sum(column.width + padding for column in self.live_columns)
-        spare = max(0, self.size.width - self.styles.scrollbar_size_vertical - used)
-        widths = []
-        for column in self.live_columns:
-            extra = 0
-            if column.flex:
-                extra = spare
-                if column.max_width is not None:
-                    extra = min(extra, column.max_width - column.width)
-                extra = max(0, extra)
-                spare -= extra
-            widths.append(column.width + extra)
-        self._widths_for, self._widths = key, widths
+        widths = _share_width(
+            self.live_columns,
+            self.size.width - self.styles.scrollbar_size_vertical,
+            2 * self.cell_padding,
+            self._widest,
+        )
+        # Fit columns too narrow for their longest key show every key short.
+        short = frozenset(
+            index for index, (_short, full) in self._widest.items() if widths[index] < full
+        )
+        if (widths, short) != (self._widths, self._short):
+            self._widths_version += 1  # every line is drawn again
+        self._widths_for, self._widths, self._short = key, widths, short
         return widths
+
+    def _measure(self, rows: Sequence[LiveRow]) -> None:
+        """Note the widest cell of each ``fit`` column.
+
+        A column only widens while the table keeps its size (it narrows again
+        on the next resize or zoom): rows come and go on every refresh of a
+        busy run, and the columns to the right of the task would jump about.
+        """
+        fit = [index for index, column in enumerate(self.live_columns) if column.fit]
+        if not fit:
+            return
+        keep = self._widest_for == self.size.width
+        for index in fit:
+            short = max((_cell_width(row.cells[index], True) for row in rows), default=0)
+            full = max((_cell_width(row.cells[index], False) for row in rows), default=0)
+            if keep and index in self._widest:
+                kept_short, kept_full = self._widest[index]
+                short, full = max(short, kept_short), max(full, kept_full)
+            self._widest[index] = (short, full)
+        self._widest_for = self.size.width
 
     def refresh(
         self,
@@ -428,7 +562,9 @@ class LiveTable(DataTable[Any]):
     # every refresh, it was a tenth of the console's CPU.
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         header_height = self.header_height if self.show_header else 0
-        width = sum(column.get_render_width(self) for column in self.columns.values())
+        # The narrowest the columns get (a hidden one takes nothing): wider, nothing scrolls.
+        padding = 2 * self.cell_padding
+        width = sum(column.least + padding for column in self.live_columns if column.least)
         self.virtual_size = Size(width, self._total_row_height + header_height)
 
     def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
@@ -461,6 +597,7 @@ class LiveTable(DataTable[Any]):
         """Make the table hold exactly ``rows``, in order (or in the chosen sort order)."""
         self._ensure_columns()
         self._rows = [_as_text(row) for row in rows]
+        self._measure(self._rows)
         ordered = self._sorted(self._rows)
         selected = self.selected_key
         place = self._place() if self.newest_first else None
@@ -708,6 +845,7 @@ class LiveTable(DataTable[Any]):
             version,
             row_index,
             width,
+            self._widths_version,
             scroll_x,
             cursor,
             hover,
@@ -758,14 +896,17 @@ class LiveTable(DataTable[Any]):
         segments: list[Segment] = []
         total = 0
         widths = self._draw[3] if self._draw is not None else self.content_widths()
+        short = self._short
         for column_index, (content_width, cell) in enumerate(zip(widths, cells, strict=False)):
+            if not content_width:
+                continue  # a hidden column (no room for it): not even its padding
             where = (row_style, overlay, post_style, row_index, column_index)
             plain = styles.get(where)
             if plain is None:
                 pre = row_style + Style.from_meta({"row": row_index, "column": column_index})
                 plain = styles[where] = pre + overlay + post_style
                 styles[(*where, "pre")] = pre + overlay
-            inner = _cell_segments(cell, content_width, console)
+            inner = _cell_segments(cell, content_width, console, column_index in short)
             used = 0
             if pad:
                 segments.append(Segment(pad, plain))

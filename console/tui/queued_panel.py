@@ -6,7 +6,7 @@ from rich.text import Text
 
 from console.snapshot import QueuedRow, Snapshot
 from console.tui import formatting as fmt
-from console.tui.live_table import Column, FitText, LiveRow
+from console.tui.live_table import Column, FitText, LiveRow, shares_prefix
 from console.tui.palette import Palette
 from console.tui.task_panel import TaskPanel, TaskRef
 
@@ -30,21 +30,25 @@ class QueuedPanel(TaskPanel):
 
     TITLE = "Queued"
     HOTKEY = "2"
+    # The task's minimum keeps Status in view at 80 columns. Wider, the task
+    # comes first: it grows to its longest key before Prio and Queue@executor
+    # (hidden while there is no room for them) are shown; zoomed, all of it.
     COLUMNS = (
         Column("order", "#", 3, numeric=True),
-        # Its minimum keeps Status in view at 80 columns; wider, it takes what is left.
-        Column("task", "Task", 14, flex=True),
-        Column("status", "Status", 10),
-        Column("priority", "Prio", 4, numeric=True),
-        Column("where", "Queue@executor", 14),
-        Column("waiting", "Wait", 4, numeric=True),
+        Column("task", "Task", 14, fit=True),
+        Column("status", "Status", 11),  # "at 15:40:12" whole
+        Column("priority", "Prio", 4, numeric=True, min_width=0),
+        Column("where", "Queue@executor", 14, min_width=0),
+        Column("waiting", "Wait", 5, numeric=True),  # "2h14m"
     )
 
     def rows(
         self, snapshot: Snapshot, palette: Palette
     ) -> tuple[list[LiveRow], dict[str, TaskRef], str]:
         rows, tasks = [], {}
-        for position, item in enumerate(snapshot.queued, start=1):
+        labels = [fmt.task_label(item.key) for item in snapshot.queued]
+        one_dag = shares_prefix(labels)  # its name can go when room is short
+        for position, (item, label) in enumerate(zip(snapshot.queued, labels, strict=True), 1):
             key = str(item.id)
             tasks[key] = TaskRef(item.id, item.key, item.state, item.executor)
             rows.append(
@@ -52,7 +56,7 @@ class QueuedPanel(TaskPanel):
                     key,
                     (
                         str(position),
-                        FitText(fmt.task_label(item.key)),
+                        FitText(label, shared_prefix=one_dag),
                         _status(item, palette),
                         str(item.priority),
                         FitText(f"{item.queue}@{item.executor}"),
@@ -60,7 +64,7 @@ class QueuedPanel(TaskPanel):
                     ),
                     (
                         -position,  # numeric columns sort biggest first: first to start on top
-                        fmt.task_label(item.key),
+                        label,
                         item.state,
                         item.priority,
                         f"{item.queue}@{item.executor}",
