@@ -1,6 +1,8 @@
 """Following a try's log: new bytes of a local file, or the executor's own log tail.
 
 Plain Python (no Textual): the log screen calls ``poll()`` on a worker thread.
+Text leaves here made safe to draw: no terminal control sequence of the task's
+output reaches the operator's terminal (``console.terminal_text``).
 """
 
 from __future__ import annotations
@@ -8,13 +10,16 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from console.task_log import from_first_whole_line
+from console.terminal_text import StreamCleaner, strip_controls
 from executors.base import BaseExecutor
 from store.records import TaskRecord
 
 FIRST_READ_BYTES = 256_000
+SEARCH_BLOCK_BYTES = 256_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,8 @@ class LogFollower:
         self.offset = 0
         self.size = -1
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # A read can end inside an escape sequence as well as inside a character.
+        self._cleaner = StreamCleaner()
 
     @property
     def executor(self) -> BaseExecutor | None:
@@ -68,7 +75,8 @@ class LogFollower:
         if log.size == self.size:
             return None
         self.size = log.size
-        return LogUpdate(log.text, True, log.source, log.size, log.truncated)
+        text = from_first_whole_line(log.text) if log.truncated else log.text
+        return LogUpdate(strip_controls(text), True, log.source, log.size, log.truncated)
 
     def _poll_file(self) -> LogUpdate | None:
         path = self.record.log_path
@@ -94,6 +102,7 @@ class LogFollower:
         with open(path, "rb") as handle:
             if replace:
                 self._decoder.reset()
+                self._cleaner.reset()
                 start = max(0, size - FIRST_READ_BYTES)
                 truncated = start > 0
                 handle.seek(start)
@@ -109,7 +118,8 @@ class LogFollower:
                 data = handle.read(size - self.offset)
         self.offset = size
         self.size = size
-        return LogUpdate(self._decoder.decode(data), replace, path, size, truncated, start)
+        text = self._cleaner.feed(self._decoder.decode(data))
+        return LogUpdate(text, replace, path, size, truncated, start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,26 +140,54 @@ def search_before(
     keep: int = 3,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> EarlierMatches:
-    """Lines matching ``pattern`` in the first ``end`` bytes of a file (line by line, as read).
+    """Lines matching ``pattern`` in the first ``end`` bytes of a file (whole lines).
 
+    Each line is matched as the log view shows it: without control sequences,
+    and broken at carriage returns; line numbers count the file's lines.
     Plain Python, meant for a worker thread: a 5 MB log takes a fraction of a
-    second, and ``cancelled`` is asked every few thousand lines.
+    second, and ``cancelled`` is asked after every block of SEARCH_BLOCK_BYTES.
     """
     count = 0
     first: list[tuple[int, str]] = []
     number = 0
-    position = 0
-    with open(path, "rb") as handle:
-        for raw in handle:
-            if position >= end:
-                break
-            position += len(raw)
+    for lines in _blocks_of_lines(path, end):
+        for line in lines:
             number += 1
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if pattern.search(line):
-                count += 1
-                if len(first) < keep:
-                    first.append((number, line))
-            if number % 4096 == 0 and cancelled():
-                return EarlierMatches(count, tuple(first), number, complete=False)
+            # A carriage return starts a new line in the view (Textual's Log).
+            for shown in line.rstrip("\r").split("\r") if "\r" in line else (line,):
+                if pattern.search(shown):
+                    count += 1
+                    if len(first) < keep:
+                        first.append((number, shown))
+        if cancelled():
+            return EarlierMatches(count, tuple(first), number, complete=False)
     return EarlierMatches(count, tuple(first), number)
+
+
+def _blocks_of_lines(path: str, end: int) -> Iterator[list[str]]:
+    """The lines in the first ``end`` bytes of a file (and the rest of the last), a block at a time.
+
+    Decoded and cleaned a block at a time, which costs less than a line at a
+    time. No control sequence spans a line end, so cleaning a block of whole
+    lines cleans each of them.
+    """
+    with open(path, "rb") as handle:
+        left = end
+        rest = b""  # the start of a line the last block cut
+        while left > 0:
+            data = handle.read(min(SEARCH_BLOCK_BYTES, left))
+            if not data:
+                break
+            left -= len(data)
+            data = rest + data
+            if left <= 0 and not data.endswith(b"\n"):
+                data += handle.readline()  # the line ``end`` falls in, whole
+            cut = data.rfind(b"\n") + 1 if left > 0 else len(data)
+            rest = data[cut:]
+            whole = data[:cut]
+            lines = strip_controls(whole.decode("utf-8", errors="replace")).split("\n")
+            if whole.endswith(b"\n") or not whole:
+                lines.pop()  # the nothing after the last line end
+            yield lines
+        if rest:
+            yield [strip_controls(rest.decode("utf-8", errors="replace"))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -19,7 +20,8 @@ from console.tui.footer import StableFooter
 from console.tui.messages import TaskDetailLoaded
 from console.tui.palette import Palette
 from console.tui.task_panel import TaskRef
-from store.records import TASK_COLUMNS
+from executors.state import TaskState
+from store.records import TASK_COLUMNS, TaskRecord
 
 if TYPE_CHECKING:
     from console.tui.app import ConsoleApp
@@ -38,6 +40,45 @@ FIRST_FIELDS = (
     "signal",
     "duration",
 )
+
+
+def state_text(palette: Palette, state: str) -> Text:
+    """A state by its real name, in its colour.
+
+    The panels' short labels (``upstream✗``, ``retried``) save columns; this
+    screen shows every field as the store and the CLI name it.
+    """
+    return Text(state, style=palette.state(state))
+
+
+def command_line(command: Any, *, shell: bool) -> str:
+    """A command as a shell would read it: ``sh -c 'echo "run $X"; sleep 1'``, not ``sh -c echo``.
+
+    A shell command (``shell = true``) is its one string, shown as written.
+    """
+    if not isinstance(command, list):
+        return str(command)
+    if shell and len(command) == 1:
+        return str(command[0])
+    return shlex.join(str(part) for part in command)
+
+
+def why_no_log(record: TaskRecord) -> str | None:
+    """Why a try has no log (it never started), or None when it may have one."""
+    state = TaskState(record.state)
+    if state == TaskState.UPSTREAM_FAILED:
+        return "never started: upstream failed"
+    if state == TaskState.SCHEDULED:
+        if record.pending_upstreams:
+            return "not started yet: waiting for its upstream tasks"
+        if record.not_before:
+            return "not started yet: waiting out its retry delay"
+        return "not started yet"
+    if state == TaskState.QUEUED:
+        return f"not started yet: handed to {record.executor}"
+    if record.start_date is None and state.is_finished:
+        return f"never started: {record.reason}" if record.reason else "never started"
+    return None
 
 
 class TaskDetailScreen(Screen[None]):
@@ -124,7 +165,7 @@ class TaskDetailScreen(Screen[None]):
         heading = Text()
         heading.append(f"{record.key}", style=palette.style("primary", bold=True))
         heading.append("  ")
-        heading.append_text(palette.state_text(str(record.state)))
+        heading.append_text(state_text(palette, str(record.state)))
         if record.reason:
             heading.append(f"  {record.reason}", style=palette.style("foreground-muted"))
         title.update(heading)
@@ -133,10 +174,13 @@ class TaskDetailScreen(Screen[None]):
         self.query_one("#detail-history-table", Static).update(self._history(detail, palette))
         log = self.query_one("#detail-log", Log)
         log.clear()
+        # The tail comes made safe to draw (console.task_log.read_task_log).
         lines = detail.log_tail.splitlines()[-LOG_TAIL_LINES:]
-        log.write_lines(lines or ["(empty)"])
+        never_ran = None if record.log_path else why_no_log(record)
+        log.write_lines(lines or [never_ran or "(empty)"])
         frame = self.query_one("#detail-log-frame", Vertical)
-        frame.border_subtitle = home_relative(detail.log_source, self.console_app.context.home)
+        source = home_relative(detail.log_source, self.console_app.context.home)
+        frame.border_subtitle = "" if never_ran and not lines else source
         if changed:
             self.refresh_bindings()
 
@@ -151,7 +195,7 @@ class TaskDetailScreen(Screen[None]):
         for name in ordered:
             value = data.get(name)
             if name == "command":
-                shown = " ".join(value) if isinstance(value, list) else str(value)
+                shown = command_line(value, shell=bool(data.get("shell")))
             elif name == "env":
                 shown = json.dumps(value) if value else "{}"
             elif name == "log_path":
@@ -160,7 +204,7 @@ class TaskDetailScreen(Screen[None]):
                 shown = fmt.duration(value)
             else:
                 shown = "-" if value is None else str(value)
-            cell = palette.state_text(shown) if name == "state" else Text(shown)
+            cell = state_text(palette, shown) if name == "state" else Text(shown)
             table.add_row(name, cell)
         table.add_row("upstream", Text(", ".join(detail.upstream) or "-"))
         return table
@@ -174,7 +218,7 @@ class TaskDetailScreen(Screen[None]):
         for attempt in detail.tries:
             table.add_row(
                 str(attempt.try_number),
-                palette.state_text(str(attempt.state)),
+                state_text(palette, str(attempt.state)),
                 fmt.clock_time(attempt.start_date),
                 fmt.duration(attempt.duration),
                 "-" if attempt.exit_code is None else str(attempt.exit_code),
@@ -192,9 +236,9 @@ class TaskDetailScreen(Screen[None]):
             table.add_row(
                 fmt.clock_time(event.at),
                 str(tries.get(event.ti_id, "?")),
-                palette.state_text(event.from_state) if event.from_state else Text("-"),
+                state_text(palette, event.from_state) if event.from_state else Text("-"),
                 "→",
-                palette.state_text(event.to_state),
+                state_text(palette, event.to_state),
                 Text(event.actor),
                 Text(event.reason or "", style=palette.style("foreground-muted")),
             )
