@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from console.tui.form_screen import FormScreen
+from console.tui.operator import command_refusal
 
 
 class NewTaskScreen(FormScreen):
@@ -75,5 +76,12 @@ class NewTaskScreen(FormScreen):
             values = self.values()
         except ValueError as error:
             self.show_error(f"not a number: {error}")
+            return
+        refusal = command_refusal(values["command_line"], shell=values["shell"])
+        if refusal is not None:
+            # Said here at once; the shell box takes the focus when it is the remedy.
+            self.show_error(refusal)
+            if values["command_line"].strip():
+                self.query_one("#shell", Checkbox).focus()
             return
         self.send("submit", lambda ops: ops.submit_command(**values))

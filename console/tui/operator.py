@@ -11,6 +11,7 @@ Plain Python: the console runs these on worker threads, never on the UI thread.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import threading
 from collections.abc import Sequence
@@ -26,6 +27,51 @@ if TYPE_CHECKING:
     from store.runs import RunSummary
 
 REQUEST_WAIT_SECONDS = 10.0
+
+# Shell operators, longest first: found outside quotes, they mean a shell is wanted.
+SHELL_OPERATORS = ("&&", "||", ">>", "<<", "&>", ">&", "|", ";", "&", ">", "<", "(", ")")
+
+
+def shell_syntax(command_line: str) -> str | None:
+    """The first piece of shell syntax in ``command_line`` that only a shell acts on, or None.
+
+    Pipes, redirections, ``;``, ``&``, ``&&``, ``||``, ``$(...)`` and backtick
+    substitutions, ``$VARS``; quoted as a shell would quote them, they are
+    plain words (``echo 'a|b'``) and not found. Globs are left alone: without
+    a shell, ``find . -name *.py`` means what it says.
+    """
+    quote: str | None = None
+    index = 0
+    while index < len(command_line):
+        char = command_line[index]
+        if quote == "'":
+            if char == "'":
+                quote = None
+            index += 1
+            continue
+        if char == "\\":
+            index += 2  # an escaped character is a plain one
+            continue
+        if char == '"':
+            quote = None if quote == '"' else '"'
+        elif char == "'" and quote is None:
+            quote = "'"
+        elif char == "`":
+            return "`"
+        elif char == "$":
+            following = command_line[index + 1 : index + 2]
+            if following in ("(", "{"):
+                return "$" + following
+            name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", command_line[index + 1 :])
+            if name:
+                return "$" + name.group()
+        elif quote is None:
+            for operator in SHELL_OPERATORS:
+                if command_line.startswith(operator, index):
+                    return operator
+        index += 1
+    return None
+
 
 # What s and f mark a try.
 MARKS = {"mark_success": "success", "mark_failed": "failed"}
@@ -180,12 +226,21 @@ class OperatorActions:
         timeout: float | None = None,
         shell: bool = False,
     ) -> str:
-        """Submit one ad-hoc task; the command line is split like a shell would."""
+        """Submit one ad-hoc task; the command line is split like a shell would.
+
+        Refused, in the n form's terms, when it is empty, or when it holds
+        shell syntax (``shell_syntax``) and ``shell`` is off: split into
+        words, ``echo hi | tr a-z A-Z > out`` would print its words and
+        write no file.
+        """
+        from store import InvalidRequest
+
+        refusal = command_refusal(command_line, shell=shell)
+        if refusal is not None:
+            raise InvalidRequest(refusal)
         try:
             command = [command_line.strip()] if shell else shlex.split(command_line)
         except ValueError as error:
-            from store import InvalidRequest
-
             raise InvalidRequest(f"the command cannot be split into words: {error}") from None
         with self._lock:
             key = actions.submit_command(
@@ -214,6 +269,19 @@ class OperatorActions:
         from console.cli.output import tasks
 
         return f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}"
+
+
+def command_refusal(command_line: str, *, shell: bool) -> str | None:
+    """Why the n form cannot submit ``command_line`` as it stands, in the form's terms, or None."""
+    if not command_line.strip():
+        return "the command is empty: type the program and its arguments, e.g. sleep 30"
+    found = None if shell else shell_syntax(command_line)
+    if found is not None:
+        return (
+            f"the command has shell syntax ({found}) but runs without a shell: "
+            f'tick "Run through the shell", or quote the {found} to pass it as a word'
+        )
+    return None
 
 
 class RequestRejected(Exception):
