@@ -24,6 +24,8 @@ through here, because only the executor knows what they mean: they are checked
 against the options its class declares when the executors are built
 (``executors.loader.check_options``), and ``options_for`` hands them over with
 where each was set, so that the error names the file or variable as here.
+The CLI checks the built-in LocalExecutor's options as it loads the config
+(``console.cli.main``), so every command refuses a value the engine would.
 
 This module is imported by every command, so it imports nothing heavy.
 """

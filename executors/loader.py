@@ -74,6 +74,40 @@ COMMON_OPTIONS: Mapping[str, ExecutorOption] = MappingProxyType(
 )
 
 
+# The built-in executors' options, known without importing their modules
+# (executors.local costs 25 ms): loading the config checks them, so every
+# command refuses a value the engine would refuse, and `config show` lists
+# them with their defaults. The classes declare the same option_specs, which
+# the engine checks again; tests/test_config.py pins the two together.
+BUILTIN_OPTIONS: Mapping[str, Mapping[str, tuple[ExecutorOption, Any]]] = MappingProxyType(
+    {
+        "local": MappingProxyType(
+            {
+                "prefetch": (ExecutorOption("flag"), True),
+                "terminate_grace": (ExecutorOption("seconds", 0, 3600), 5.0),
+                "quiet_start": (ExecutorOption("seconds", 0, 60), 0.005),
+                "log_every_try": (ExecutorOption("flag"), False),
+            }
+        ),
+    }
+)
+
+
+def builtin_option_defaults(name: str) -> dict[str, Any]:
+    """A built-in executor's options with their defaults (``parallelism`` aside); {} for others."""
+    return {key: default for key, (_, default) in BUILTIN_OPTIONS.get(name, {}).items()}
+
+
+def check_builtin_options(name: str, options: Mapping[str, Any]) -> None:
+    """``check_options`` for built-in executor ``name`` (see BUILTIN_OPTIONS), without importing it.
+
+    Raises:
+        ExecutorConfigError: as check_options.
+    """
+    declared = {key: option for key, (option, _) in BUILTIN_OPTIONS[name].items()}
+    _check_declared(name, {**COMMON_OPTIONS, **declared}, options)
+
+
 def declared_options(executor_class: type[BaseExecutor]) -> dict[str, ExecutorOption] | None:
     """The options ``executor_class`` reads, ``parallelism`` included; None if it does not say.
 
@@ -99,8 +133,13 @@ def check_options(
         ExecutorConfigError: one line naming the option, what it must be, and where it was set.
     """
     declared = declared_options(executor_class)
-    if declared is None:
-        return
+    if declared is not None:
+        _check_declared(name, declared, options)
+
+
+def _check_declared(
+    name: str, declared: Mapping[str, ExecutorOption], options: Mapping[str, Any]
+) -> None:
     origins: Mapping[str, str] = getattr(options, "origins", {})
     sections: Mapping[str, str] = getattr(options, "sections", {})
     for key, value in options.items():
@@ -477,12 +516,15 @@ def _dotted_import_path(dotted: str, entry: str) -> str:
 
 __all__ = [
     "BUILTIN_EXECUTORS",
+    "BUILTIN_OPTIONS",
     "ENTRY_POINT_GROUP",
     "ExecutorConfigError",
     "ExecutorOption",
     "ExecutorSpec",
     "available_executors",
     "build_executors",
+    "builtin_option_defaults",
+    "check_builtin_options",
     "check_options",
     "declared_options",
     "load_executor_class",

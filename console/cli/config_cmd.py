@@ -18,11 +18,9 @@ from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say
 
 config_app = typer.Typer(
-    help="The settings in effect and where each came from (default, config.toml, environment).",
+    help="The settings in effect and where each came from (default, config.toml, environment, store).",
     no_args_is_help=True,
 )
-
-DEFAULT = "default"
 
 
 def _origin(config: Any, dotted: str) -> str:
@@ -34,8 +32,21 @@ def _origin(config: Any, dotted: str) -> str:
     return f"${origin}" if origin.startswith(ENV_PREFIX) else origin
 
 
-def settings_in_effect(config: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{section: {key: {"value": ..., "source": ...}}}``; executor sections as ``executor.<name>``."""
+def settings_in_effect(
+    config: Any, executor_names: list[str] | None = None, store: Any = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{section: {key: {"value": ..., "source": ...}}}``; executor sections as ``executor.<name>``.
+
+    Besides what the config sets: the built-in executors' options at their
+    defaults, each configured executor's parallelism (``core.parallelism``
+    unless its own section sets one), and with ``store`` (an existing store,
+    read only) the live settings kept there, as the layer "store": pause
+    and each executor's parallelism, as set by ``execconsole pause`` and
+    ``execconsole parallelism N`` (a request no engine has carried out yet
+    included: the next engine applies it).
+    """
+    from executors.loader import builtin_option_defaults
+
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for section, values in config.as_dict().items():
         if section == "executor":
@@ -44,17 +55,62 @@ def settings_in_effect(config: Any) -> dict[str, dict[str, dict[str, Any]]]:
             key: {"value": value, "source": _origin(config, f"{section}.{key}")}
             for key, value in values.items()
         }
-    for name, options in sorted(config.executor_options.items()):
-        if name == "celery":
-            # [celery]'s keys beyond the typed ones are Celery's own options.
-            for key, value in options.items():
-                found["celery"][key] = {"value": value, "source": _origin(config, f"celery.{key}")}
-            continue
-        found[f"executor.{name}"] = {
-            key: {"value": value, "source": _origin(config, f"executor.{name}.{key}")}
-            for key, value in options.items()
-        }
+    names = list(executor_names or [])
+    # The built-in local and celery executors' sections are shown even when not
+    # configured (as [celery]'s typed keys are), so that their values can be read.
+    for name in sorted({"local", "celery", *names, *config.executor_options}):
+        section = _section_of(name)
+        entries = found.setdefault(section, {})
+        for key, value in builtin_option_defaults(name).items():
+            entries[key] = {"value": value, "source": DEFAULT}
+        if name in ("local", "celery") or name in names:
+            entries["parallelism"] = {"value": config.core.parallelism, "source": INHERITED}
+        for key, value in config.executor_options.get(name, {}).items():
+            entries[key] = {"value": value, "source": _origin(config, f"{section}.{key}")}
+    found[LIVE_SECTION] = {"paused": {"value": False, "source": DEFAULT}}
+    if store is not None:
+        _apply_store_layer(found, store, names)
     return found
+
+
+DEFAULT = "default"
+INHERITED = "core.parallelism"
+STORE = "store"
+LIVE_SECTION = "store"
+
+
+def _section_of(executor_name: str) -> str:
+    """Where an executor's options are shown: [celery] keeps Celery's, others [executor.<name>]."""
+    return "celery" if executor_name == "celery" else f"executor.{executor_name}"
+
+
+def _apply_store_layer(
+    found: dict[str, dict[str, dict[str, Any]]], store: Any, names: list[str]
+) -> None:
+    """The live settings kept in the store, over every other layer (the engine starts with them)."""
+    from console.engine import SETTING_PAUSED, parallelism_setting
+
+    prefix = parallelism_setting("")
+    for key, value in sorted(store.settings().items()):
+        if key == SETTING_PAUSED:
+            found[LIVE_SECTION]["paused"] = {"value": bool(value), "source": STORE}
+        elif key.startswith(prefix):
+            name = key[len(prefix) :]
+            found.setdefault(_section_of(name), {})["parallelism"] = {
+                "value": int(value),
+                "source": STORE,
+            }
+    # Requests no engine has carried out yet, oldest first: the next engine applies them.
+    for request in store.pending_requests(limit=1000):
+        source = f"{STORE} (request {request.id}, pending)"
+        if request.kind in ("pause", "resume"):
+            found[LIVE_SECTION]["paused"] = {"value": request.kind == "pause", "source": source}
+        elif request.kind == "parallelism" and (request.payload.get("executor") or names):
+            name = request.payload.get("executor") or names[0]
+            found.setdefault(_section_of(name), {})["parallelism"] = {
+                "value": int(request.payload["value"]),
+                "source": source,
+            }
 
 
 def _paths(config: Any, options: GlobalOptions) -> dict[str, Any]:
@@ -92,11 +148,12 @@ def show(
         bool, typer.Option("--json", help="One JSON document on stdout.")
     ] = False,
 ) -> None:
-    """Every setting in effect, with where it came from: default, config.toml, or a variable."""
+    """Every setting in effect, with where it came from: default, config.toml, a variable, the store."""
     options: GlobalOptions = ctx.obj
-    config = options.runtime().config
+    runtime = options.runtime()
+    config = runtime.config
     paths = _paths(config, options)
-    settings = settings_in_effect(config)
+    settings = _settings_of(runtime)
     if json_output:
         emit_json({"paths": paths, "settings": settings})
         return
@@ -125,9 +182,8 @@ def get(
     import json
 
     options: GlobalOptions = ctx.obj
-    config = options.runtime().config
     section, dot, key = name.rpartition(".")
-    settings = settings_in_effect(config)
+    settings = _settings_of(options.runtime())
     if not dot or section not in settings:
         known = ", ".join(sorted(settings))
         fail(
@@ -143,6 +199,18 @@ def get(
     typer.echo(value if isinstance(value, str) else json.dumps(value))
     if entry["source"] != DEFAULT:
         say(f"(from {entry['source']})")
+
+
+def _settings_of(runtime: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """``settings_in_effect`` with the store's layer when the store exists (it is never created)."""
+    from store.errors import StoreError
+
+    try:
+        store = runtime.existing_store()
+    except StoreError as error:
+        say(f"note: the store's live settings are left out: {error}")
+        store = None
+    return settings_in_effect(runtime.config, runtime.executor_names, store)
 
 
 def _shown(value: Any) -> str:

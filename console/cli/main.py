@@ -46,7 +46,30 @@ class GlobalOptions:
                 raise BadInput(str(error)) from None
             raise
         _check_executor_list(runtime)
+        _check_builtin_executor_options(runtime)
         return runtime
+
+
+def _check_builtin_executor_options(runtime: Any) -> None:
+    """Refuse a built-in executor's option the engine would refuse (``[executor.local]``).
+
+    Checked for every command, not only when an engine builds its
+    executors, so that ``submit`` or ``config show`` never accept a config
+    the engine would not run with; the executor's module is not imported
+    (``executors.loader.BUILTIN_OPTIONS``). Skipped when the name belongs to
+    another class here (an alias such as ``local:mypkg:Executor``): the
+    engine checks that one's options against its own class.
+    """
+    config = runtime.config
+    from executors.loader import BUILTIN_EXECUTORS, BUILTIN_OPTIONS, check_builtin_options
+
+    for name in BUILTIN_OPTIONS:
+        if name not in config.executor_options:
+            continue
+        paths = {spec.name: spec.import_path for spec in runtime.executor_specs()}
+        if paths.get(name, BUILTIN_EXECUTORS[name]) != BUILTIN_EXECUTORS[name]:
+            continue
+        check_builtin_options(name, config.options_for(name))
 
 
 def _check_executor_list(runtime: Any) -> None:
