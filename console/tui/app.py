@@ -77,11 +77,13 @@ def cancel_run_question(run: str, counts: Mapping[str, int]) -> tuple[str, str]:
     question = f"Cancel run {run}: {plural(running + waiting, 'task')} of {total:,} still to run?"
     lines = []
     if running:
-        lines.append(f"{running:,} running: killed, with their whole process tree.")
+        their = "its" if running == 1 else "their"
+        lines.append(f"{running:,} running: killed, with {their} whole process tree.")
     if waiting:
+        they_wait = "it waits" if waiting == 1 else "they wait"
         lines.append(
             f"{waiting:,} not started: failed now, or upstream_failed once "
-            "what they wait for has failed."
+            f"what {they_wait} for has failed."
         )
     lines.append(
         "None is retried, whatever its retries; finished tasks keep their outcome. "

@@ -36,34 +36,49 @@ class QuitScreen(ModalScreen[str | None]):
     def question(self) -> str:
         if self.running:
             return f"Quit? {plural(self.running, 'task')} {'is' if self.running == 1 else 'are'} running."
+        if self.handed_out == 1:
+            return "Quit? 1 task handed out, not started yet."
         return f"Quit? {plural(self.handed_out, 'task')} handed out, none started yet."
 
     @property
     def detail(self) -> str:
         """What becomes of the tries that have not started, whatever the choice."""
         later = self.handed_out + self.waiting
+        stay = "it stays" if later == 1 else "they stay"
         if not later:
             return "Nothing else waits to start."
-        if not self.handed_out:
-            return f"{later:,} more wait to start; they stay in the store for the next engine."
-        if not self.running:
+        if not self.running:  # the question counts the handed-out ones
+            if not self.waiting:
+                return f"{stay.capitalize()} in the store for the next engine."
             return (
                 f"{self.handed_out:,} handed out and {self.waiting:,} waiting: none has started; "
                 "they stay in the store for the next engine."
             )
-        return (
-            f"{later:,} more wait to start ({self.handed_out:,} handed out to the executor, "
-            f"{self.waiting:,} in the store); they stay in the store for the next engine."
-        )
+        more = f"{later:,} more {'waits' if later == 1 else 'wait'} to start"
+        if not self.handed_out:
+            return f"{more}; {stay} in the store for the next engine."
+        where = [f"{self.handed_out:,} handed out to the executor"]
+        if self.waiting:
+            where.append(f"{self.waiting:,} in the store")
+        return f"{more} ({', '.join(where)}); {stay} in the store for the next engine."
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        """Each button: its id and its label, naming the tasks the question counts."""
+        them = "it" if (self.running or self.handed_out) == 1 else "them"
+        return [
+            ("detach", f"(l) Leave {them} running: the next engine adopts {them}"),
+            ("drain", f"(d) Drain: start nothing new, wait for {them}, then quit"),
+            ("kill", f"(k) Kill {them} now, then quit"),
+            ("stay", "(esc) Stay"),
+        ]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="quit-dialog"):
             yield Static(self.question, classes="dialog-title", markup=False)
             yield Static(self.detail, classes="dialog-detail", markup=False)
-            yield Button("(l) Leave them running: the next engine adopts them", id="detach")
-            yield Button("(d) Drain: start nothing new, wait for them, then quit", id="drain")
-            yield Button("(k) Kill them now, then quit", id="kill", variant="error")
-            yield Button("(esc) Stay", id="stay")
+            for choice, label in self.choices:
+                yield Button(label, id=choice, variant="error" if choice == KILL else "default")
 
     def on_mount(self) -> None:
         self.query_one("#drain", Button).focus()

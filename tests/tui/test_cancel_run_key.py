@@ -90,7 +90,7 @@ def test_shift_c_asks_naming_the_run_then_kills_and_fails_all_it_has_left(
         dialog = c.app.screen
         assert isinstance(dialog, ConfirmScreen)
         assert dialog.question == f"Cancel run demo/{RUN}: 3 tasks of 3 still to run?"
-        assert "1 running: killed, with their whole process tree." in dialog.detail
+        assert "1 running: killed, with its whole process tree." in dialog.detail
         assert "2 not started: failed now, or upstream_failed" in dialog.detail
         assert "None is retried" in dialog.detail
         assert (dialog.confirm_label, dialog.decline_label) == ("Cancel run", "Keep it running")
