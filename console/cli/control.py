@@ -18,8 +18,12 @@ def register(app: typer.Typer) -> None:
     app.command("parallelism", context_settings={"ignore_unknown_options": True})(parallelism)
 
 
-def report_request(store, requested, wait: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Say what became of a request: done, rejected (exit 2), or waiting for an engine."""
+def report_request(store, requested, wait: float = 5.0, describe=None) -> None:  # type: ignore[no-untyped-def]
+    """Say what became of a request: done, rejected (exit 2), or waiting for an engine.
+
+    ``describe``: turns a request carried out into the line to say (default:
+    the engine's own result).
+    """
     from console import actions
     from console.cli.errors import fail
 
@@ -35,6 +39,8 @@ def report_request(store, requested, wait: float = 5.0) -> None:  # type: ignore
         )
     elif outcome.status == "rejected":
         fail(outcome.result or "rejected by the engine")
+    elif describe is not None:
+        say(describe(outcome))
     else:
         say(outcome.result or "done")
 

@@ -309,7 +309,37 @@ def retry(
     if json_output:
         _report_retry_json(store, requested, downstream)
         return
-    report_request(store, requested)
+    report_request(store, requested, describe=lambda outcome: _naming_new_tries(store, outcome))
+
+
+def _new_tries(store, outcome) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The tries a retry carried out made: by the key of the try given, the new try's key.
+
+    A try waiting out its retry delay is started, not followed by a new one:
+    it is left out, as is a task below that only waits for its upstreams again.
+    """
+    details = outcome.payload.get("outcome") or {}
+    given = list(details.get("retried") or [])
+    given += [
+        entry["key"] for entry in details.get("cleared") or [] if entry.get("action") == "new_try"
+    ]
+    found: dict[str, str] = {}
+    for key in given:
+        record = store.resolve(key)
+        latest = store.tries(record)[-1]
+        if latest.try_number > record.try_number:
+            found[key] = str(latest.key)
+    return found
+
+
+def _naming_new_tries(store, outcome) -> str:  # type: ignore[no-untyped-def]
+    """The engine's account of a retry, naming each new try instead of the try it follows."""
+    import re
+
+    text = outcome.result or "done"
+    for old, new in _new_tries(store, outcome).items():
+        text = re.sub(re.escape(old) + r"(?![0-9])", new, text)
+    return text
 
 
 def _report_retry_json(store, requested, downstream: bool, wait: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -317,8 +347,10 @@ def _report_retry_json(store, requested, downstream: bool, wait: float = 5.0) ->
 
     ``status`` is ``done``, or ``stored`` (no engine: the next one carries it
     out) or ``pending`` (the engine has not picked it up yet); then
-    ``retried`` names the tries asked for and ``cleared`` is null. A rejected
-    request is an error, as without --json.
+    ``retried`` names the tries asked for and ``cleared`` is null. Once
+    done, ``new_tries`` maps the key of each try given (or cleared with a
+    new try) to the new try's key. A rejected request is an error, as
+    without --json.
     """
     from console import actions
 
@@ -343,6 +375,7 @@ def _report_retry_json(store, requested, downstream: bool, wait: float = 5.0) ->
                 result=outcome.result,
                 retried=details.get("retried", requested.keys),
                 cleared=details.get("cleared", []),
+                new_tries=_new_tries(store, outcome),
             )
     emit_json(document)
 
