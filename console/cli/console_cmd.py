@@ -74,4 +74,6 @@ def console(
     ] = False,
 ) -> None:
     """Open the console on the store (attaches if another engine owns it)."""
+    # Bad options and config are refused first, as by run and scheduler, with or without a terminal.
+    ctx.obj.runtime(executor=executor, parallelism=parallelism)
     open_console(ctx.obj, executor=executor, parallelism=parallelism, read_only=read_only)

@@ -30,6 +30,18 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+# SQLite's LIMIT is a signed 64-bit integer; anything larger means "all" anyway.
+LIMIT_MAX = 2**63 - 1
+
+
+def check_limit(limit: int) -> None:
+    """``--limit`` of a list: 0 (all) up to what SQLite takes."""
+    if limit < 0:
+        fail(f"--limit must be 0 (all) or more, not {limit}")
+    if limit > LIMIT_MAX:
+        fail(f"--limit {limit} is too large: use --limit 0 for all")
+
+
 def shown(text: str) -> str:
     """``text`` quoted for a message, bytes that are not UTF-8 shown as ``\\xff``.
 

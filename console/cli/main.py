@@ -19,6 +19,10 @@ from typer.core import TyperGroup
 
 from console.cli.errors import EXIT_BAD_INPUT, operator_errors
 
+# The most tries an executor may run at once, as `execconsole parallelism N`
+# (console/actions.py) and [core] parallelism (console/config.py) allow.
+PARALLELISM_MAX = 2**31 - 1
+
 
 @dataclass
 class GlobalOptions:
@@ -34,6 +38,14 @@ class GlobalOptions:
         """
         from console.runtime import Runtime
 
+        if parallelism is not None and parallelism > PARALLELISM_MAX:
+            from console.cli.errors import BadInput
+
+            # As `execconsole parallelism N` and [core] parallelism are bounded.
+            raise BadInput(
+                f"--parallelism must be at most {PARALLELISM_MAX}, not {parallelism}; "
+                "0 means no limit"
+            )
         try:
             runtime = Runtime.load(
                 home=self.home, store=self.store, executor=executor, parallelism=parallelism

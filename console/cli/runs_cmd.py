@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from console.cli.errors import check_utf8, fail
+from console.cli.errors import check_limit, check_utf8, fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
 
@@ -73,8 +73,7 @@ def list_runs(
     for value in state or []:
         if value not in RUN_STATES:
             fail(f"--state {value!r} is not a run state: choose from {', '.join(RUN_STATES)}")
-    if limit < 0:
-        fail(f"--limit must be 0 (all) or more, not {limit}")
+    check_limit(limit)
     check_utf8("--dag", dag, "workflow id")
     options: GlobalOptions = ctx.obj
     runtime = options.runtime()

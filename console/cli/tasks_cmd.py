@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from console.cli.control import report_request
-from console.cli.errors import check_utf8, fail
+from console.cli.errors import check_limit, check_utf8, fail
 from console.cli.main import GlobalOptions
 from console.cli.output import emit_json, say, seconds, table
 from console.cli.store_access import answer_without_store, store_for_keys
@@ -22,9 +22,6 @@ KEY_HELP = (
     "Task key: dag/task[/run][#try]; a part left off means the latest "
     "(dag/task#1: try 1 of the latest run)."
 )
-
-# SQLite's LIMIT is a signed 64-bit integer; anything larger means "all" anyway.
-_LIMIT_MAX = 2**63 - 1
 
 
 def _keyed_store(ctx: typer.Context):  # type: ignore[no-untyped-def]
@@ -58,12 +55,7 @@ def list_tasks(
     """Task instances (every try, or with --latest each task's latest), newest first."""
     from executors.state import TaskState
 
-    if not 0 <= limit <= _LIMIT_MAX:
-        fail(
-            f"--limit must be 0 (all) or more, not {limit}"
-            if limit < 0
-            else f"--limit {limit} is too large: use --limit 0 for all"
-        )
+    check_limit(limit)
     states = None
     if state:
         known = {str(s) for s in TaskState}
