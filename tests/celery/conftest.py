@@ -65,6 +65,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Read once, at import: tests clear EXECCONSOLE* variables for their engines.
+_REDIS_PORTS = os.environ.get("EXECCONSOLE_TEST_REDIS_PORTS", "")
+
+
+def redis_port() -> int:
+    """A free port for a test's redis-server: any, or one of ``EXECCONSOLE_TEST_REDIS_PORTS``.
+
+    ``EXECCONSOLE_TEST_REDIS_PORTS=6470-6479`` keeps the tests' servers within a
+    range, for machines where other people's Redis servers use other ports.
+    """
+    wanted = _REDIS_PORTS
+    if not wanted:
+        return free_port()
+    first, _, last = wanted.partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as probe:
+            # As redis-server binds: a port whose old connections linger in
+            # TIME_WAIT is free for it.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port in EXECCONSOLE_TEST_REDIS_PORTS={wanted} for redis-server")
+
+
 class RedisServer:
     """A redis-server of our own on a free loopback port; stop and start it again at will."""
 
@@ -78,7 +105,7 @@ class RedisServer:
         self.executable = executable
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = redis_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
