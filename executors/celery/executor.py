@@ -33,6 +33,11 @@ What guards what:
 - If Redis becomes unreachable later, nothing changes state: unsent tries wait in the
   outbox, ``broker_ok`` turns False with a one-line message for the panel, and
   both are retried about once a second until Redis answers.
+- A killed try (or one Celery calls REVOKED) ends when its worker says so:
+  Celery writes REVOKED the moment it signals the pool process, while the
+  worker is still stopping the try's tree; the worker's outcome, stored once
+  the tree is gone, is the end the engine is told (or the lease's expiry, if
+  that worker died). So a new try of the task never runs beside the old one.
 - A try no worker has claimed can be taken back (``dequeue``): its claim is
   revoked, so the message is dropped by whichever worker reads it. The engine
   does this to a try queued past ``queued_timeout`` and hands it out again, at
@@ -63,7 +68,7 @@ from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
 from executors.celery.settings import CelerySettings, declared_options, unreachable_message
-from executors.celery.task_meta import read_meta
+from executors.celery.task_meta import read_meta, succeeded
 from executors.loader import ExecutorConfigError
 from executors.options import ExecutorOption
 from executors.state import TaskState
@@ -126,6 +131,10 @@ class _Flight:
     claimed: bool = False  # known to be claimed by a worker, so its lease is watched
     lease_missing_since: float | None = None
     kill_requested: bool = False
+    watch_claim: bool = False
+    """Its claim is read with its result: a kill was sent, or Celery said REVOKED.
+    Celery's REVOKED comes when it *signals* the try; the claim's FINISHED record
+    (written by the worker once the try's tree is gone) is the end."""
 
 
 class CeleryExecutor(BaseExecutor):
@@ -239,12 +248,27 @@ class CeleryExecutor(BaseExecutor):
         self._release()
 
     def terminate(self) -> None:
-        """Kill every try in flight (best effort while Redis is reachable), then let go."""
+        """Kill every try in flight (best effort while Redis is reachable), then let go.
+
+        A running try ends once its worker has stopped its tree (SIGTERM, then
+        SIGKILL after the worker's grace): that end is waited for, a bounded
+        time, so it is reported rather than left for the next engine.
+        """
         for key in list(self._flights):
             try:
                 self.kill(key)
             except Exception:  # noqa: BLE001 - stopping the rest matters more
                 log.exception("could not kill %s while terminating", key)
+        from executors.supervisor import TERMINATE_GRACE_SECONDS
+
+        deadline = time.monotonic() + 2 * TERMINATE_GRACE_SECONDS + self.settings.lease_seconds
+        while (
+            self.broker_ok
+            and any(flight.kill_requested for flight in self._flights.values())
+            and time.monotonic() < deadline
+        ):
+            self.sync()
+            time.sleep(0.05)
         self._release()
 
     def _release(self) -> None:
@@ -341,9 +365,11 @@ class CeleryExecutor(BaseExecutor):
         # Leases matter only for tries known to be claimed: an unclaimed try
         # has none, and reading thousands of absent keys costs the client time.
         watched = [flight for flight in sent if flight.claimed]
+        settling = [flight for flight in sent if flight.watch_claim]
         names = [self.keys.epoch]
         names += [self.keys.meta(flight.token) for flight in sent]
         names += [self.keys.lease(flight.token) for flight in watched]
+        names += [self.keys.claim(flight.token) for flight in settling]
         try:
             values = cast(list[bytes | None], self._require_client().mget(names))
         except redis.RedisError as error:
@@ -359,9 +385,14 @@ class CeleryExecutor(BaseExecutor):
             # Leases may have expired while Redis was away; count afresh.
             for flight in self._flights.values():
                 flight.lease_missing_since = None
-        metas, leases = values[1 : len(sent) + 1], values[len(sent) + 1 :]
+        metas = values[1 : len(sent) + 1]
+        leases = values[len(sent) + 1 : len(sent) + 1 + len(watched)]
+        claims = values[len(sent) + 1 + len(watched) :]
         for flight, raw_meta in zip(sent, metas, strict=True):
             self._read_state(flight, raw_meta)
+        for flight, raw_claim in zip(settling, claims, strict=True):
+            if self._flights.get(flight.key) is flight:
+                self._read_claim(flight, raw_claim)
         for flight, lease in zip(watched, leases, strict=True):
             if self._flights.get(flight.key) is flight:
                 self._check_lease(flight, lease is not None, now)
@@ -395,6 +426,14 @@ class CeleryExecutor(BaseExecutor):
             return
         flight.raw_meta = raw_meta
         reading = read_meta(raw_meta)
+        if reading.revoked:
+            # Celery writes REVOKED as it signals a running try, whose tree may
+            # go on for the worker's whole stop grace; or for a message that
+            # expired unread. Either way the claim says what happened (read
+            # from now on): finished by its worker once the tree was gone, still
+            # held (its lease watched), or never taken.
+            flight.watch_claim = True
+            return
         if reading.state is TaskState.RUNNING:
             flight.claimed = True
             if not flight.reported_running:
@@ -402,6 +441,36 @@ class CeleryExecutor(BaseExecutor):
                 self.running_state(flight.key, reading.report)
         elif reading.state is not None:
             self._finish(flight, reading.state, reading.report)
+
+    def _read_claim(self, flight: _Flight, raw_claim: bytes | None) -> None:
+        """Settle a try whose result cannot tell (see ``_Flight.watch_claim``) by its claim."""
+        record = decode_record(raw_claim)
+        if record is None:
+            if flight.claimed or flight.reported_running:
+                return  # Redis lost its data: _on_data_lost looks after it
+            if flight.raw_meta is not None and read_meta(flight.raw_meta).revoked:
+                self._finish(
+                    flight,
+                    TaskState.FAILED,
+                    TaskReport(reason="revoked in Celery before any worker started it"),
+                )
+            return
+        state = record.get("state")
+        if state == FINISHED:
+            report = TaskReport.from_json(record)
+            self._finish(
+                flight, TaskState.SUCCESS if succeeded(report) else TaskState.FAILED, report
+            )
+        elif state == REVOKED:
+            self._finish(
+                flight,
+                TaskState.FAILED,
+                TaskReport(
+                    reason=f"revoked before it started ({record.get('why') or 'no reason'})"
+                ),
+            )
+        else:
+            flight.claimed = True  # held by a worker: its lease tells if that worker is gone
 
     def _check_lease(self, flight: _Flight, leased: bool, now: float) -> None:
         """Fail a claimed try whose lease has been gone for ``lease_seconds`` while Redis answered."""
@@ -559,6 +628,10 @@ class CeleryExecutor(BaseExecutor):
             self._tell_engine(f"could not kill {key}: {self.broker_message}")
             return False
         flight.kill_requested = True
+        # Claimed (the revocation found a claim): watch its lease, and take its
+        # end from the claim, which its worker finishes once the tree is gone.
+        flight.claimed = True
+        flight.watch_claim = True
         return True
 
     def _tell_engine(self, message: str) -> None:
@@ -600,7 +673,10 @@ class CeleryExecutor(BaseExecutor):
         token = cast(str, record.token)
         if raw_meta is not None:
             reading = read_meta(raw_meta)
-            if reading.state is not None and reading.state.is_finished:
+            if reading.revoked:
+                # Not an ending by itself (see _Flight.watch_claim): the claim tells.
+                raw_meta = None
+            elif reading.state is not None and reading.state.is_finished:
                 return Adoption(AdoptionOutcome.FINISHED, reading.report)
         if claim is None and raw_meta is None:
             if self._require_claims().revoke(token, why="engine restarted before the try started"):
@@ -613,6 +689,9 @@ class CeleryExecutor(BaseExecutor):
                 # The result expired but the claim remembers how it ended.
                 return Adoption(AdoptionOutcome.FINISHED, TaskReport.from_json(claim))
         self._track_adopted(record, raw_meta, claimed=claim is not None)
+        # A claimed try whose result may say nothing more (REVOKED, or none yet):
+        # its claim's FINISHED record is how its end will be known.
+        self._flights[record.key].watch_claim = raw_meta is None
         return Adoption(AdoptionOutcome.ADOPTED)
 
     def _track_adopted(self, record: AdoptionRecord, raw_meta: bytes | None, claimed: bool) -> None:

@@ -198,7 +198,7 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> str:
         workload = dataclasses.replace(
             workload, log_path=str(Path(settings.log_dir) / f"{workload.token}.log")
         )
-    stopper = TreeStopper()
+    stopper = TreeStopper(spare=runtime.guard.process.pid)
     runtime.keeper.watch(
         workload.token, workload.key, record, workload.log_path, HOSTNAME, stopper.stop
     )
@@ -228,6 +228,11 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> str:
         runtime.sigterm.stopper = None
         setproctitle(previous_title)
     _finish(runtime, task.request.id, workload, report)
+    if stopper.terminated:
+        # Told to stop (Celery's terminate): the tree is gone and its end is
+        # stored, so now die of SIGTERM, as Celery expects of a terminated job.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
     return report.reason or "exit 0"
 
 
@@ -365,20 +370,28 @@ class TreeStopper:
 
     - ``on_sigterm`` (through ``SigtermRelay``): Celery's terminate (a kill
       from the console) or a cold shutdown. The tree is stopped (SIGTERM, then
-      SIGKILL after a grace period) and this process then dies of SIGTERM, as
-      Celery expects of a terminated job; Celery records the task as REVOKED.
+      SIGKILL after a grace period, waiting until it is gone); then
+      ``run_workload`` returns how it ended, the task stores that outcome as
+      any other, and only then does this process die of SIGTERM, as Celery
+      expects of a terminated job. Celery records the task as REVOKED the
+      moment it sends the signal, while the tree may run on for the whole
+      grace period: the executor waits for the outcome stored here instead.
     - ``stop``: the lease keeper found the claim taken over. The tree is
       signalled without waiting, and ``run_workload`` reports how it ended.
 
     During a try's quiet start ``run_workload`` has not named the try's pid
     yet (``started``), so the stopper looks for it: the try's process is the
-    only child of this pool process.
+    only child of this pool process besides its guard.
     """
 
-    def __init__(self, grace: float = TERMINATE_GRACE_SECONDS) -> None:
+    def __init__(self, grace: float = TERMINATE_GRACE_SECONDS, spare: int | None = None) -> None:
         self.grace = grace
+        self.spare = spare
+        """A child of this process that is not the try's (the guard process, guard.py)."""
         self.pid: int | None = None
         self.requested = False
+        self.terminated = False
+        """SIGTERM came: once the try's outcome is stored, this process must die of it."""
 
     def started(self, pid: int) -> None:
         self.pid = pid
@@ -389,15 +402,22 @@ class TreeStopper:
         if self.pid is not None:
             return [self.pid]
         try:
-            return [child.pid for child in psutil.Process().children()]
+            return [child.pid for child in psutil.Process().children() if child.pid != self.spare]
         except psutil.Error:
             return []
 
     def on_sigterm(self, signum: int, frame: object) -> None:
+        """Stop the try's tree and wait until it is gone; the task then stores its end and dies.
+
+        Runs in the task's thread (a signal handler), which was waiting for
+        the try's process: once this returns, that wait sees the process
+        ended and the task goes on to store the outcome. With no process
+        started yet, the one about to start is stopped as soon as it does.
+        """
+        self.terminated = True
+        self.requested = True
         for pid in self._leaders():
             kill_process_tree(pid, self.grace)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
 
     def stop(self) -> None:
         self.requested = True

@@ -27,6 +27,10 @@ class MetaReading:
 
     state: TaskState | None
     report: TaskReport | None = None
+    revoked: bool = False
+    """Celery's REVOKED: written when Celery *signals* a running try (or drops an
+    expired message), so for a try a worker has claimed it is no ending by
+    itself; the worker's own outcome, stored once the tree is gone, is."""
 
 
 def succeeded(report: TaskReport) -> bool:
@@ -57,7 +61,7 @@ def read_meta(raw: bytes | str) -> MetaReading:
         report = TaskReport.from_json(result)
         return MetaReading(TaskState.SUCCESS if succeeded(report) else TaskState.FAILED, report)
     if status == "REVOKED":
-        return MetaReading(TaskState.FAILED, TaskReport(reason="revoked in Celery"))
+        return MetaReading(TaskState.FAILED, TaskReport(reason="revoked in Celery"), revoked=True)
     return MetaReading(TaskState.FAILED, TaskReport(reason=failure_reason(status, result)))
 
 
