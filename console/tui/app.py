@@ -829,9 +829,13 @@ class ConsoleApp(App[str | None]):
                 "the console's engine stopped: start a new one",
                 self.restart_engine,
             )
-        for command in super().get_system_commands(screen):
-            if command.title != "Quit":
-                yield command
+        # None of Textual's stock commands: its Keys panel repeats ?, Maximize repeats
+        # z, Quit would skip q's question, Screenshot is a developer's tool. Only the
+        # theme is kept, as the console's own entry: nothing else changes the colours,
+        # and every panel follows a change (_theme_changed).
+        yield SystemCommand(
+            "Theme", "the console's colours: choose another theme", self.action_change_theme
+        )
 
     @staticmethod
     def _palette_callback(screen: Screen[Any], action: str) -> Callable[[], Any]:
