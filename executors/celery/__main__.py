@@ -1,5 +1,5 @@
-"""``python -m executors.celery worker ...``: the worker CLI without the execconsole entry point."""
+"""``python -m executors.celery [--home PATH] worker ...``: the worker CLI without the execconsole entry point."""
 
-from executors.celery.cli import app
+from executors.celery.cli import standalone
 
-app(prog_name="execconsole celery")
+standalone(prog_name="python -m executors.celery")

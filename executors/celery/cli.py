@@ -1,19 +1,26 @@
 """``execconsole celery ...``: start, inspect and stop Celery workers for the celery executor.
 
 Vended through ``CeleryExecutor.cli_groups()``; also runnable on its own as
-``python -m executors.celery``. Settings come from ``[celery]`` in the home's
-``config.toml``, then ``EXECCONSOLE__CELERY__*`` environment variables
-(BROKER_URL first of all); with no config file, the environment alone.
+``python -m executors.celery [--home PATH]``. Settings are resolved as the
+engine resolves them: the home from ``--home``, else ``EXECCONSOLE_HOME``
+(default ``~/.execconsole``); ``[celery]`` of its ``config.toml``; then
+``EXECCONSOLE__CELERY__*`` environment variables, which win over the file.
+
+Under ``execconsole`` the caller hands the commands what they need through
+the root context's object (the console's global options, holding --home and
+--store): its ``runtime()`` loads the config the product's own way, so a
+worker, ``celery inspect`` and the engine on one machine never disagree.
+Nothing here imports the console.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import redis
 import typer
 
@@ -42,20 +49,28 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _settings() -> CelerySettings:
-    """The celery executor's settings as the console builds them: config file, then environment.
+@dataclass(frozen=True)
+class StandaloneOptions:
+    """The root object of ``python -m executors.celery``: its --home, if given."""
 
-    Under ``execconsole`` the root context's options (--home, --store) load
-    the config the product's own way; run on its own, the home's
-    ``config.toml`` is read here (executors never import the console).
+    home: Path | None = None
+
+
+def _settings(ctx: typer.Context) -> CelerySettings:
+    """The celery executor's settings exactly as the engine builds them.
+
+    Under ``execconsole`` the root context's object (the console's global
+    options: --home, --store) loads the config the product's own way and
+    hands over the celery executor's options, environment included. Run on
+    its own, the home's ``config.toml`` is read here, the environment
+    winning over it (executors never import the console).
     """
-    context = click.get_current_context(silent=True)
-    root: Any = context.find_root().obj if context is not None else None
+    root: Any = ctx.find_root().obj
     try:
         if hasattr(root, "runtime"):
             options = root.runtime().config.options_for("celery")
         else:
-            options = config_file_options()
+            options = config_file_options(home=getattr(root, "home", None))
         return CelerySettings.load(options)
     except (ValueError, SettingsError) as error:  # the console's ConfigError is a ValueError
         _fail(str(error))
@@ -85,8 +100,8 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-@app.command()
 def worker(
+    ctx: typer.Context,
     queues: str = typer.Option(
         "", "--queues", "-Q", help="Comma-separated queues to consume (default: the default queue)."
     ),
@@ -97,7 +112,7 @@ def worker(
     loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a Celery worker (prefork pool) that executes tries sent by the celery executor."""
-    settings = _settings()
+    settings = _settings(ctx)
     names = parse_queues(queues or settings.default_queue)
     if loglevel.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         _fail(f"bad --loglevel {loglevel!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -123,8 +138,8 @@ def worker(
     raise typer.Exit(celery_worker.exitcode or 0)
 
 
-@app.command()
 def inspect(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Show workers online (pool, active, processed, queues) and queue lengths.
@@ -134,7 +149,7 @@ def inspect(
     """
     from executors.celery.cluster import NO_CONSUMER
 
-    settings = _settings()
+    settings = _settings(ctx)
     _check_redis(settings)
     # One poll, so finding every queue in Redis (a SCAN) is affordable here.
     cluster, celery_app = _inspector(settings, discover_queues=True)
@@ -187,14 +202,14 @@ def inspect(
         )
 
 
-@app.command()
 def stop(
+    ctx: typer.Context,
     hostname: list[str] = typer.Option(
         [], "--hostname", "-n", help="Stop only this worker (repeatable); default: all."
     ),
 ) -> None:
     """Ask workers for a warm shutdown: they finish their running tries, then exit."""
-    settings = _settings()
+    settings = _settings(ctx)
     _check_redis(settings)
     cluster, celery_app = _inspector(settings)
     try:
@@ -228,3 +243,32 @@ def _inspector(settings: CelerySettings, *, discover_queues: bool = False):  # t
 
 def _n(value: int | None) -> str:
     return "?" if value is None else str(value)
+
+
+standalone = typer.Typer(
+    name="celery",
+    help="Start, inspect and stop Celery workers for the celery executor.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+"""``python -m executors.celery``: the same commands, with the --home that ``execconsole`` has."""
+
+
+@standalone.callback()
+def _standalone_options(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        help="Where config.toml lives (default: $EXECCONSOLE_HOME or ~/.execconsole).",
+    ),
+) -> None:
+    ctx.obj = StandaloneOptions(home)
+
+
+for _command in (worker, inspect, stop):
+    app.command()(_command)
+    standalone.command()(_command)

@@ -123,11 +123,16 @@ def _convert(raw: Any, annotation: Any, origin: str) -> Any:
         raise SettingsError(f"{origin}: {raw!r} is not a valid {kind.__name__}") from None
 
 
-def config_file_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``[celery]`` of ``$EXECCONSOLE_HOME/config.toml`` (default ``~/.execconsole``), for workers run on their own.
+def config_file_options(
+    environ: Mapping[str, str] | None = None, home: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """``[celery]`` of ``<home>/config.toml``, for workers run on their own.
 
-    The console reads the same file through its own config loader; a worker
-    started as ``python -m executors.celery`` reads just this section.
+    ``home`` defaults to ``$EXECCONSOLE_HOME``, then ``~/.execconsole``. The
+    console reads the same file through its own config loader; a worker
+    started as ``python -m executors.celery`` reads just this section. Keys
+    an ``EXECCONSOLE__CELERY__*`` variable sets are left out, so that, as in
+    the console's own loader, the environment wins over the file.
 
     Raises:
         SettingsError: the file is not valid TOML, or [celery] is not a table.
@@ -136,8 +141,8 @@ def config_file_options(environ: Mapping[str, str] | None = None) -> dict[str, A
     from pathlib import Path
 
     environ = os.environ if environ is None else environ
-    home = Path(environ.get("EXECCONSOLE_HOME") or Path.home() / ".execconsole").expanduser()
-    path = home / "config.toml"
+    chosen = home if home is not None else environ.get("EXECCONSOLE_HOME")
+    path = Path(chosen or Path.home() / ".execconsole").expanduser() / "config.toml"
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
@@ -148,7 +153,7 @@ def config_file_options(environ: Mapping[str, str] | None = None) -> dict[str, A
     section = document.get("celery", {})
     if not isinstance(section, dict):
         raise SettingsError(f"{path}: [celery] must be a table")
-    return section
+    return {key: value for key, value in section.items() if ENV_PREFIX + key.upper() not in environ}
 
 
 def declared_options() -> dict[str, ExecutorOption]:
