@@ -59,6 +59,14 @@ DEAD_WORKER_SECONDS = 10.0
 # run of them shows 0 running; the rate says what is going on.
 FINISHING_SECONDS = 5
 _FINISHED_SQL = "('success', 'failed', 'up_for_retry', 'upstream_failed')"
+# A try's lane on the timeline (its worker slot), as _timeline_rows names it; NULL
+# for a try that never started (upstream_failed, or failed by an operator while waiting).
+_LANE_SQL = (
+    "CASE WHEN start_date IS NULL THEN NULL "
+    "ELSE coalesce(nullif(worker, ''), nullif(hostname, ''), executor) END"
+)
+# The states the timeline draws for tries that ended.
+_TIMELINE_STATES = frozenset({"success", "failed", "up_for_retry"})
 # What the operator's filter regex is matched against, per task row.
 _FILTER_TEXT_SQL = (
     "dag_id || '/' || task_id || '/' || run_id || '#' || try_number || ' ' || state || ' ' || "
@@ -186,6 +194,20 @@ class TimelineBar:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineMark:
+    """Tries of one lane that ended within one second in one state: what the bars leave out.
+
+    Sent only when the store holds more started tries than the timeline has
+    bars for, so that a lane that ran hundreds of short tries still shows it.
+    """
+
+    lane: str
+    second: float  # the start of that second, relative to the snapshot (negative is past)
+    state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the console's panels show at one moment."""
 
@@ -198,6 +220,11 @@ class Snapshot:
     timeline: tuple[TimelineBar, ...]
     filter: str | None = None
     build_seconds: float = 0.0
+    # When the store holds more started tries than the timeline's bars (the latest
+    # ``timeline_bars`` of them, and every running one): how many bars, and marks
+    # for the tries of the last few minutes that have none. 0 and () otherwise.
+    timeline_bars: int = 0
+    timeline_marks: tuple[TimelineMark, ...] = ()
 
     @property
     def queue_depth(self) -> int:
@@ -270,6 +297,7 @@ class _StoreReads:
     queued: tuple[TaskRecord, ...]
     events: tuple[EventRow, ...]
     timeline: tuple[_TimelineRow, ...]
+    timeline_cut: bool  # more tries started than the timeline reads
 
 
 @contextlib.contextmanager
@@ -336,6 +364,8 @@ class SnapshotBuilder:
         # Tries finished per second ((epoch second, executor) -> count) over the
         # throughput window, and the last event counted into it (see _throughput).
         self._finished: dict[tuple[int, str], int] = {}
+        # The same tries by (epoch second, lane, state), for the timeline's marks.
+        self._activity: dict[tuple[int, str, str], int] = {}
         self._finished_cursor: int | None = None
         self._finished_version: int | None = None
         self.store_reads = 0  # builds that read the store (the others reused the last reads)
@@ -421,6 +451,9 @@ class SnapshotBuilder:
         queued = tuple(self._queued_rows(reads.queued, now_ts))
         header = self._header(reads.counts, in_flight, reads.settings, now)
         timeline = tuple(self._timeline(reads.timeline, now_ts, pattern))
+        marks: tuple[TimelineMark, ...] = ()
+        if reads.timeline_cut and pattern is None:  # marks are not the filter's to select
+            marks = tuple(self._timeline_marks(now_ts))
         return Snapshot(
             taken_at=now.to_iso8601_string(),
             header=header,
@@ -431,6 +464,8 @@ class SnapshotBuilder:
             timeline=timeline,
             filter=pattern.pattern if pattern else None,
             build_seconds=time.perf_counter() - began,
+            timeline_bars=self.timeline_limit if reads.timeline_cut else 0,
+            timeline_marks=marks,
         )
 
     def _read_store(self, pattern: re.Pattern[str] | None) -> _StoreReads:
@@ -447,13 +482,15 @@ class SnapshotBuilder:
             return self._reads
         self.store_reads += 1
         in_flight = store.in_flight()
+        timeline, timeline_cut = self._timeline_rows(in_flight)
         self._reads = _StoreReads(
             counts=store.count_by_state(),
             in_flight=in_flight,
             settings=store.settings(),
             queued=self._queued_records(in_flight, pattern),
             events=tuple(self._event_rows(pattern)),
-            timeline=self._timeline_rows(),
+            timeline=timeline,
+            timeline_cut=timeline_cut,
         )
         self._data_version = version
         return self._reads
@@ -541,13 +578,18 @@ class SnapshotBuilder:
         else:
             rows = self._count_finished(conn, now, span)
             self._finished_version = self._data_version
-        finished = self._finished
-        for second, executor, count in rows:
+        finished, activity = self._finished, self._activity
+        for second, executor, lane, state, count in rows:
             if second is not None:
                 key = (second, executor)
                 finished[key] = finished.get(key, 0) + count
+                if lane is not None and state in _TIMELINE_STATES:
+                    mark = (second, lane, state)
+                    activity[mark] = activity.get(mark, 0) + count
         for key in [key for key in finished if key[0] < since_ts - 1]:
             del finished[key]
+        for mark in [mark for mark in activity if mark[0] < since_ts - 1]:
+            del activity[mark]
         buckets = [0.0] * THROUGHPUT_BUCKETS
         for (second, _executor), count in finished.items():
             bucket = int((second - since_ts) // THROUGHPUT_BUCKET_SECONDS)
@@ -569,25 +611,30 @@ class SnapshotBuilder:
     def _count_finished(
         self, conn: sqlite3.Connection, now: pendulum.DateTime, span: int
     ) -> list[Any]:
-        """(epoch second, executor, tries finished) not counted yet; moves the cursor past them."""
+        """(epoch second, executor, lane, state, tries finished) not counted yet; moves the cursor past them.
+
+        The lane (the timeline's, see _LANE_SQL) is None for a try that never started.
+        """
         # One read transaction: the per-second counts and the cursor agree.
         with _read_transaction(conn):
             top = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             if self._finished_cursor is None:
                 since = now.subtract(seconds=span).to_iso8601_string()
                 rows = conn.execute(
-                    "SELECT CAST(strftime('%s', end_date) AS INTEGER), executor, count(*) "
+                    "SELECT CAST(strftime('%s', end_date) AS INTEGER), executor, "
+                    f"{_LANE_SQL}, state, count(*) "
                     # INDEXED BY: left to itself SQLite walks every finished row by state.
                     f"FROM task_instances INDEXED BY ti_end_date "
-                    f"WHERE end_date >= ? AND state IN {_FINISHED_SQL} GROUP BY 1, 2",
+                    f"WHERE end_date >= ? AND state IN {_FINISHED_SQL} GROUP BY 1, 2, 3, 4",
                     (since,),
                 ).fetchall()
             elif top > self._finished_cursor:
                 rows = conn.execute(
-                    "SELECT CAST(strftime('%s', e.at) AS INTEGER), t.executor, count(*) "
+                    "SELECT CAST(strftime('%s', e.at) AS INTEGER), t.executor, "
+                    f"{_LANE_SQL}, e.to_state, count(*) "  # its columns are task_instances' only
                     "FROM events e JOIN task_instances t ON t.id = e.ti_id "
                     f"WHERE e.id > ? AND e.id <= ? AND e.to_state IN {_FINISHED_SQL} "
-                    "AND e.from_state IS NOT e.to_state GROUP BY 1, 2",
+                    "AND e.from_state IS NOT e.to_state GROUP BY 1, 2, 3, 4",
                     (self._finished_cursor, top),
                 ).fetchall()
             else:
@@ -786,9 +833,13 @@ class SnapshotBuilder:
             if pattern.search(_filter_text(r.key, r.to_state, r.actor, r.reason or ""))
         ]
 
-    def _timeline_rows(self) -> tuple[_TimelineRow, ...]:
-        """The latest tries that started: only the columns a bar needs.
+    def _timeline_rows(
+        self, in_flight: Sequence[TaskRecord]
+    ) -> tuple[tuple[_TimelineRow, ...], bool]:
+        """The latest tries that started, and every running one: only the columns a bar needs.
 
+        Returns the rows and whether more tries started than were read (then
+        the timeline adds marks for the others, see _timeline_marks).
         Store.recently_started builds whole TaskRecords (command and env decoded
         from JSON), 120 of them on every refresh of a busy run, for six fields.
         """
@@ -798,6 +849,19 @@ class SnapshotBuilder:
             "WHERE start_date IS NOT NULL ORDER BY start_date DESC LIMIT ?",
             (self.timeline_limit,),
         ).fetchall()
+        cut = len(rows) >= self.timeline_limit
+        if cut:
+            # A try running for longer than the latest tries took to start is not
+            # among them (a busy run): its bar comes from what is in flight.
+            read = {row[0] for row in rows}
+            rows += [
+                (
+                    r.id, r.dag_id, r.task_id, r.run_id, r.map_index, r.try_number, str(r.state),
+                    r.executor, r.worker, r.hostname, r.start_date, r.end_date,
+                )
+                for r in in_flight
+                if r.state == TaskState.RUNNING and r.start_date and r.id not in read
+            ]  # fmt: skip
         found = []
         for id_, dag, task, run, index, number, state, executor, worker, host, start, end in rows:
             started = parse_time(start)
@@ -817,7 +881,12 @@ class SnapshotBuilder:
                     ),
                 )
             )
-        return tuple(found)
+        return tuple(found), cut
+
+    def _timeline_marks(self, now_ts: float) -> Iterable[TimelineMark]:
+        """The tries that ended in the throughput window, by lane, second and state."""
+        for (second, lane, state), count in self._activity.items():
+            yield TimelineMark(lane=lane, second=second - now_ts, state=state, count=count)
 
     def _timeline(
         self, rows: Sequence[_TimelineRow], now_ts: float, pattern: re.Pattern[str] | None

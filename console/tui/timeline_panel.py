@@ -3,6 +3,13 @@
 Where people would rather look than read: gaps show idle slots, long bars
 show slow tasks, red shows failures, and a bar still growing at the right
 edge is running now.
+
+Bars are drawn for the latest tries (and every running one). When the store
+holds more, the snapshot adds marks: per lane and second, how many tries
+ended in each state, so a lane that ran hundreds of short tries is never
+drawn idle, and the title says which tries have bars. A cell where tries
+of several states ended shows two of them, success always among them
+(half a cell each, ``▌``), so a failure never hides the successes beside it.
 """
 
 from __future__ import annotations
@@ -17,12 +24,18 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from console.snapshot import Snapshot, TimelineBar
+from console.snapshot import Snapshot, TimelineBar, TimelineMark
 from console.tui.palette import STATE_LABELS, Palette
 from console.tui.panel_frame import PanelFrame
 
 LANE_LABEL_WIDTH = 20
+TITLE_MARGIN = 7  # what the frame takes around the title: corners, edges, spaces
 WINDOWS = (30, 60, 120, 300, 600, 1800, 3600)
+
+
+# Which state a cell shows first when tries of several states ended in it.
+SEVERITY = ("failed", "up_for_retry", "running", "success")
+MIXED = "▌"  # left half: success (or the less severe state), right half: the other
 
 
 class _Layout(NamedTuple):
@@ -32,11 +45,13 @@ class _Layout(NamedTuple):
     lanes: tuple[str, ...]
     width: int
     bars: tuple[tuple[str, int, int, str, str], ...]  # lane, first cell, last cell, state, task
+    marks: tuple[tuple[str, int, int, str], ...] = ()  # lane, first cell, last cell, state
 
 
-def _window_for(bars: tuple[TimelineBar, ...]) -> int:
-    """The shortest window (seconds) that shows every bar's start, within an hour."""
-    earliest = -min((bar.start for bar in bars), default=-30.0)
+def _window_for(bars: tuple[TimelineBar, ...], marks: tuple[TimelineMark, ...] = ()) -> int:
+    """The shortest window (seconds) that shows every bar's start and every mark, within an hour."""
+    starts = [bar.start for bar in bars] + [mark.second for mark in marks]
+    earliest = -min(starts, default=-30.0)
     for window in WINDOWS:
         if earliest <= window:
             return window
@@ -60,6 +75,7 @@ class TimelineView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.bars: tuple[TimelineBar, ...] = ()
+        self.marks: tuple[TimelineMark, ...] = ()
         self.palette: Palette | None = None
         self.window = WINDOWS[1]
         self.lanes: list[str] = []
@@ -68,13 +84,18 @@ class TimelineView(Widget, can_focus=True):
         self._lines: list[Strip] = []
         self._frame: list[Strip] | None = None
 
-    def show(self, bars: tuple[TimelineBar, ...], palette: Palette) -> None:
-        """Take new bars; redraw only if some bar moved by a cell, changed or appeared."""
+    def show(
+        self,
+        bars: tuple[TimelineBar, ...],
+        palette: Palette,
+        marks: tuple[TimelineMark, ...] = (),
+    ) -> None:
+        """Take new bars and marks; redraw only if one moved by a cell, changed or appeared."""
         if palette is not self.palette:
             self._drawn = None  # another theme: everything changes colour
-        self.bars, self.palette = bars, palette
-        self.window = _window_for(bars)
-        self.lanes = sorted({bar.lane for bar in bars})
+        self.bars, self.marks, self.palette = bars, marks, palette
+        self.window = _window_for(bars, marks)
+        self.lanes = sorted({bar.lane for bar in bars} | {mark.lane for mark in marks})
         placed = self._placed(self._bar_width())
         if placed != self._drawn:
             self.refresh()
@@ -96,7 +117,15 @@ class TimelineView(Widget, can_focus=True):
             if first >= width or end < -self.window:
                 continue
             placed.append((bar.lane, first, last, bar.state, bar.key.task_id))
-        return _Layout(self.window, tuple(self.lanes), width, tuple(placed))
+        marks = set()
+        for mark in self.marks:
+            if mark.second < -self.window - 1:
+                continue
+            first = max(0, int((mark.second + self.window) * scale))
+            last = min(width - 1, max(first, int((mark.second + 1 + self.window) * scale) - 1))
+            if first < width:
+                marks.add((mark.lane, first, last, mark.state))
+        return _Layout(self.window, tuple(self.lanes), width, tuple(placed), tuple(sorted(marks)))
 
     # ---- drawing (Textual's line API) ----------------------------------------------
     # Drawn line by line from segments, not as one Rich Text: Textual turned the
@@ -137,26 +166,43 @@ class TimelineView(Widget, can_focus=True):
         width = placed.width
         height = max(self.size.height - 2, 1)  # the axis and the legend
         lanes = self.lanes[:height]  # one line each at least
-        rows: dict[str, list[tuple[str, Style | None]]] = {
-            lane: [(" ", None)] * width for lane in lanes
-        }
-        ink = palette.color("background")
+        # What ran or ended in each cell, by state: from bars of three cells or more
+        # (long), and from shorter bars and marks (short); and the long bars' labels.
+        long: dict[str, list[set[str]]] = {lane: [set() for _ in range(width)] for lane in lanes}
+        short: dict[str, list[set[str]]] = {lane: [set() for _ in range(width)] for lane in lanes}
+        gaps: dict[str, set[int]] = {lane: set() for lane in lanes}
+        labels: dict[str, dict[int, tuple[str, str]]] = {lane: {} for lane in lanes}
         for lane, first, last, state, task_id in placed.bars:
-            cells = rows.get(lane)
-            if cells is None:
+            if lane not in long:
                 continue
-            style = Style(bgcolor=palette.state(state).color, color=ink)
-            # A bar of three cells or more starts with a gap, so back-to-back
-            # tries on one worker read as two bars, and carries its task's name.
-            gap = last - first >= 2
+            if last - first < 2:
+                for x in range(first, last + 1):
+                    short[lane][x].add(state)
+                continue
+            # A long bar starts with a gap, so back-to-back tries on one worker
+            # read as two bars (the gap hides only the long bar before it), and
+            # carries its task's name.
+            gaps[lane].add(first)
             label = f" {task_id}" if last - first >= 3 else ""
-            for x in range(first, last + 1):
-                offset = x - first
-                if gap and offset == 0:
-                    cells[x] = (" ", None)
-                    continue
-                char = label[offset] if offset < len(label) else " "
-                cells[x] = (char, style)
+            for x in range(first + 1, last + 1):
+                long[lane][x].add(state)
+                if x - first < len(label):
+                    labels[lane][x] = (label[x - first], state)
+        for lane, first, last, state in placed.marks:
+            if lane in short:
+                for x in range(first, last + 1):
+                    short[lane][x].add(state)
+        states = {
+            lane: [
+                short[lane][x] if x in gaps[lane] else short[lane][x] | long[lane][x]
+                for x in range(width)
+            ]
+            for lane in lanes
+        }
+        rows = {
+            lane: [self._cell(cell, labels[lane].get(x), palette) for x, cell in enumerate(cells)]
+            for lane, cells in states.items()
+        }
         label_style = palette.style("foreground-muted")
         lines: list[Strip] = []
         # With room to spare (a zoomed panel), lanes grow to two-line bars and a gap.
@@ -169,7 +215,11 @@ class TimelineView(Widget, can_focus=True):
                     f"{lane[: LANE_LABEL_WIDTH - 1]:<{LANE_LABEL_WIDTH}}" if line == 0 else blank
                 )
                 parts: list[tuple[str, Style | None]] = [(label, label_style)]
-                parts += rows[lane] if line == 0 else [(" ", style) for _, style in rows[lane]]
+                parts += (
+                    rows[lane]
+                    if line == 0
+                    else [(char if char == MIXED else " ", style) for char, style in rows[lane]]
+                )
                 lines.append(self._strip(parts, base, full))
             if per_lane > bar_lines:
                 lines.append(self._strip([], base, full))
@@ -181,6 +231,26 @@ class TimelineView(Widget, can_focus=True):
             legend.append((f" {STATE_LABELS[state]}", label_style))
         lines.append(self._strip(legend, base, full))
         return lines
+
+    @staticmethod
+    def _cell(
+        states: set[str], label: tuple[str, str] | None, palette: Palette
+    ) -> tuple[str, Style | None]:
+        """One cell of a lane: blank, one state's colour (with a bar's label), or two states."""
+        if not states:
+            return (" ", None)
+        ink = palette.color("background")
+        if len(states) == 1:
+            (state,) = states
+            char = label[0] if label is not None and label[1] == state else " "
+            return (char, Style(bgcolor=palette.state(state).color, color=ink))
+        ranked = sorted(states, key=lambda s: SEVERITY.index(s) if s in SEVERITY else len(SEVERITY))
+        worst = ranked[0]
+        other = "success" if "success" in states and worst != "success" else ranked[1]
+        return (
+            MIXED,
+            Style(color=palette.state(other).color, bgcolor=palette.state(worst).color),
+        )
 
     @staticmethod
     def _strip(parts: list[tuple[str, Style | None]], base: Style, width: int) -> Strip:
@@ -229,9 +299,27 @@ class TimelinePanel(Vertical, PanelFrame):
         yield self.view
 
     def refresh_panel(self, snapshot: Snapshot, palette: Palette) -> None:
-        self.view.show(snapshot.timeline, palette)
+        self.view.show(snapshot.timeline, palette, snapshot.timeline_marks)
+        self.set_title(self.title_text(snapshot.timeline_bars))
+
+    def title_text(self, bars: int) -> str:
+        """``4 Timeline · last 30s · 2 worker slots``, and when not every try has a bar, which do.
+
+        As long as the panel's width allows: the note on bars is kept before
+        the count of slots (the lanes are in view anyway).
+        """
         lanes = len(self.view.lanes)
-        self.set_title(
-            f"{self.HOTKEY} Timeline · last {_span(self.view.window)} · {lanes} worker slot"
-            + ("" if lanes == 1 else "s")
-        )
+        head = f"{self.HOTKEY} Timeline · last {_span(self.view.window)}"
+        slots = f"{lanes} worker slot" + ("" if lanes == 1 else "s")
+        if not bars:
+            return f"{head} · {slots}"
+        candidates = [
+            f"{head} · {slots} · bars for the last {bars} tries",
+            f"{head} · bars for the last {bars} tries",
+            f"{head} · bars: last {bars} tries",
+        ]
+        width = self.outer_size.width
+        if not width:
+            return candidates[0]
+        # The frame's corners and the spaces around the title take TITLE_MARGIN cells.
+        return next((c for c in candidates if len(c) + TITLE_MARGIN <= width), candidates[-1])

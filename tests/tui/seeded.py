@@ -8,7 +8,7 @@ decided by the test. ``show`` builds a snapshot and lets the screen draw it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,39 @@ class Seeded:
             not_before = ended.add(seconds=retry_in or 0).to_iso8601_string()
             batch.new_try(record, actor="engine", not_before=not_before, reason="retry")
         self.commit(seconds_ago, batch)
+
+    def run_through(
+        self,
+        record: TaskRecord,
+        worker: str,
+        started_ago: float,
+        ended_ago: float,
+        state: TaskState = TaskState.SUCCESS,
+        reason: str | None = None,
+    ) -> None:
+        """Hand a try out, then start and end it in one commit (as a try shorter than a tick)."""
+        record = self.hand_out(record, started_ago)
+        started, ended = self.at(started_ago), self.at(ended_ago)
+        batch = Batch()
+        batch.transition(
+            record,
+            TaskState.RUNNING,
+            actor="executor:local",
+            worker=worker,
+            hostname="host",
+            pid=40000 + record.id,
+            start_date=started.to_iso8601_string(),
+        )
+        batch.transition(
+            replace(record, state=TaskState.RUNNING),
+            state,
+            actor="executor:local",
+            reason=reason,
+            end_date=ended.to_iso8601_string(),
+            duration=(ended - started).total_seconds(),
+            exit_code=0 if state == TaskState.SUCCESS else 1,
+        )
+        self.commit(ended_ago, batch)
 
     def retry(self, record: TaskRecord, seconds_ago: float) -> None:
         """An operator's retry of a finished try: a new try, the old one superseded."""
