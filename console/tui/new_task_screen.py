@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
@@ -13,8 +14,22 @@ from console.tui.form_screen import FormScreen
 from console.tui.operator import command_refusal
 
 
+class ShellCheckbox(Checkbox, inherit_bindings=False):
+    """The shell box: space ticks it, and enter submits the form, as in the fields.
+
+    Textual's Checkbox toggles on enter too: ticking the box with space, then
+    pressing enter to submit, unticked it again.
+    """
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
 class NewTaskScreen(FormScreen):
     """Command, task id, executor, priority, retries, timeout, shell; enter submits."""
+
+    # Reached from the shell box only: the fields, the executor list and the
+    # buttons handle enter themselves.
+    BINDINGS = [Binding("enter", "submit_form", "Submit", show=False)]
 
     def __init__(self, executors: Sequence[str], default_executor: str) -> None:
         super().__init__()
@@ -48,7 +63,7 @@ class NewTaskScreen(FormScreen):
                 with Vertical():
                     yield Label("Timeout (s)")
                     yield Input("", placeholder="none", id="timeout", type="number")
-            yield Checkbox("Run through the shell", id="shell")
+            yield ShellCheckbox("Run through the shell", id="shell")
             yield from self.form_footer()
 
     def on_mount(self) -> None:
@@ -70,6 +85,9 @@ class NewTaskScreen(FormScreen):
             "timeout": float(timeout) if timeout else None,
             "shell": self.query_one("#shell", Checkbox).value,
         }
+
+    def action_submit_form(self) -> None:
+        self.submit()
 
     def submit(self) -> None:
         try:
