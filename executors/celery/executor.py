@@ -561,6 +561,21 @@ class CeleryExecutor(BaseExecutor):
                 self._outbox.append(flight.key)
 
     # ---- taking tries back -------------------------------------------------------
+    def prefetched(self) -> list[TaskKey]:
+        """Tries handed to Celery (unsent, or waiting in Redis) that no worker is known to have claimed.
+
+        What the engine takes back when it drains or pauses (``dequeue``): such
+        a try has not started, so it counts as never handed out. One a worker
+        claimed unbeknown to this executor (it has not said RUNNING yet) is
+        refused by ``dequeue`` and runs on, reported as usual.
+        """
+        flights = list(self._flights.values())  # gauges() may run on another thread
+        return [
+            flight.key
+            for flight in flights
+            if not (flight.claimed or flight.reported_running or flight.kill_requested)
+        ]
+
     def dequeue(self, key: TaskKey) -> bool:
         """Take back a try no worker has started, so the engine can hand it out again.
 
