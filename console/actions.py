@@ -281,6 +281,7 @@ def submit_command(
     The bounds on priority, retries and timeout are a workflow file's
     (console/workflow.py). ``cwd``, when given, must be a directory here.
     """
+    from console.durations import TIMEOUT_MIN
     from console.workflow import RETRIES_MAX, SECONDS_MAX
 
     if not command or not all(part for part in command):
@@ -303,6 +304,11 @@ def submit_command(
         raise InvalidRequest(
             f"--timeout must be more than 0 and at most {SECONDS_MAX:.0f} seconds (a year), "
             f"not {timeout:g}; leave it out for no timeout"
+        )
+    if timeout is not None and timeout < TIMEOUT_MIN:
+        raise InvalidRequest(
+            f"--timeout must be at least 1ms ({TIMEOUT_MIN:g} seconds), not {timeout:g}; "
+            "leave it out for no timeout"
         )
     if cwd is not None:
         if not os.path.exists(cwd):

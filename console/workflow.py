@@ -11,8 +11,8 @@ one per task, in the order an operator reads them::
     command = ["python3", "extract.py", "--day", "today"]   # argv list: no shell
     priority = 5                          # higher runs first when slots are short
     retries = 2                           # extra tries after the first fails
-    retry_delay = "30s"                   # seconds, or "500ms" / "30s" / "2m" / "1h"
-    timeout = 600                         # seconds (or a duration); absent = none
+    retry_delay = "30s"                   # seconds, or "500ms" / "30s" / "2m" / "1h30m" / "1d"
+    timeout = 600                         # seconds (or a duration, console/durations.py); absent = none
     env = { REGION = "eu" }               # added to the task's environment
     cwd = "data"                          # relative to the workflow file's folder
     executor = "local"                    # absent = the configured default
@@ -39,7 +39,6 @@ from __future__ import annotations
 import difflib
 import heapq
 import json
-import math
 import re
 import shlex
 from collections.abc import Collection, Iterable, Mapping
@@ -52,6 +51,7 @@ from typing import Any
 # (measured here). Same parser, same errors.
 import tomli
 
+from console.durations import TIMEOUT_MIN, DurationError, parse_duration
 from executors.task_key import ID_RULE, is_valid_id
 
 TOP_LEVEL_KEYS = ("id", "description", "defaults", "task")
@@ -74,8 +74,6 @@ DEFAULT_QUEUE = "default"
 STRING_SOURCE = "<string>"
 
 _ID_RULE = ID_RULE
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 # Bounds on a task's numbers, shared by workflow files, `execconsole submit` and
@@ -317,27 +315,6 @@ def _in_file_order(tasks: list[TaskSpec]) -> bool:
     return True
 
 
-def parse_duration(value: object) -> float:
-    """Seconds from a TOML number or a duration string such as "500ms", "30s", "2m", "1h30m".
-
-    Raises:
-        ValueError: the value is neither; the message is short and lower case.
-    """
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("not a finite number")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if text and _DURATION_PART.sub("", text) == "":
-            return sum(
-                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
-            )
-    raise ValueError("not a duration")
-
-
 # ---- tasks -----------------------------------------------------------------
 
 
@@ -575,12 +552,14 @@ def _integer_check(key: str, minimum: int, maximum: int) -> Any:
 def _check_retry_delay(value: object) -> float:
     try:
         seconds = parse_duration(value)
-    except ValueError:
-        seconds = -1.0
+    except DurationError as error:
+        seconds, why = -1.0, _why_not(value, error)
+    else:
+        why = ""
     if not 0 <= seconds <= SECONDS_MAX:
         raise _Invalid(
             f"'retry_delay' must be seconds from 0 to {SECONDS_MAX_TEXT} (a number, or a duration"
-            f' such as "30s" or "2m"), got {_show(value)}'
+            f' such as "30s" or "2m"), got {_show(value)}{why}'
         )
     return seconds
 
@@ -588,14 +567,34 @@ def _check_retry_delay(value: object) -> float:
 def _check_timeout(value: object) -> float:
     try:
         seconds = parse_duration(value)
-    except ValueError:
-        seconds = 0.0
+    except DurationError as error:
+        seconds, why = 0.0, _why_not(value, error)
+    else:
+        why = ""
     if not 0 < seconds <= SECONDS_MAX:
         raise _Invalid(
             f"'timeout' must be seconds > 0 and at most {SECONDS_MAX_TEXT} (a number, or a duration"
-            f' such as "90s"), got {_show(value)}; leave it out for no timeout'
+            f' such as "90s"), got {_show(value)}{why}; leave it out for no timeout'
+        )
+    if seconds < TIMEOUT_MIN:
+        raise _Invalid(
+            f"'timeout' must be at least 1ms ({TIMEOUT_MIN:g} seconds), got {_show(value)}; "
+            "leave it out for no timeout"
         )
     return seconds
+
+
+def _why_not(value: object, error: DurationError) -> str:
+    """Why a string is not a duration, when there is more to say than that it is not one.
+
+    A quoted number has no unit: `` (write 10 for seconds, or "10s")``.
+    """
+    if not isinstance(value, str) or str(error) == "not a duration":
+        return ""
+    number = value.strip()
+    if number.replace(".", "", 1).isdigit():
+        return f' (write {number} for seconds, or "{number}s")'
+    return f" ({error})"
 
 
 def _check_env(value: object) -> dict[str, str]:

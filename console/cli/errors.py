@@ -42,6 +42,24 @@ def check_limit(limit: int) -> None:
         fail(f"--limit {limit} is too large: use --limit 0 for all")
 
 
+def duration_option(option: str, text: str, noun: str = "a duration", examples: str = "") -> float:
+    """An option's duration in seconds: a bare number, or number-and-unit parts (console/durations.py).
+
+    Raises:
+        BadInput: one line naming the option, the value and what to give.
+    """
+    from console.durations import EXAMPLES, DurationError, parse_seconds_text
+
+    try:
+        return parse_seconds_text(text)
+    except DurationError as error:
+        reason = "" if str(error) == "not a duration" else f" ({error})"
+        raise BadInput(
+            f"{option} {shown(text)} is not {noun}{reason}: give seconds or a number and "
+            f"a unit, {examples or 'e.g. ' + EXAMPLES}"
+        ) from None
+
+
 def shown(text: str) -> str:
     """``text`` quoted for a message, bytes that are not UTF-8 shown as ``\\xff``.
 

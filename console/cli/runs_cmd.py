@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -16,23 +15,20 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # A hundred years: older than that is older than any store, and far larger
 # ages overflow the date arithmetic.
 _AGE_MAX = 36_500 * 86_400.0
 
 
 def parse_age(text: str) -> float:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as seconds; BadInput otherwise."""
-    from console.cli.errors import BadInput
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w``, ``1d12h`` (console/durations.py) as seconds; BadInput otherwise."""
+    import math
 
-    match = _AGE.match(text)
-    if match is None:
-        raise BadInput(
-            f"--older-than {text!r} is not an age: give a number and a unit, e.g. 90s, 30m, 12h, 7d or 2w"
-        )
-    age = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    from console.cli.errors import BadInput, duration_option
+
+    age = duration_option("--older-than", text, "an age", "e.g. 90s, 30m, 12h, 7d or 2w")
+    if math.isnan(age) or age < 0:
+        raise BadInput(f"--older-than {text!r} is not an age: give one such as 7d")
     if age > _AGE_MAX:
         raise BadInput(f"--older-than {text!r} is too long ago: at most 36500d (a hundred years)")
     return age

@@ -105,8 +105,12 @@ def submit(
         int, typer.Option("--retries", help="Further tries after a failure, 0 to 1000.")
     ] = 0,
     timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", help="Seconds before the try is killed (at most a year)."),
+        str | None,
+        typer.Option(
+            "--timeout",
+            help="Kill the try after this long: seconds, or e.g. 90s, 30m, 1h30m (at most a year).",
+            show_default=False,
+        ),
     ] = None,
     cwd: Annotated[
         str | None,
@@ -135,7 +139,7 @@ def submit(
         ),
     ] = False,
     wait_timeout: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--wait-timeout",
             help="With --wait: stop waiting after this many seconds (exit 124; the task goes on).",
@@ -160,14 +164,16 @@ def submit(
     succeeded, 1 if it failed, 124 if --wait-timeout passed first.
     """
     from console import actions
-    from console.cli.waiting import check_wait_timeout, wait_and_report
+    from console.cli.errors import duration_option
+    from console.cli.waiting import wait_and_report, wait_timeout_seconds
 
     options: GlobalOptions = ctx.obj
     workdir = _workdir(cwd)
     variables = _environment(env or [])
+    timeout_seconds = None if timeout is None else duration_option("--timeout", timeout)
     if wait_timeout is not None and not wait:
         fail("--wait-timeout only applies with --wait: add --wait, or leave it out")
-    check_wait_timeout(wait_timeout, "--wait-timeout")
+    wait_seconds = wait_timeout_seconds(wait_timeout, "--wait-timeout")
     from console.cli.store_access import store_on_first_use
 
     runtime = options.runtime()
@@ -183,7 +189,7 @@ def submit(
         priority=priority,
         queue=queue,
         retries=retries,
-        timeout=timeout,
+        timeout=timeout_seconds,
         shell=shell,
         env=variables,
         cwd=workdir,
@@ -192,7 +198,7 @@ def submit(
     assert record is not None
     if wait:
         say(f"submitted {key}; waiting for it to end (Ctrl-C stops waiting, not the task)")
-        wait_and_report(store, [record], wait_timeout, json_output)
+        wait_and_report(store, [record], wait_seconds, json_output)
         return
     if json_output:
         emit_json(record.to_json())

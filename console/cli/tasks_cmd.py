@@ -227,10 +227,10 @@ def wait(
     ctx: typer.Context,
     keys: Annotated[list[str], typer.Argument(help=KEY_HELP, show_default=False)],
     timeout: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--timeout",
-            help="Stop waiting after this many seconds (exit 124; the tasks go on).",
+            help="Stop waiting after this long: seconds, or e.g. 90s, 10m (exit 124; the tasks go on).",
             show_default=False,
         ),
     ] = None,
@@ -245,13 +245,13 @@ def wait(
     --timeout passed first, 130 Ctrl-C; in both the tasks go on.
     """
     from console import actions
-    from console.cli.waiting import check_wait_timeout, wait_and_report
+    from console.cli.waiting import wait_and_report, wait_timeout_seconds
 
-    check_wait_timeout(timeout, "--timeout")
+    seconds = wait_timeout_seconds(timeout, "--timeout")
     store = _keyed_store(ctx)
     # One wait a task instance: two keys naming tries of one task wait for it once.
     each = {record.key.instance: record for record in actions.resolve_all(store, keys)}
-    wait_and_report(store, list(each.values()), timeout, json_output)
+    wait_and_report(store, list(each.values()), seconds, json_output)
 
 
 @tasks_app.command("kill")

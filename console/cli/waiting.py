@@ -26,12 +26,19 @@ EXIT_INTERRUPTED = 130
 _WAIT_MAX = 365 * 24 * 3600.0
 
 
-def check_wait_timeout(value: float | None, option: str) -> None:
-    if value is not None and not (math.isfinite(value) and 0 < value <= _WAIT_MAX):
+def wait_timeout_seconds(text: str | None, option: str) -> float | None:
+    """A wait's --timeout in seconds (a number, or a duration such as 90s or 1h), None for none."""
+    from console.cli.errors import duration_option
+
+    if text is None:
+        return None
+    value = duration_option(option, text)
+    if not (math.isfinite(value) and 0 < value <= _WAIT_MAX):
         fail(
             f"{option} must be more than 0 and at most {_WAIT_MAX:.0f} seconds (a year), "
             f"not {value:g}; leave it out to wait until the tasks end"
         )
+    return value
 
 
 def wait_and_report(
