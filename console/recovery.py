@@ -68,7 +68,8 @@ def recover_in_flight(engine: Engine, batch: Batch) -> int:
         for record in group:
             outcome = outcomes.get(record.key, Adoption(AdoptionOutcome.LOST))
             _apply_outcome(engine, batch, executor, record, outcome, now)
-    engine.note(f"recovered {len(records)} tries left in flight by a previous engine")
+    tries = "try" if len(records) == 1 else "tries"
+    engine.note(f"recovered {len(records)} {tries} left in flight by a previous engine")
     return len(records)
 
 

@@ -201,7 +201,8 @@ class WorkersPanel(Vertical):
         busy = sum(1 for row in alive if row.busy)
         dead = len(rows) - len(alive)
         if rows or getattr(self.console_context, "hosted", True):
-            text = f"{len(alive)} workers · {busy} busy · {len(alive) - busy} idle"
+            workers = "worker" if len(alive) == 1 else "workers"
+            text = f"{len(alive)} {workers} · {busy} busy · {len(alive) - busy} idle"
             if dead:
                 text += f" · {dead} died recently"
             if text != self._summary:

@@ -362,6 +362,7 @@ def test_detaching_leaves_tries_running_and_the_next_engine_adopts_their_outcome
     gate.touch()  # let it finish while no engine watches
 
     second = make_engine()
+    assert "recovered 1 try left in flight by a previous engine" in second.messages
     drive(second, idle(second))
     tries = second.store.list_tasks(dag_id="wf")
     # Adopted, not re-run: its real exit status is recorded, then the retry policy applies.
