@@ -255,6 +255,7 @@ def load_config(
     """
     environ = os.environ if environ is None else environ
     home_path = resolve_home(home, environ)
+    _check_home(home_path, "--home" if home is not None else _home_source(environ))
     values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     options: dict[str, dict[str, Any]] = {}
     origins: dict[str, str] = {}
@@ -287,6 +288,32 @@ def load_config(
         store_override=Path(store).expanduser().absolute() if store is not None else None,
         origins=origins,
     )
+
+
+def _home_source(environ: Mapping[str, str]) -> str:
+    return ENV_HOME if environ.get(ENV_HOME) else f"the default home {DEFAULT_HOME}"
+
+
+def _check_home(home: Path, source: str) -> None:
+    """Refuse a home that is a file, or lies under one: it must be a folder (or not exist yet)."""
+    import stat
+
+    try:
+        mode = home.stat().st_mode
+    except FileNotFoundError:
+        return  # created by the first command that writes
+    except NotADirectoryError:
+        raise ConfigError(
+            f"{source} {home}: part of that path is a file, not a folder; point it at a "
+            "folder for the store, logs and config.toml (or one to be created)"
+        ) from None
+    except OSError:
+        return  # e.g. a folder we may not search: reading config.toml says so
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(
+            f"{source} {home}: is a file, not a folder; point it at a folder for the store, "
+            "logs and config.toml (or one to be created)"
+        )
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
