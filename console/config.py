@@ -330,7 +330,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
     try:
         with handle:
-            return tomllib.load(handle)
+            data = handle.read()
+        # A byte-order mark, as Windows editors write it, is not part of the TOML.
+        return tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except tomllib.TOMLDecodeError as error:
         # tomllib ends its message with "(at line L, column C)": lead with it
         # as file:line:col, which editors and terminals can jump to.

@@ -184,7 +184,8 @@ def load_workflow(path: str | Path, known_executors: Collection[str] | None = No
     except OSError as error:
         raise WorkflowError(f"{source}: cannot read it: {error.strerror or error}") from None
     try:
-        text = data.decode("utf-8")
+        # "utf-8-sig": a byte-order mark, as Windows editors write it, is not part of the TOML.
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise WorkflowError(
             f"{source}: not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
