@@ -40,6 +40,7 @@ from console.task_log import clean_line, last_line_of, read_task_log
 from executors.state import TaskState
 from executors.task_key import TaskKey
 from store.records import TASK_SELECT, EventRecord, TaskRecord
+from store.runs import LatestTryCounts
 
 if TYPE_CHECKING:
     from executors.base import BaseExecutor
@@ -82,9 +83,9 @@ class ExecutorView:
     name: str
     class_name: str
     parallelism: int | None  # None: not known here (attached and never set)
-    open_slots: int | None
-    running: int
-    backlog: int  # handed to the executor, not yet started
+    open_slots: int | None  # as the executor counts them
+    running: int  # from the store, as HeaderView.counts
+    backlog: int  # handed to the executor, not yet started (from the store)
     capabilities: Mapping[str, bool]
     warning: str | None = None  # e.g. "for debugging, not production"
     finishing: float = 0.0  # tries finished per second, last FINISHING_SECONDS
@@ -96,6 +97,9 @@ class HeaderView:
 
     mode: str  # "hosted", "attached" or "watching"
     owner: str | None  # the engine's pid and host, when attached
+    # Tasks by the state of their latest try (they add up to the number of tasks),
+    # except up_for_retry: every try a later try superseded, the engine's retries
+    # and operators' alike (shown as "retried"). See store.runs.LatestTryCounts.
     counts: Mapping[str, int]
     executors: tuple[ExecutorView, ...]
     paused: bool
@@ -366,6 +370,7 @@ class SnapshotBuilder:
         self._finished: dict[tuple[int, str], int] = {}
         # The same tries by (epoch second, lane, state), for the timeline's marks.
         self._activity: dict[tuple[int, str, str], int] = {}
+        self._latest = LatestTryCounts()  # the header's counts, by each task's latest try
         self._finished_cursor: int | None = None
         self._finished_version: int | None = None
         self.store_reads = 0  # builds that read the store (the others reused the last reads)
@@ -481,10 +486,14 @@ class SnapshotBuilder:
         if self._reads is not None and version == self._data_version:
             return self._reads
         self.store_reads += 1
-        in_flight = store.in_flight()
+        # One read transaction: the counts and the tries in flight are of one moment,
+        # so the header's figures agree with each other.
+        with _read_transaction(store.conn):
+            counts = self._latest.count(store.conn, store.count_by_state())
+            in_flight = store.in_flight()
         timeline, timeline_cut = self._timeline_rows(in_flight)
         self._reads = _StoreReads(
-            counts=store.count_by_state(),
+            counts=counts,
             in_flight=in_flight,
             settings=store.settings(),
             queued=self._queued_records(in_flight, pattern),
@@ -509,21 +518,23 @@ class SnapshotBuilder:
         for name, executor in self.executors.items():
             warning = None if executor.is_production else "for debugging, not production"
             reported = status.executors.get(name) if status is not None else None
+            # Running and handed out as the counts line says them: from the same read
+            # of the store (the engine's own figures are of another moment, and count
+            # a try handed to a worker as running).
+            running = sum(
+                1 for r in in_flight if r.executor == name and r.state == TaskState.RUNNING
+            )
+            backlog = sum(
+                1 for r in in_flight if r.executor == name and r.state == TaskState.QUEUED
+            )
             if reported is not None:
+                # Slots are the executor's to know.
                 parallelism: int | None = reported.parallelism
-                running = reported.running
-                backlog = reported.backlog
                 open_slots: int | None = reported.open_slots
             else:
                 # No status from an engine of ours: what the store knows.
                 wanted = settings.get(f"parallelism.{name}")
                 parallelism = int(wanted) if wanted is not None else self.default_parallelism
-                running = sum(
-                    1 for r in in_flight if r.executor == name and r.state == TaskState.RUNNING
-                )
-                backlog = sum(
-                    1 for r in in_flight if r.executor == name and r.state == TaskState.QUEUED
-                )
                 open_slots = max(parallelism - running, 0) if parallelism else None
             views.append(
                 ExecutorView(

@@ -97,6 +97,90 @@ def latest_try_counts(conn: sqlite3.Connection, dag_id: str, run_id: str) -> dic
     return counts
 
 
+# Each try of the given ids and up that is not a task's first, with the try it
+# superseded (the one before it: try numbers have no holes). Walks the ids from
+# the primary key, then one probe of the unique key per later try.
+_SUPERSEDED_SINCE = """
+    SELECT earlier.id, earlier.state FROM task_instances AS later
+    JOIN task_instances AS earlier ON earlier.dag_id = later.dag_id
+        AND earlier.task_id = later.task_id AND earlier.run_id = later.run_id
+        AND earlier.map_index = later.map_index AND earlier.try_number = later.try_number - 1
+    WHERE later.id > ? AND later.try_number > 1
+"""
+FINISHED = tuple(str(state) for state in FINISHED_STATES)
+
+
+class LatestTryCounts:
+    """Every task in the store by the state of its latest try, kept up to date cheaply.
+
+    ``count_by_state`` counts tries: a task retried three times is counted
+    four times, so "2 failed" may be one task that failed twice. Grouping by
+    task for its latest try (as ``latest_try_counts`` does for one run) reads
+    every row of the store, too much for a console's refresh. This counts the
+    other way: the tries per state, minus the tries a later try superseded.
+
+    - An ``up_for_retry`` try is always superseded (the engine inserts its next
+      try in the same commit): all of them are.
+    - Any other superseded try (an operator's retry or clear of a finished
+      try) is found once, when the try after it appears: only the tries added
+      since the last call are read (by id), and only those not a task's first
+      lead to a probe. Their ids are kept and their states read again on each
+      call (an operator may mark an old try), by primary key: a few rows.
+    - If rows went away (``runs clean``) the count no longer adds up, and it
+      starts again from the first row, once.
+
+    A superseded try that has not finished (a running try killed by a clear
+    ends up_for_retry first) still counts where it is: it is work going on.
+    """
+
+    def __init__(self) -> None:
+        self._after = 0  # the highest id read
+        self._rows = 0  # rows up to it
+        # Superseded tries that were not up_for_retry when found: id -> state now.
+        self._superseded: dict[int, str] = {}
+
+    def count(self, conn: sqlite3.Connection, tries: dict[str, int]) -> dict[str, int]:
+        """Tasks by the state of their latest try, from ``tries`` (``count_by_state``, read in
+        the same transaction); ``up_for_retry`` holds the tries retried, whatever their state."""
+        total = sum(tries.values())
+        added, top = conn.execute(
+            "SELECT count(*), max(id) FROM task_instances WHERE id > ?", (self._after,)
+        ).fetchone()
+        if self._rows + added != total:  # rows were removed: start again
+            self._after, self._rows, self._superseded = 0, 0, {}
+            added, top = conn.execute(
+                "SELECT count(*), max(id) FROM task_instances WHERE id > 0"
+            ).fetchone()
+        if added:
+            for ti_id, state in conn.execute(_SUPERSEDED_SINCE, (self._after,)):
+                if state != "up_for_retry":
+                    self._superseded[ti_id] = state
+            self._after, self._rows = top, self._rows + added
+        if self._superseded:
+            self._superseded = self._states_now(conn, list(self._superseded))
+        latest = dict(tries)
+        retried = latest.get("up_for_retry", 0)
+        for state in self._superseded.values():
+            if state in FINISHED and state != "up_for_retry":  # up_for_retry: counted above
+                latest[state] -= 1
+                retried += 1
+        latest["up_for_retry"] = retried
+        return latest
+
+    @staticmethod
+    def _states_now(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
+        states: dict[int, str] = {}
+        for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            states.update(
+                conn.execute(
+                    f"SELECT id, state FROM task_instances WHERE id IN ({marks})", chunk
+                ).fetchall()
+            )
+        return states  # a try removed since (runs clean) is left out
+
+
 def summarise(
     conn: sqlite3.Connection, dag_id: str, run_id: str, source: str | None, submitted_at: str
 ) -> RunSummary:

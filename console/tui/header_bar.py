@@ -15,8 +15,10 @@ from console.snapshot import ExecutorView, HeaderView
 from console.tui.palette import Palette
 
 # The counts line, in the order an operator reads a run: (state, label, short label).
-# An up_for_retry try always has a later try in the store (the engine inserts the
-# next try in the same commit), so it is history, not pending work: "retried".
+# Each state counts tasks by their latest try, so the figures add up to the number
+# of tasks; "retried" (the up_for_retry key) counts the tries a later try
+# superseded, the engine's retries and operators' alike: history, not pending work
+# (see HeaderView.counts). An up_for_retry try always has a later try in the store.
 COUNTED = (
     ("scheduled", "waiting", "waiting"),
     ("queued", "handed out", "out"),
@@ -50,7 +52,9 @@ def finishing_text(per_second: float) -> str:
 def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) -> Text:
     """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running`` (+ warning).
 
-    ``short``: without the executor's class (a narrow terminal).
+    Open slots are the executor's own count; running and handed out are the
+    store's, read with the counts line, so the same word has the same figure
+    on both lines. ``short``: without the executor's class (a narrow terminal).
     """
     text = Text()
     text.append(view.name, style=palette.style("accent", bold=True))
