@@ -198,6 +198,9 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
     """Print the log file; with ``follow``, keep going until the try ends and the file stops growing."""
     import os
 
+    from console.cli.waiting import EngineWatch
+
+    engine_watch = EngineWatch(store, lambda message: say(f"note: {message}"))
     position = 0
     while True:
         path = record.log_path
@@ -218,6 +221,8 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
             return
         if record.state.is_finished and size == position:
             return
+        if not record.state.is_finished:
+            engine_watch.check()  # as tasks wait: say why nothing may come
         time.sleep(0.2)
         record = store.get_by_id(record.id) or record
 
