@@ -52,6 +52,7 @@ from executors.vended import KeyBinding
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_INTERVAL = 0.5
+LEASE_CHECK_SECONDS = 2.0  # how often a console without its own engine looks who owns the store
 # In a busy run nearly every row on screen changes between two refreshes, so
 # each refresh costs what a whole screen costs to build and draw; on a small
 # machine that CPU is taken from the engine and its workers. While the
@@ -183,6 +184,10 @@ class ConsoleApp(App[str | None]):
         self.restarting = False
         self._stopped_engine: object | None = None  # the engine whose end was shown
         self._engine_released = False
+        # Without an engine of its own: the store's lease owner, read by the poll
+        # worker every LEASE_CHECK_SECONDS and handed to the UI thread here.
+        self._lease_checked_at = 0.0
+        self._lease_seen: tuple[Mapping[str, Any] | None] | None = None
         self.title = self._title()
 
     def _title(self) -> str:
@@ -200,16 +205,8 @@ class ConsoleApp(App[str | None]):
 
     def on_mount(self) -> None:
         self.palette = Palette(self.theme_variables)
-        if (
-            self.context.engine is not None
-            and threading.current_thread() is threading.main_thread()
-        ):
-            # A closed terminal or a plain `kill` must not orphan the engine or its
-            # tasks: quit as if the operator chose to let running tries finish (bounded).
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(signum, self.exit, "finish")
+        if self.context.engine is not None:
+            self._stop_with_the_terminal()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for vended in self.vended_keys:
             if vended.clash:
@@ -218,6 +215,16 @@ class ConsoleApp(App[str | None]):
                     f"{vended.binding.description!r} is only in the command palette",
                     severity="warning",
                 )
+
+    def _stop_with_the_terminal(self) -> None:
+        """A closed terminal or a plain `kill` must not orphan the console's engine or its
+        tasks: quit as if the operator chose to let running tries finish (bounded)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.exit, "finish")
 
     def dashboard_ready(self) -> None:
         """The dashboard's widgets exist: start refreshing them."""
@@ -253,6 +260,7 @@ class ConsoleApp(App[str | None]):
             snapshot = self.builder.build()
             if self.snapshot_hook is not None:
                 snapshot = self.snapshot_hook(snapshot)
+            self._read_lease()
         except Exception as error:
             log.exception("could not build a snapshot")
             self.post_message(SnapshotFailed(f"{type(error).__name__}: {error}"))
@@ -264,6 +272,7 @@ class ConsoleApp(App[str | None]):
         self.polls += 1
         self.apply_snapshot(message.snapshot)
         self._check_engine()
+        self._follow_lease()
         self._schedule_next_poll()
 
     def on_snapshot_failed(self, message: SnapshotFailed) -> None:
@@ -829,6 +838,17 @@ class ConsoleApp(App[str | None]):
                 "the console's engine stopped: start a new one",
                 self.restart_engine,
             )
+        elif (
+            engine is None
+            and self.context.attached_to is None
+            and not self.context.read_only
+            and not self.restarting
+        ):
+            yield SystemCommand(
+                "Start an engine",
+                "no engine owns this store: start one, stopped when the console quits",
+                self.start_engine_here,
+            )
         # None of Textual's stock commands: its Keys panel repeats ?, Maximize repeats
         # z, Quit would skip q's question, Screenshot is a developer's tool. Only the
         # theme is kept, as the console's own entry: nothing else changes the colours,
@@ -891,6 +911,123 @@ class ConsoleApp(App[str | None]):
                 self.exit(choice)
 
         self.push_screen(QuitScreen(running, handed_out, waiting), chosen)
+
+    # ---- a console without an engine of its own ----------------------------------------------
+    def _read_lease(self) -> None:
+        """Poll worker: who owns the store now (every few seconds, with no engine of our own).
+
+        An attached console learnt its engine when it opened; that engine may
+        stop (its `run` ended, a scheduler was stopped) or another may take the
+        store. Read on the builder's connection, on the thread that uses it.
+        """
+        if self.context.engine is not None or self.restarting:
+            return
+        now = time.monotonic()
+        if now - self._lease_checked_at < LEASE_CHECK_SECONDS:
+            return
+        self._lease_checked_at = now
+        self._lease_seen = (self.builder.store.lease_owner(),)
+
+    def _follow_lease(self) -> None:
+        """Show whose engine the store has now; offer to host one when none is left."""
+        seen, self._lease_seen = self._lease_seen, None
+        ctx = self.context
+        if seen is None or ctx.engine is not None or self.restarting:
+            return
+        (owner,) = seen
+        before = ctx.attached_to
+        if (owner or {}).get("pid") == (before or {}).get("pid"):
+            return
+        ctx.attached_to = owner
+        self.builder.attached_to = owner
+        self.title = self._title()
+        if owner is not None:
+            self.notify(
+                f"the engine pid {owner.get('pid')} on {owner.get('hostname')} owns the store now: "
+                "attached to it"
+            )
+            self.poll_now()
+            return
+        gone = (
+            f"the engine pid {(before or {}).get('pid')} this console was attached to has stopped"
+        )
+        self.poll_now()
+        if ctx.read_only:
+            self.notify(f"{gone}; nothing runs until an engine starts", severity="warning")
+            return
+        self.offer_engine_here(gone)
+
+    def offer_engine_here(self, why: str) -> None:
+        """Ask whether this console should start an engine of its own (once at a time)."""
+        if any(isinstance(screen, RestartScreen) for screen in self.screen_stack):
+            return
+        self.clear_notifications()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_engine_here()
+            else:
+                self.notify(
+                    "watching: requests wait for the next engine (`execconsole scheduler`, or "
+                    "Start an engine in the command palette)"
+                )
+
+        self.push_screen(
+            RestartScreen(
+                "No engine runs this store now. Start one here?",
+                f"{why.capitalize()}. An engine started by this console adopts or accounts "
+                "for every task left in flight, and stops when the console quits.",
+                "Start an engine",
+            ),
+            answered,
+        )
+
+    def start_engine_here(self) -> None:
+        """Start an engine process of this console's own, in place of the one it watched."""
+        if self.context.engine is not None or self.restarting or self.context.read_only:
+            return
+        self.restarting = True
+        self.notify("starting an engine…")
+        runtime = self.context.runtime
+
+        def work() -> None:
+            from console.tui.engine_process import ChildEngine, EngineOwned, EngineStartFailed
+
+            try:
+                new = ChildEngine.spawn(runtime)
+                new.wait_ready()
+            except EngineOwned as error:
+                self.call_from_thread(self._engine_started_here, None, str(error))
+            except (EngineStartFailed, OSError) as error:
+                self.call_from_thread(self._engine_started_here, None, f"could not start: {error}")
+            except Exception as error:  # a bug: never leave the console "starting" for ever
+                log.exception("starting an engine failed")
+                self.call_from_thread(
+                    self._engine_started_here, None, f"{type(error).__name__}: {error}"
+                )
+            else:
+                self.call_from_thread(self._engine_started_here, new, None)
+
+        self.run_worker(work, thread=True, group="engine", exit_on_error=False)
+
+    def _engine_started_here(self, engine: EngineLink | None, error: str | None) -> None:
+        self.restarting = False
+        if engine is None:
+            self.notify(f"no engine started: {error}", severity="error", timeout=30)
+            self._lease_checked_at = 0.0  # another engine may own the store now: look again
+            return
+        ctx = self.context
+        ctx.engine = engine
+        ctx.attached_to = None
+        self.builder.attached_to = None
+        self.builder.engine_status = ctx.engine_status
+        self.engine_error = None
+        self.title = self._title()
+        self.notify(f"engine pid {engine.pid} started by this console")
+        self._stop_with_the_terminal()
+        self.dashboard.show_badges()
+        self.watch_engine(engine)  # last: if it has died already, that is shown now
+        self.poll_now()
 
     # ---- the console's own engine ----------------------------------------------------------
     def watch_engine(self, engine: EngineLink) -> None:
