@@ -164,7 +164,9 @@ def load_workflow(path: str | Path, known_executors: Collection[str] | None = No
     """Read and validate the workflow file at ``path``.
 
     Relative ``cwd`` values are taken relative to the file's folder, so a
-    workflow runs the same from wherever it is started.
+    workflow runs the same from wherever it is started. With
+    ``known_executors`` (as ``run`` and ``check`` load it), each ``cwd`` must
+    be an existing folder on this machine (see ``parse_workflow``).
 
     Raises:
         WorkflowError: the file is missing, unreadable, not TOML or not valid.
@@ -207,6 +209,9 @@ def parse_workflow(
         text: the TOML document.
         source: how messages name the document (usually its path).
         known_executors: executor names a task may use; None accepts any name.
+            Given, the workflow is checked as it would run here: each task's
+            ``cwd`` (once joined to ``base_dir``) must be an existing folder too,
+            as ``submit --cwd`` requires.
         base_dir: folder that relative ``cwd`` values are joined to; None keeps them as written.
 
     Raises:
@@ -335,6 +340,7 @@ def _parse_tasks(
     does not also turn every reference to that task into an error)."""
     tasks: list[TaskSpec] = []
     first_seen: dict[str, int] = {}
+    checked_dirs: dict[str, str | None] = {}  # most tasks share a cwd: look at each folder once
     for number, table in enumerate(tables, start=1):
         # This task's messages without the "file: task '...': " prefix, which is
         # added only when there are some: building the label and a reporting
@@ -394,8 +400,13 @@ def _parse_tasks(
         if executor is not None and known_executors is not None and executor not in known_executors:
             problems.append(_unknown_executor(executor, known_executors))
 
-        if "cwd" in values and base_dir is not None:
-            values["cwd"] = str(Path(base_dir, values["cwd"]))
+        if "cwd" in values:
+            if base_dir is not None:
+                values["cwd"] = str(Path(base_dir, values["cwd"]))
+            if known_executors is not None:
+                unusable = _cwd_problem(values["cwd"], checked_dirs)
+                if unusable:
+                    problems.append(unusable)
         if defaults:
             _apply_defaults(values, defaults)
 
@@ -447,9 +458,35 @@ def _parse_defaults(
     executor = defaults.get("executor")
     if executor is not None and known_executors is not None and executor not in known_executors:
         errors.append(f"{source}: [defaults]: {_unknown_executor(executor, known_executors)}")
-    if "cwd" in defaults and base_dir is not None:
-        defaults["cwd"] = str(Path(base_dir, defaults["cwd"]))
+    if "cwd" in defaults:
+        if base_dir is not None:
+            defaults["cwd"] = str(Path(base_dir, defaults["cwd"]))
+        unusable = None if known_executors is None else _cwd_problem(defaults["cwd"], {})
+        if unusable:
+            errors.append(f"{source}: [defaults]: {unusable}")
+            del defaults["cwd"]  # one message, not one more per task
     return defaults
+
+
+def _cwd_problem(cwd: str, checked: dict[str, str | None]) -> str | None:
+    """Why ``cwd`` cannot be a task's working directory here (None: it is a folder).
+
+    Only an absolute path is looked at: a relative one, with no workflow
+    file to be relative to, means the engine's own directory.
+    """
+    if cwd in checked:
+        return checked[cwd]
+    import os
+
+    problem = None
+    if os.path.isabs(cwd):
+        relative = "a relative cwd is taken from the workflow file's folder"
+        if not os.path.exists(cwd):
+            problem = f"'cwd' {cwd} does not exist: create it, or fix the path ({relative})"
+        elif not os.path.isdir(cwd):
+            problem = f"'cwd' {cwd} is a file, not a folder: fix the path ({relative})"
+    checked[cwd] = problem
+    return problem
 
 
 def _apply_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> None:
