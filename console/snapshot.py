@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pendulum
+import psutil
 
 from console.engine_status import EngineStatus
 from console.process_probe import ProcessProbe
@@ -802,9 +803,12 @@ class SnapshotBuilder:
                 if not row.alive and memory.died_at is None:
                     memory.died_at = now_ts
         # A worker that vanished from its executor's list stays visible, dead, a while.
+        # Vanished from the list is not dead, though: with the engine stopped (no
+        # status) or restarted (a new engine lists only the workers it started),
+        # a worker still finishing its try, or one whose try was adopted, lives on.
         rows = []
         for key, memory in list(self._workers.items()):
-            if key not in seen and memory.died_at is None:
+            if key not in seen and memory.died_at is None and not psutil.pid_exists(key[1]):
                 memory.died_at = now_ts
                 memory.row = _dead(memory.row, memory.row.exit_reason or "exited")
             if memory.died_at is not None and now_ts - memory.died_at > DEAD_WORKER_SECONDS:

@@ -206,17 +206,49 @@ def test_a_worker_that_disappears_stays_visible_as_dead_for_a_while(store: Store
         ),
         clock=lambda: moments[-1],
     )
+    worker = subprocess.Popen(["sleep", "60"])
+    try:
+        executor.workers = [
+            WorkerInfo(pid=worker.pid, title="worker:idle", busy_with=None, tasks_done=3)
+        ]
+        (alive,) = builder.build().workers
+        assert alive.alive and alive.tasks_done == 3 and alive.rss is not None
+        executor.workers = []
+        (listed_no_more,) = builder.build().workers
+        assert listed_no_more.alive  # off the list, but its process lives: not called dead
+        worker.kill()
+        worker.wait()
+        moments.append(NOW.add(seconds=5))
+        (dead,) = builder.build().workers
+        assert not dead.alive and dead.exit_reason == "exited"
+        moments.append(NOW.add(seconds=16))
+        assert builder.build().workers == ()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        builder.close()
+
+
+def test_workers_of_a_stopped_engine_that_live_on_are_not_called_dead(store: Store) -> None:
+    # The console's engine was killed: no status any more, but its workers
+    # still finish the tries in hand (the next engine adopts them).
+    executor = ListedWorkers()
+    engine = Engine(store, {"listed": executor}, logs_dir=store.path.parent / "logs")
+    reported = [True]
+    builder = SnapshotBuilder(
+        store.path,
+        executors={"listed": executor},
+        engine_status=lambda: EngineStatus.from_engine(engine) if reported[-1] else None,
+        clock=lambda: NOW,
+    )
     executor.workers = [
-        WorkerInfo(pid=os.getpid(), title="worker:idle", busy_with=None, tasks_done=3)
+        WorkerInfo(pid=os.getpid(), title="worker:busy", busy_with=None, tasks_done=1)
     ]
     (alive,) = builder.build().workers
-    assert alive.alive and alive.tasks_done == 3 and alive.rss is not None
-    executor.workers = []
-    moments.append(NOW.add(seconds=5))
-    (dead,) = builder.build().workers
-    assert not dead.alive and dead.exit_reason == "exited"
-    moments.append(NOW.add(seconds=16))
-    assert builder.build().workers == ()
+    reported.append(False)
+    (still,) = builder.build().workers
+    assert still.alive and still.pid == alive.pid and still.exit_reason is None
     builder.close()
 
 
