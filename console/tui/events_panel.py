@@ -133,6 +133,11 @@ class EventsPanel(TaskPanel):
         detail = f"{len(rows)} shown"
         if older:
             detail += f" · {len(older)} from history"
+        if snapshot.filter and not self.history_ended:
+            # The filter runs over the events loaded so far, not the whole audit
+            # log: the same filter would otherwise seem to find nothing, then
+            # something once scrolled. Moving to the last row loads older ones.
+            detail += " · filter: loaded events only, the last row loads older"
         return rows, tasks, detail
 
     @property

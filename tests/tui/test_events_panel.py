@@ -216,9 +216,9 @@ def test_the_filter_applies_to_history_rows_too_and_the_title_counts_only_rows_s
         from_history = [task for task in task_ids(newest_first[live:]) if task.startswith("click")]
         assert from_history and len(from_history) < len(expected)
         assert shown_tasks(panel) == expected
-        assert panel.frame_title.endswith(
-            f"{len(expected)} shown · {len(from_history)} from history"
-        )
+        # The filter ran over what is loaded, and the title says so (older ones exist).
+        assert f"{len(expected)} shown · {len(from_history)} from history" in panel.frame_title
+        assert "filter: loaded events only, the last row loads older" in panel.frame_title
         await pilot.press("escape")  # the filter off: every row again
         await refresh(c, pilot)
         assert shown_tasks(panel) == task_ids(newest_first)
@@ -246,6 +246,6 @@ def test_a_page_of_history_the_filter_leaves_nothing_of_fetches_the_page_before_
         await c.wait(pilot, lambda: len(table.row_keys) == 3, "the match two pages back")
         assert shown_tasks(panel) == ["click_290", "click_280", "click_100"]
         assert len(panel.older) == 2 * OLDER_PAGE
-        assert panel.frame_title.endswith("3 shown · 1 from history")
+        assert "3 shown · 1 from history" in panel.frame_title
 
     c.run(scenario)
