@@ -271,6 +271,7 @@ def submit_command(
     priority: int = 1,
     queue: str = "default",
     retries: int = 0,
+    retry_delay: float = 0.0,
     timeout: float | None = None,
     shell: bool = False,
     env: dict[str, str] | None = None,
@@ -278,8 +279,8 @@ def submit_command(
 ) -> TaskKey:
     """Store one ad-hoc task as its own run; checks everything before writing.
 
-    The bounds on priority, retries and timeout are a workflow file's
-    (console/workflow.py). ``cwd``, when given, must be a directory here.
+    The bounds on priority, retries, retry_delay and timeout are a workflow
+    file's (console/workflow.py). ``cwd``, when given, must be a directory here.
     """
     from console.durations import TIMEOUT_MIN
     from console.workflow import RETRIES_MAX, SECONDS_MAX
@@ -300,6 +301,11 @@ def submit_command(
     check_priority(priority, "--priority")
     if not 0 <= retries <= RETRIES_MAX:
         raise InvalidRequest(f"--retries must be from 0 to {RETRIES_MAX}, not {retries}")
+    if not (math.isfinite(retry_delay) and 0 <= retry_delay <= SECONDS_MAX):
+        raise InvalidRequest(
+            f"--retry-delay must be from 0 to {SECONDS_MAX:.0f} seconds (a year), "
+            f"not {retry_delay:g}"
+        )
     if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= SECONDS_MAX):
         raise InvalidRequest(
             f"--timeout must be more than 0 and at most {SECONDS_MAX:.0f} seconds (a year), "
@@ -325,6 +331,7 @@ def submit_command(
         priority=priority,
         queue=queue,
         retries=retries,
+        retry_delay=retry_delay,
         timeout=timeout,
     )
     (key,) = store.submit(dag_id, new_run_id(), [submission], source="submit")

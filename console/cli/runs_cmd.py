@@ -154,6 +154,7 @@ def clean(
         str,
         typer.Option(
             "--older-than",
+            metavar="DURATION",
             help="Remove finished runs whose last try ended longer ago than this: 90s, 30m, 12h, 7d, 2w.",
             show_default=False,
         ),

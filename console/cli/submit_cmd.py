@@ -104,10 +104,19 @@ def submit(
     retries: Annotated[
         int, typer.Option("--retries", help="Further tries after a failure, 0 to 1000.")
     ] = 0,
+    retry_delay: Annotated[
+        str,
+        typer.Option(
+            "--retry-delay",
+            metavar="DURATION",
+            help="Wait this long before each retry: seconds, or e.g. 30s, 5m (at most a year).",
+        ),
+    ] = "0",
     timeout: Annotated[
         str | None,
         typer.Option(
             "--timeout",
+            metavar="DURATION",
             help="Kill the try after this long: seconds, or e.g. 90s, 30m, 1h30m (at most a year).",
             show_default=False,
         ),
@@ -142,7 +151,8 @@ def submit(
         str | None,
         typer.Option(
             "--wait-timeout",
-            help="With --wait: stop waiting after this many seconds (exit 124; the task goes on).",
+            metavar="DURATION",
+            help="With --wait: stop waiting after this long, e.g. 90s or 10m (exit 124; the task goes on).",
             show_default=False,
         ),
     ] = None,
@@ -171,6 +181,7 @@ def submit(
     workdir = _workdir(cwd)
     variables = _environment(env or [])
     timeout_seconds = None if timeout is None else duration_option("--timeout", timeout)
+    delay_seconds = duration_option("--retry-delay", retry_delay)
     if wait_timeout is not None and not wait:
         fail("--wait-timeout only applies with --wait: add --wait, or leave it out")
     wait_seconds = wait_timeout_seconds(wait_timeout, "--wait-timeout")
@@ -189,6 +200,7 @@ def submit(
         priority=priority,
         queue=queue,
         retries=retries,
+        retry_delay=delay_seconds,
         timeout=timeout_seconds,
         shell=shell,
         env=variables,

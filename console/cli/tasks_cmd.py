@@ -235,6 +235,7 @@ def wait(
         str | None,
         typer.Option(
             "--timeout",
+            metavar="DURATION",
             help="Stop waiting after this long: seconds, or e.g. 90s, 10m (exit 124; the tasks go on).",
             show_default=False,
         ),
