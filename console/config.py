@@ -208,7 +208,8 @@ class Config:
                     options.sections[key] = label
                     break
         if executor_name == "celery":
-            # The typed [celery] keys are Celery options too; typed values win.
+            # The typed [celery] keys are Celery options too (and [executor.celery]'s
+            # were folded into them by load_config).
             options.update(asdict(self.celery))
         return options
 
@@ -264,6 +265,7 @@ def load_config(
     document = _read_config_file(config_file)
     _apply_file(document, str(config_file), home_path, values, options, origins)
     _apply_environment(environ, values, options, origins)
+    _fold_executor_celery(values, options, origins)
 
     # An unset result backend follows the broker, so pointing broker_url at
     # another Redis never leaves results going to the old one.
@@ -397,6 +399,38 @@ def _apply_file(
                 value = str(home / Path(value).expanduser())
             values[section][key] = value
             origins[f"{section}.{key}"] = where
+
+
+def _fold_executor_celery(
+    values: dict[str, dict[str, Any]],
+    options: dict[str, dict[str, Any]],
+    origins: dict[str, str],
+) -> None:
+    """``[executor.celery]`` is the celery executor's section: its typed keys are [celery]'s.
+
+    Its broker_url used to be overwritten by [celery]'s default, so tasks went
+    to 127.0.0.1:6379 while ``config show`` printed the value as if in effect.
+    A key set both ways: [celery]'s wins, unless only this one is a variable.
+    """
+    own = options.get("celery")
+    if not own:
+        return
+    for key in [key for key in own if _find_setting("celery", key) is not None]:
+        raw = own.pop(key)
+        where = origins.pop(f"executor.celery.{key}", f"[{_EXECUTOR_SECTION}.celery]")
+        already = origins.get(f"celery.{key}")
+        if key in values["celery"] and not (
+            where.startswith(ENV_PREFIX) and not (already or "").startswith(ENV_PREFIX)
+        ):
+            continue
+        setting = _find_setting("celery", key)
+        assert setting is not None
+        try:
+            value = _from_toml(setting, raw)
+        except ValueError as problem:
+            raise ConfigError(f"{where}: [executor.celery] {key} {problem}") from None
+        values["celery"][key] = value
+        origins[f"celery.{key}"] = where
 
 
 def _apply_environment(

@@ -462,3 +462,30 @@ def test_config_module_does_not_import_heavy_packages() -> None:
         check=True,
     )
     assert result.stdout.strip() == ""
+
+
+def test_a_broker_set_in_the_celery_executors_own_section_is_the_one_used(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[core]\nexecutor = "local,celery"\n'
+        '[executor.celery]\nbroker_url = "redis://127.0.0.1:6461/5"\n'
+    )
+    config = load_config(tmp_path, environ={})
+    options = config.options_for("celery")
+    assert options["broker_url"] == "redis://127.0.0.1:6461/5"
+    assert options["result_backend"] == "redis://127.0.0.1:6461/5"  # follows the broker
+    assert config.celery.broker_url == "redis://127.0.0.1:6461/5"
+    assert config.origins["celery.broker_url"] == str(tmp_path / "config.toml")
+
+
+def test_celery_settings_in_both_sections_the_celery_one_wins_unless_only_the_other_is_a_variable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[celery]\nbroker_url = "redis://127.0.0.1:6462/0"\n'
+        '[executor.celery]\nbroker_url = "redis://127.0.0.1:6463/0"\n'
+    )
+    assert load_config(tmp_path, environ={}).celery.broker_url == "redis://127.0.0.1:6462/0"
+    variable = {"EXECCONSOLE__EXECUTOR__CELERY__BROKER_URL": "redis://127.0.0.1:6464/0"}
+    assert load_config(tmp_path, environ=variable).celery.broker_url == "redis://127.0.0.1:6464/0"
