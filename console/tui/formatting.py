@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from executors.task_key import TaskKey
@@ -65,6 +66,30 @@ def task_label(key: TaskKey) -> str:
     """``dag/task#try`` (with ``[i]`` for a mapped task): the run is shown apart."""
     task = key.task_id if key.map_index < 0 else f"{key.task_id}[{key.map_index}]"
     return f"{key.dag_id}/{task}#{key.try_number}"
+
+
+def distinct_task_labels(keys: Iterable[TaskKey]) -> dict[TaskKey, str]:
+    """``task_label`` of each key, with its run's last characters where labels clash.
+
+    Each ``execconsole submit`` is a run of its own: three submits of ``sleep``
+    are all ``adhoc/sleep#1``, told apart only by their runs (``@0f34cc``).
+    """
+    keys = list(keys)
+    runs_by_label: dict[str, set[str]] = {}
+    for key in keys:
+        runs_by_label.setdefault(task_label(key), set()).add(key.run_id)
+    labels = {}
+    for key in keys:
+        label = task_label(key)
+        if len(runs_by_label[label]) > 1:
+            label = f"{label} @{run_tag(key.run_id)}"
+        labels[key] = label
+    return labels
+
+
+def run_tag(run_id: str) -> str:
+    """A run id's distinguishing end: the random suffix of ``manual__<time>_<hex>``."""
+    return run_id.rsplit("_", 1)[-1][-8:] if "_" in run_id else run_id[-8:]
 
 
 def plural(count: int, word: str) -> str:

@@ -34,6 +34,7 @@ class RunningPanel(TaskPanel):
         self, snapshot: Snapshot, palette: Palette
     ) -> tuple[list[LiveRow], dict[str, TaskRef], str]:
         rows, tasks = [], {}
+        labels = fmt.distinct_task_labels(item.key for item in snapshot.running)
         for item in snapshot.running:
             key = str(item.id)
             tasks[key] = TaskRef(item.id, item.key, "running", item.executor)
@@ -47,7 +48,7 @@ class RunningPanel(TaskPanel):
                 LiveRow(
                     key,
                     (
-                        FitText(fmt.task_label(item.key), palette.state("running")),
+                        FitText(labels[item.key], palette.state("running")),
                         str(item.pid or "-"),
                         item.worker or "-",
                         elapsed,
@@ -56,7 +57,7 @@ class RunningPanel(TaskPanel):
                         cell_text(item.last_line, palette.style("foreground-muted")),
                     ),
                     (
-                        fmt.task_label(item.key),
+                        labels[item.key],
                         item.pid,
                         item.worker,
                         item.elapsed,
