@@ -49,12 +49,13 @@ What guards what:
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
 import os
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -98,6 +99,31 @@ that cost t seconds of this thread's CPU, the next waits at least t / READ_BUDGE
 
 MAX_READ_GAP = 1.0
 """...but never more than this many seconds."""
+
+# KEYS: a queue's Redis lists (kombu keeps one per priority step).
+# ARGV: tokens (Celery task ids) whose messages are to go.
+# kombu stores each message as JSON whose headers name the task id as
+# "id": "<token>" (the body is base64); a message naming one of the tokens
+# is overwritten with a marker, and the markers removed in one LREM a list.
+_REMOVE_MESSAGES = """
+local wanted = {}
+for _, token in ipairs(ARGV) do wanted[token] = true end
+local marker = '\0execconsole:removed'
+local removed = 0
+for _, list in ipairs(KEYS) do
+  local found = false
+  for i, item in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    local id = string.match(item, '"id": "([^"]+)"')
+    if id and wanted[id] then
+      redis.call('LSET', list, i - 1, marker)
+      found = true
+      removed = removed + 1
+    end
+  end
+  if found then redis.call('LREM', list, 0, marker) end
+end
+return removed
+"""
 
 _WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
 
@@ -186,6 +212,9 @@ class CeleryExecutor(BaseExecutor):
         self._cluster: ClusterInspector | None = None
         self._broker: redis.Redis | None = None
         """A client of the broker's Redis when it is not the backend's (``_client``)."""
+        self._taken_back: defaultdict[str, set[str]] = defaultdict(set)
+        """Tokens of tries revoked before they started, by queue: their messages are
+        removed from the queue at the next ``sync`` (see ``_remove_taken_back``)."""
 
     # ---- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -245,6 +274,7 @@ class CeleryExecutor(BaseExecutor):
         while self.running and time.monotonic() < deadline:
             self.sync()
             time.sleep(0.2)
+        self._remove_taken_back_before_release()
         self._release()
 
     def terminate(self) -> None:
@@ -269,7 +299,18 @@ class CeleryExecutor(BaseExecutor):
         ):
             self.sync()
             time.sleep(0.05)
+        self._remove_taken_back_before_release()
         self._release()
+
+    def _remove_taken_back_before_release(self) -> None:
+        """One attempt at removing messages of tries taken back since the last ``sync``.
+
+        Drained tries are taken back just before the engine ends its executors,
+        and no ``sync`` may follow. If Redis refuses, the messages stay until
+        a worker reads them or they expire; their tries never run either way.
+        """
+        if self._taken_back and self._app is not None:
+            self._remove_taken_back()
 
     def _release(self) -> None:
         if self._notices is not None:
@@ -298,6 +339,10 @@ class CeleryExecutor(BaseExecutor):
         """Publish waiting tries in order; False if Redis refused (they stay in the outbox)."""
         app = self._require_app()
         size = FIRST_PUBLISH_BATCH
+        # No message outlives the revocation that may be written for it (a claim
+        # living claim_ttl_seconds from when it is written, after this): a worker
+        # that reads a message later finds it expired and drops it unrun.
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.settings.claim_ttl_seconds)
         while self._outbox:
             head = list(itertools.islice(self._outbox, size))
             size = min(size * 2, PUBLISH_BATCH)
@@ -316,6 +361,7 @@ class CeleryExecutor(BaseExecutor):
                             queue=workload.queue,
                             producer=producer,
                             retry=False,
+                            expires=expires,
                             # What logs and monitors show for the arguments; also
                             # spares Celery a saferepr of the whole workload.
                             argsrepr=str(workload.key),
@@ -351,6 +397,8 @@ class CeleryExecutor(BaseExecutor):
         if self._outbox and not self._flush_outbox():
             return
         if len(self._queues_recorded) != len(self._queues_used) and not self._record_queues():
+            return
+        if self._taken_back and not self._remove_taken_back():
             return
         since = now - self._last_read
         if since < self._read_gap:
@@ -421,6 +469,31 @@ class CeleryExecutor(BaseExecutor):
         self._queues_recorded |= new
         return True
 
+    def _remove_taken_back(self) -> bool:
+        """Remove the messages of tries revoked before they started; False if Redis refused.
+
+        Revoked, such a message would only be dropped by the worker that reads
+        it; until then it counts as waiting (``celery inspect``, the Celery tab),
+        forever in a queue no worker consumes. One script call per queue, for
+        every try taken back from it since the last call: it reads the queue's
+        lists whole, which only happens when tries were taken back.
+        """
+        from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+        broker = self._require_broker()
+        while self._taken_back:
+            queue, tokens = next(iter(self._taken_back.items()))
+            lists = [
+                queue if step == 0 else f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS
+            ]
+            try:
+                broker.eval(_REMOVE_MESSAGES, len(lists), *lists, *sorted(tokens))
+            except redis.RedisError as error:
+                self._redis_failed("removing messages of tries taken back", error)
+                return False
+            del self._taken_back[queue]
+        return True
+
     def _read_state(self, flight: _Flight, raw_meta: bytes | None) -> None:
         if raw_meta is None or raw_meta == flight.raw_meta:
             return
@@ -449,10 +522,14 @@ class CeleryExecutor(BaseExecutor):
             if flight.claimed or flight.reported_running:
                 return  # Redis lost its data: _on_data_lost looks after it
             if flight.raw_meta is not None and read_meta(flight.raw_meta).revoked:
+                # Celery's REVOKED for a try nobody claimed: its message expired.
                 self._finish(
                     flight,
                     TaskState.FAILED,
-                    TaskReport(reason="revoked in Celery before any worker started it"),
+                    TaskReport(
+                        reason="its message expired in Redis before any worker took it "
+                        f"(after claim_ttl_seconds, {self.settings.claim_ttl_seconds}s)"
+                    ),
                 )
             return
         state = record.get("state")
@@ -602,11 +679,17 @@ class CeleryExecutor(BaseExecutor):
                 return False
             if not revoked:
                 return False  # a worker claimed it just now
+            self._take_back_message(flight)
         else:
             self._outbox = deque(k for k in self._outbox if k != key)
         del self._flights[key]
         self.running.discard(key)
         return True
+
+    def _take_back_message(self, flight: _Flight) -> None:
+        """Have the revoked try's message removed from its queue at the next ``sync``."""
+        if flight.workload is not None:  # an adopted try's queue is not known here
+            self._taken_back[flight.workload.queue].add(flight.token)
 
     # ---- optional capabilities ----------------------------------------------
     def kill(self, key: TaskKey) -> bool:
@@ -628,6 +711,7 @@ class CeleryExecutor(BaseExecutor):
         try:
             if self._require_claims().revoke(flight.token, why="killed on request"):
                 # Revoked before any worker claimed it: it can never start.
+                self._take_back_message(flight)
                 self._finish(
                     flight,
                     TaskState.FAILED,
