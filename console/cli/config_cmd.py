@@ -66,7 +66,11 @@ def settings_in_effect(
         if name in ("local", "celery") or name in names:
             entries["parallelism"] = {"value": config.core.parallelism, "source": INHERITED}
         for key, value in config.executor_options.get(name, {}).items():
-            entries[key] = {"value": value, "source": _origin(config, f"{section}.{key}")}
+            # [celery]'s own options may be set in [executor.celery] too.
+            dotted = f"{section}.{key}"
+            if dotted not in config.origins and f"executor.{name}.{key}" in config.origins:
+                dotted = f"executor.{name}.{key}"
+            entries[key] = {"value": value, "source": _origin(config, dotted)}
     found[LIVE_SECTION] = {"paused": {"value": False, "source": DEFAULT}}
     if store is not None:
         _apply_store_layer(found, store, names)

@@ -104,3 +104,11 @@ def test_the_stores_live_settings_are_shown_as_the_store_layer(home: Path) -> No
     assert settings["store"]["paused"] == {"value": True, "source": "store"}
     got = run_cli(home, "config", "get", "store.paused")
     assert (got.stdout, got.stderr.strip()) == ("true\n", "(from store)")
+
+
+def test_a_celery_option_set_in_executor_celery_names_the_file(home: Path) -> None:
+    config = home / "config.toml"
+    config.write_text("[executor.celery]\nlease_seconds = 30\nparallelism = 0\n")
+    celery = show(home)["celery"]
+    assert celery["lease_seconds"] == {"value": 30, "source": str(config)}
+    assert celery["parallelism"] == {"value": 0, "source": str(config)}
