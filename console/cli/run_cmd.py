@@ -341,8 +341,12 @@ def scheduler(
         left_waiting = bool(unhosted)
         return True
 
-    # Built first: a bad executor option is then the only line said.
+    # Built and started first: a bad executor option, or a store another engine
+    # owns, is then the only line said.
+    from console.headless import start_engine
+
     engine = runtime.build_engine()
+    start_engine(engine)
     say(f"scheduler on {store.path} with executors {', '.join(runtime.executor_names)}")
     host_engine(runtime, until=idle, engine=engine)
     if left_waiting:
