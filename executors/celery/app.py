@@ -126,7 +126,7 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
         # the import (psutil, the supervisor, pendulum...) shortens the
         # engine's start before its first try is sent.
         from executors.celery import worker_hooks
-        from executors.celery.task import run_try
+        from executors.celery.task import KeyPrefixMismatch, run_try
 
         # The task stores its own result together with its claim and log tail, in
         # one round trip (outcome.py); Celery stores only failures.
@@ -137,6 +137,8 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
             typing=False,
             ignore_result=True,
             store_errors_even_if_ignored=True,
+            # Expected: logged in one line (task.py logs why), no traceback.
+            throws=(KeyPrefixMismatch,),
         )(run_try)
         worker_hooks.install(app, TASK_NAME)
     return app

@@ -212,6 +212,7 @@ class CeleryExecutor(BaseExecutor):
         self._cluster: ClusterInspector | None = None
         self._broker: redis.Redis | None = None
         """A client of the broker's Redis when it is not the backend's (``_client``)."""
+        self._told_refusal = False
         self._taken_back: defaultdict[str, set[str]] = defaultdict(set)
         """Tokens of tries revoked before they started, by queue: their messages are
         removed from the queue at the next ``sync`` (see ``_remove_taken_back``)."""
@@ -357,6 +358,9 @@ class CeleryExecutor(BaseExecutor):
                         app.send_task(
                             TASK_NAME,
                             args=[workload_message(workload)],
+                            # Where this executor watches the try's claim and lease:
+                            # a worker keeping them elsewhere refuses it (task.py).
+                            kwargs={"key_prefix": self.settings.key_prefix},
                             task_id=workload.token,
                             queue=workload.queue,
                             producer=producer,
@@ -513,6 +517,10 @@ class CeleryExecutor(BaseExecutor):
                 flight.reported_running = True
                 self.running_state(flight.key, reading.report)
         elif reading.state is not None:
+            if reading.refused and reading.report is not None and not self._told_refusal:
+                # One line for the operator; each refused try also says it as its reason.
+                self._told_refusal = True
+                self._tell_engine(f"{flight.key}: {reading.report.reason}")
             self._finish(flight, reading.state, reading.report)
 
     def _read_claim(self, flight: _Flight, raw_claim: bytes | None) -> None:

@@ -168,8 +168,14 @@ def runtime_for(settings: CelerySettings) -> WorkerRuntime:
     return _runtime
 
 
-def run_try(task: Task, workload_data: dict[str, Any]) -> str:
+def run_try(task: Task, workload_data: dict[str, Any], key_prefix: str | None = None) -> str:
     """Celery task body (bound): run one try once and store its outcome; returns a summary.
+
+    ``key_prefix`` is where the sending executor watches the try's claim and
+    lease. A worker keeping them under another prefix would run the try
+    unseen: the executor would call it lost and start it again beside
+    itself. So such a try is refused before anything starts (Celery stores
+    the refusal as the try's failure, naming both prefixes).
 
     The TaskReport reaches the executor through the result this task stores
     itself (``_finish``), in Celery's layout: the task is ``ignore_result``,
@@ -179,6 +185,18 @@ def run_try(task: Task, workload_data: dict[str, Any]) -> str:
     settings: CelerySettings = task.app.settings  # type: ignore[attr-defined]
     workload = Workload.from_json(workload_data)
     node = task.request.hostname or HOSTNAME
+    if key_prefix is not None and key_prefix != settings.key_prefix:
+        log.error(
+            "%s: refused, the engine's key_prefix is %r, ours %r",
+            workload.key,
+            key_prefix,
+            settings.key_prefix,
+        )
+        raise KeyPrefixMismatch(
+            f"refused by worker {node}: the engine keeps claims under key_prefix {key_prefix!r}, "
+            f"the worker under {settings.key_prefix!r}; set the same [celery] key_prefix "
+            "(or EXECCONSOLE__CELERY__KEY_PREFIX) for both"
+        )
     runtime = runtime_for(settings)
 
     record = _claim(runtime, workload, node)
@@ -262,6 +280,10 @@ def _claim(runtime: WorkerRuntime, workload: Workload, node: str) -> str | None:
 
 class TryLost(Exception):
     """Raised by a later delivery of a try whose claiming worker is gone."""
+
+
+class KeyPrefixMismatch(Exception):
+    """Raised, before anything starts, for a try sent by an executor with another key_prefix."""
 
 
 def _dead_holder(runtime: WorkerRuntime, token: str, patience: float) -> str | None:

@@ -17,6 +17,9 @@ from executors.workload import TaskReport
 RUNNING = "RUNNING"
 """Custom Celery state a worker publishes once the try's process has started."""
 
+KEY_PREFIX_MISMATCH = "KeyPrefixMismatch"
+"""The exception a worker raises for a try sent by an executor with another key_prefix."""
+
 # Celery states that mean "not started yet" as far as the engine cares.
 WAITING_STATES = frozenset({"PENDING", "RECEIVED", "RETRY"})
 
@@ -27,6 +30,8 @@ class MetaReading:
 
     state: TaskState | None
     report: TaskReport | None = None
+    refused: bool = False
+    """A worker refused the try before starting it (its key_prefix differs)."""
     revoked: bool = False
     """Celery's REVOKED: written when Celery *signals* a running try (or drops an
     expired message), so for a try a worker has claimed it is no ending by
@@ -62,7 +67,10 @@ def read_meta(raw: bytes | str) -> MetaReading:
         return MetaReading(TaskState.SUCCESS if succeeded(report) else TaskState.FAILED, report)
     if status == "REVOKED":
         return MetaReading(TaskState.FAILED, TaskReport(reason="revoked in Celery"), revoked=True)
-    return MetaReading(TaskState.FAILED, TaskReport(reason=failure_reason(status, result)))
+    refused = isinstance(result, dict) and result.get("exc_type") == KEY_PREFIX_MISMATCH
+    return MetaReading(
+        TaskState.FAILED, TaskReport(reason=failure_reason(status, result)), refused=refused
+    )
 
 
 def failure_reason(status: str, result: Any) -> str:
@@ -76,6 +84,8 @@ def failure_reason(status: str, result: Any) -> str:
     message = str(message).strip()
     if kind == "TryLost":
         return message or "worker lost"
+    if kind == KEY_PREFIX_MISMATCH:
+        return message or "refused by its worker: key_prefix differs"
     if kind == "WorkerLostError":
         return f"worker process lost: {message or 'it exited while running the try'}"
     return (
