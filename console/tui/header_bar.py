@@ -28,6 +28,17 @@ COUNTED = (
     ("up_for_retry", "retried", "retried"),
     ("upstream_failed", "upstream failed", "upstream✗"),
 )
+# When even short words do not fit: what matters most first, so that what is cut
+# at the end is the waiting count and history, never a failure.
+BY_IMPORTANCE = (
+    "failed",
+    "upstream_failed",
+    "running",
+    "queued",
+    "scheduled",
+    "success",
+    "up_for_retry",
+)
 # Superseded tries: counted in a muted colour, never in the colour of pending work.
 HISTORY_STATES = frozenset({"up_for_retry"})
 EMPTY_STORE_HINT = "nothing here yet: press n for a task or o to load a workflow"
@@ -84,18 +95,34 @@ def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) 
 
 
 def counts_text(
-    counts: Mapping[str, int], finishing: float, palette: Palette, *, level: int = 0
+    counts: Mapping[str, int],
+    finishing: float,
+    palette: Palette,
+    *,
+    level: int = 0,
+    keep: int | None = None,
 ) -> Text:
     """The counts line at one level of brevity.
 
     0: every state, in words; 1: only states with tries (running always); 2: the
-    same in short words. A narrow header takes the first level that fits.
+    same in short words; 3: the same, failures first (BY_IMPORTANCE), and only
+    the first ``keep`` of them (then ``…``). A narrow header takes the first
+    level that fits.
     """
     text = Text()
-    for state, label, short in COUNTED:
+    order: tuple[tuple[str, str, str], ...] = COUNTED
+    if level >= 3:
+        rank = {state: BY_IMPORTANCE.index(state) for state, _, _ in COUNTED}
+        order = tuple(sorted(COUNTED, key=lambda entry: rank[entry[0]]))
+    shown = 0
+    for state, label, short in order:
         value = counts.get(state, 0)
         if level >= 1 and not value and state != "running":
             continue
+        if keep is not None and shown >= keep:
+            text.append(" · …", style=palette.style("foreground-muted"))
+            break
+        shown += 1
         if text:
             text.append(" · ", style=palette.style("foreground-muted"))
         if not value or state in HISTORY_STATES:
@@ -107,6 +134,16 @@ def counts_text(
             # Nothing seen running, yet tries end: they are too short to be seen.
             text.append(f" ({finishing_text(finishing)})", style=palette.state("success"))
     return text
+
+
+def counts_candidates(counts: Mapping[str, int], finishing: float, palette: Palette) -> list[Text]:
+    """The counts line from longest to shortest, for ``fitting``."""
+    candidates = [counts_text(counts, finishing, palette, level=level) for level in (0, 1, 2)]
+    shown = sum(1 for state, _, _ in COUNTED if counts.get(state, 0) or state == "running")
+    candidates += [
+        counts_text(counts, finishing, palette, level=3, keep=keep) for keep in range(shown, 0, -1)
+    ]
+    return candidates
 
 
 def fitting(width: int, candidates: Sequence[Text]) -> Text:
@@ -225,13 +262,7 @@ class HeaderBar(Horizontal):
         self._update(self.executors_line, full if fits else executor_lines(True))
         self._update(
             self.counts_line,
-            fitting(
-                width,
-                [
-                    counts_text(header.counts, header.finishing, palette, level=level)
-                    for level in (0, 1, 2)
-                ],
-            ),
+            fitting(width, counts_candidates(header.counts, header.finishing, palette)),
         )
         if not any(header.counts.values()):
             # An empty store: say what to do first.

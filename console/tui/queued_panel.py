@@ -81,7 +81,7 @@ class QueuedPanel(TaskPanel):
         """
         suffix = " · filtered" if filtered else ""
         if depth <= shown:
-            candidates = [f"{depth:,} to start{suffix}"]
+            candidates = [f"{depth:,} to start{suffix}", f"{depth:,}{suffix}"]
         else:
             candidates = [
                 f"{depth:,} to start · first {shown} shown{suffix}",

@@ -28,7 +28,8 @@ from console.snapshot import Snapshot, TimelineBar, TimelineMark
 from console.tui.palette import STATE_LABELS, Palette
 from console.tui.panel_frame import PanelFrame
 
-LANE_LABEL_WIDTH = 20
+LANE_LABEL_WIDTH = 20  # at most: lane names are as wide as the longest needs
+AXIS_LABEL = "time →"
 TITLE_MARGIN = 7  # what the frame takes around the title: corners, edges, spaces
 WINDOWS = (30, 60, 120, 300, 600, 1800, 3600)
 
@@ -103,8 +104,17 @@ class TimelineView(Widget, can_focus=True):
     def on_resize(self) -> None:
         self._drawn = None
 
+    @property
+    def label_width(self) -> int:
+        """The lanes' name column: as wide as the longest name needs (a space after it), at most LANE_LABEL_WIDTH.
+
+        ``local:41201`` takes 12 of a small terminal's 44 columns, not 20.
+        """
+        longest = max((len(lane) for lane in self.lanes), default=0)
+        return min(LANE_LABEL_WIDTH, max(longest, len(AXIS_LABEL)) + 2)
+
     def _bar_width(self) -> int:
-        return max(self.size.width - LANE_LABEL_WIDTH - 1, 10)
+        return max(self.size.width - self.label_width - 1, 10)
 
     def _placed(self, width: int) -> _Layout:
         """Where each bar lands, in cells: what the drawing depends on besides the palette."""
@@ -208,12 +218,11 @@ class TimelineView(Widget, can_focus=True):
         # With room to spare (a zoomed panel), lanes grow to two-line bars and a gap.
         per_lane = max(1, min(3, height // max(len(lanes), 1)))
         bar_lines = per_lane - 1 if per_lane > 1 else 1
-        blank = " " * LANE_LABEL_WIDTH
+        label_width = self.label_width
+        blank = " " * label_width
         for lane in lanes:
             for line in range(bar_lines):
-                label = (
-                    f"{lane[: LANE_LABEL_WIDTH - 1]:<{LANE_LABEL_WIDTH}}" if line == 0 else blank
-                )
+                label = f"{lane[: label_width - 1]:<{label_width}}" if line == 0 else blank
                 parts: list[tuple[str, Style | None]] = [(label, label_style)]
                 parts += (
                     rows[lane]
@@ -224,7 +233,7 @@ class TimelineView(Widget, can_focus=True):
             if per_lane > bar_lines:
                 lines.append(self._strip([], base, full))
         lines.append(self._strip([(self._axis(width), label_style)], base, full))
-        legend: list[tuple[str, Style | None]] = [(" " * LANE_LABEL_WIDTH, None)]
+        legend: list[tuple[str, Style | None]] = [(" " * label_width, None)]
         for state in ("running", "success", "failed", "up_for_retry"):
             legend.append(("  ", None))
             legend.append(("  ", Style(bgcolor=palette.state(state).color)))
@@ -269,18 +278,38 @@ class TimelineView(Widget, can_focus=True):
         return Strip(segments).crop_extend(0, width, base)
 
     def _axis(self, width: int) -> str:
-        """Tick labels under the bars: -5m ... -1m now."""
+        """Tick labels under the bars: -5m ... -1m now, as many as fit apart."""
         axis = [" "] * width
-        ticks = 5
-        for tick in range(ticks + 1):
-            seconds = int(self.window * (ticks - tick) / ticks)
-            label = "now" if seconds == 0 else f"-{_span(seconds)}"
-            x = min(int(width * tick / ticks), width - len(label))
+        for x, label in _tick_labels(self.window, width):
             for i, char in enumerate(label):
                 if 0 <= x + i < width:
                     axis[x + i] = char
         # The label column says what the axis is (leading blanks would be trimmed).
-        return f"{'time →':<{LANE_LABEL_WIDTH}}" + "".join(axis)
+        return f"{AXIS_LABEL:<{self.label_width}}" + "".join(axis)
+
+
+def _tick_labels(window: int, width: int) -> list[tuple[int, str]]:
+    """Where each tick label goes: the window cut into up to 5 steps, labels a space apart at least.
+
+    A step divides the window evenly and, from a minute up, is whole minutes
+    (-5m -4m ..., never -3m20s); one step (the window's start and now) at least.
+    """
+    for ticks in (5, 4, 3, 2, 1):
+        step, rest = divmod(window, ticks)
+        if ticks > 1 and (rest or (step >= 60 and step % 60)):
+            continue
+        placed = []
+        for tick in range(ticks + 1):
+            seconds = int(window * (ticks - tick) / ticks)
+            label = "now" if seconds == 0 else f"-{_span(seconds)}"
+            placed.append((max(0, min(int(width * tick / ticks), width - len(label))), label))
+        apart = all(
+            x + len(label) < next_x
+            for (x, label), (next_x, _) in zip(placed, placed[1:], strict=False)
+        )
+        if apart or ticks == 1:
+            return placed
+    return []
 
 
 class TimelinePanel(Vertical, PanelFrame):
@@ -306,18 +335,20 @@ class TimelinePanel(Vertical, PanelFrame):
         """``4 Timeline · last 30s · 2 worker slots``, and when not every try has a bar, which do.
 
         As long as the panel's width allows: the note on bars is kept before
-        the count of slots (the lanes are in view anyway).
+        the count of slots (the lanes are in view anyway), the span before both.
         """
         lanes = len(self.view.lanes)
         head = f"{self.HOTKEY} Timeline · last {_span(self.view.window)}"
         slots = f"{lanes} worker slot" + ("" if lanes == 1 else "s")
         if not bars:
-            return f"{head} · {slots}"
-        candidates = [
-            f"{head} · {slots} · bars for the last {bars} tries",
-            f"{head} · bars for the last {bars} tries",
-            f"{head} · bars: last {bars} tries",
-        ]
+            candidates = [f"{head} · {slots}", head]
+        else:
+            candidates = [
+                f"{head} · {slots} · bars for the last {bars} tries",
+                f"{head} · bars for the last {bars} tries",
+                f"{head} · bars: last {bars} tries",
+                head,
+            ]
         width = self.outer_size.width
         if not width:
             return candidates[0]

@@ -14,7 +14,7 @@ from typing import Any
 from rich.style import Style
 
 from console.snapshot import SnapshotBuilder
-from console.tui.timeline_panel import LANE_LABEL_WIDTH, TimelineView
+from console.tui.timeline_panel import TimelineView
 from executors.local import LocalExecutor
 from executors.state import TaskState
 from tests.tui.seeded import NOW, Seeded, run_app, seeded
@@ -45,7 +45,7 @@ def cells(view: TimelineView, lane: str) -> list[tuple[str, Style]]:
             for segment in strip:
                 style = segment.style or Style()
                 found += [(char, style) for char in segment.text]
-            return found[LANE_LABEL_WIDTH : LANE_LABEL_WIDTH + view._bar_width()]
+            return found[view.label_width : view.label_width + view._bar_width()]
     raise AssertionError(f"no line for {lane}")
 
 
