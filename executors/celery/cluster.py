@@ -132,6 +132,10 @@ class ClusterInspector:
             self._thread.start()
         return self._snapshot
 
+    def latest(self) -> ClusterSnapshot:
+        """The latest poll's result, without starting the background polling."""
+        return self._snapshot
+
     def poll(self) -> ClusterSnapshot:
         """Ask the workers and Redis now (blocks for the broadcast timeout) and cache the answer."""
         now = time.monotonic()

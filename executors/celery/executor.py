@@ -855,6 +855,39 @@ class CeleryExecutor(BaseExecutor):
             )
         return self._cluster
 
+    def queued_reason(self, key: TaskKey) -> str | None:
+        """Why a try handed out here has not started, when known: ``"queue 'typo' has no consumer"``.
+
+        For the engine's reason when it takes back or gives up on a try stuck
+        in queued (ask before ``dequeue``, which forgets the try). None when the
+        try is not waiting here, or some worker that answered consumes its
+        queue, or the workers cannot be asked. Blocks for one status broadcast
+        (``inspect_timeout``) at most once every ``inspect_interval``; otherwise
+        the last answer is used.
+        """
+        flight = self._flights.get(key)
+        if flight is None or flight.workload is None or flight.claimed or flight.reported_running:
+            return None
+        queue = flight.workload.queue
+        cluster = self.cluster
+        snapshot = cluster.latest()  # no background polling for the engine's sake
+        if (
+            snapshot.polled_at is None
+            or time.time() - snapshot.polled_at > self.settings.inspect_interval
+        ):
+            try:
+                snapshot = cluster.poll()
+            except Exception as error:  # noqa: BLE001 - a reason is a nicety, never a failure
+                log.debug("could not ask the Celery workers: %s", error)
+                return None
+        if not snapshot.reachable:
+            return None
+        if any(queue in worker.queues for worker in snapshot.workers):
+            return None
+        if not snapshot.workers:
+            return f"queue {queue!r} has no consumer (no Celery worker answered)"
+        return f"queue {queue!r} has no consumer"
+
     def cluster_snapshot(self) -> ClusterSnapshot:
         """Workers and queues as last polled; never blocks on the cluster."""
         return self.cluster.snapshot()
