@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from textual.widgets import Label
 from textual.widgets._footer import FooterKey
 
 from console.tui.new_task_screen import NewTaskScreen
+from store import Store
 from tests.tui.harness import Console
 
 ConsoleFactory = Callable[..., Console]
@@ -128,8 +130,18 @@ def test_at_80x24_queued_shows_its_title_and_each_tasks_status_whole(
 def test_a_read_only_attached_header_says_keys_are_off_not_that_they_send_requests(
     console: ConsoleFactory,
 ) -> None:
-    owner = {"pid": 4242, "hostname": "elsewhere", "acquired_at": "", "heartbeat": 0.0}
     for size in ((160, 50), SMALL):
+        # A live owner on record (this process): the console checks the lease as it
+        # refreshes, and shows an owner that is gone as WATCHING instead.
+        with Store(Path(os.environ["EXECCONSOLE_HOME"]) / "execconsole.db") as store:
+            store.conn.execute("DELETE FROM lease")
+            store.conn.execute(
+                "INSERT INTO lease (name, pid, hostname, acquired_at, heartbeat) "
+                "VALUES ('engine', ?, ?, ?, ?)",
+                (os.getpid(), store.hostname, store.now(), store.clock().timestamp()),
+            )
+            owner = store.lease_owner()
+        assert owner is not None
         c = console(hosted=False, read_only=True, attached_to=owner)
 
         async def scenario(pilot: Pilot[Any], c: Console = c, size: tuple[int, int] = size) -> None:
