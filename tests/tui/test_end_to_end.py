@@ -145,7 +145,7 @@ def test_the_demo_in_a_real_terminal_opens_steers_and_quits_leaving_no_process(
     )
 
     terminal.keys("?")
-    # A line of the key table (taller than the screen now: its end is scrolled to).
+    # A line near the top of the key table (the table is taller than 50 lines now).
     terminal.wait_for_text("Parallelism +1")
     terminal.keys("Escape")
     terminal.wait(lambda: "Parallelism +1" not in terminal.screen(), "help closed")
