@@ -212,11 +212,22 @@ def stop(
     settings = _settings(ctx)
     _check_redis(settings)
     cluster, celery_app = _inspector(settings)
+    from celery.utils.nodenames import default_nodename, host_format
+
+    # Named as `worker --hostname` names them: "name@%h" is this machine's.
+    wanted = list(dict.fromkeys(host_format(default_nodename(h)) for h in hostname))
     try:
         online = [w.hostname for w in cluster.poll().workers]
-        targets = [h for h in online if not hostname or h in hostname]
+        missing = [h for h in wanted if h not in online]
+        if missing:
+            # Stop none: the operator meant another set of workers than what runs.
+            _fail(
+                f"no worker {', '.join(missing)} answered; nothing stopped; workers online: "
+                f"{', '.join(online) or 'none'}"
+            )
+        targets = wanted or online
         if not targets:
-            typer.echo("no matching Celery workers answered; nothing to stop")
+            typer.echo("no Celery workers answered; nothing to stop")
             return
         cluster.shutdown(targets)
     finally:

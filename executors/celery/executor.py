@@ -186,7 +186,7 @@ class CeleryExecutor(BaseExecutor):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(parallelism, name=name, home=home, options=options)
-        self.settings = CelerySettings.load(self.options)
+        self.settings = CelerySettings.load(self.options, executor=self.executor_name)
         self.keys = RedisKeys(self.settings.key_prefix)
         self.broker_ok = True
         """False while Redis cannot be reached; ``broker_message`` says why."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +59,17 @@ class CelerySettings:
 
     @classmethod
     def load(
-        cls, options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        executor: str = "celery",
     ) -> CelerySettings:
         """Build settings from ``options``, then ``EXECCONSOLE__CELERY__*`` variables, then defaults.
+
+        ``executor`` is the name the executor is configured under: a refused
+        value is named by its section (``[celery]``, or ``[executor.<name>]``
+        for another name) or by the variable it came from.
 
         Raises:
             SettingsError: a value has the wrong type or is out of range.
@@ -69,20 +77,22 @@ class CelerySettings:
         options = options or {}
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        from_environment: dict[str, str] = {}
         for field in dataclasses.fields(cls):
+            variable = ENV_PREFIX + field.name.upper()
             if field.name in options and options[field.name] is not None:
-                raw, origin = options[field.name], f"celery option {field.name!r}"
-            elif ENV_PREFIX + field.name.upper() in environ:
-                name = ENV_PREFIX + field.name.upper()
-                raw, origin = environ[name], f"environment variable {name}"
+                raw = options[field.name]
+            elif variable in environ:
+                raw = environ[variable]
+                from_environment[field.name] = variable
             else:
                 continue
-            values[field.name] = _convert(raw, field.type, origin)
+            values[field.name] = _convert(raw, field.type, field.name, from_environment, executor)
         settings = cls(**values)
-        settings._check()
+        settings._check(lambda name, problem: _refusal(name, problem, from_environment, executor))
         return settings
 
-    def _check(self) -> None:
+    def _check(self, refuse: Callable[[str, str], str]) -> None:
         # Unknown option names are tolerated: the console's config section may
         # hold keys meant for the engine (parallelism, for one).
         for name in (
@@ -93,15 +103,42 @@ class CelerySettings:
             "inspect_timeout",
         ):
             if getattr(self, name) <= 0:
-                raise SettingsError(f"celery option {name!r} must be more than 0")
+                raise SettingsError(
+                    refuse(name, f"must be more than 0, not {getattr(self, name)!r}")
+                )
         if self.prefetch_multiplier < 1:
-            raise SettingsError("celery option 'prefetch_multiplier' must be at least 1")
+            raise SettingsError(
+                refuse("prefetch_multiplier", f"must be at least 1, not {self.prefetch_multiplier}")
+            )
         if self.log_tail_bytes < 1024:
-            raise SettingsError("celery option 'log_tail_bytes' must be at least 1024")
+            raise SettingsError(
+                refuse("log_tail_bytes", f"must be at least 1024, not {self.log_tail_bytes}")
+            )
         if not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
-                f"celery broker_url {self.broker_url!r} must be a redis://, rediss:// or unix:// URL"
+                refuse(
+                    "broker_url",
+                    f"must be a redis://, rediss:// or unix:// URL, not {self.broker_url!r}",
+                )
             )
+
+
+def _refusal(name: str, problem: str, from_environment: Mapping[str, str], executor: str) -> str:
+    """One line naming a refused setting where the operator set it: a variable, or a section.
+
+    Options reach the executor without their origin (the console's loader
+    puts the environment's values among them), so an option is named by its
+    section, with the file and the variable that could have set it.
+    """
+    variable = from_environment.get(name)
+    if variable is not None:
+        return f"environment variable {variable} {problem}"
+    if executor == "celery":
+        section, variable = "[celery]", f"{ENV_PREFIX}{name.upper()}"
+    else:
+        section = f"[executor.{executor}]"
+        variable = f"EXECCONSOLE__EXECUTOR__{executor.upper()}__{name.upper()}"
+    return f"{section} {name} {problem} (set in config.toml or {variable})"
 
 
 def unreachable_message(
@@ -115,12 +152,15 @@ def unreachable_message(
     )
 
 
-def _convert(raw: Any, annotation: Any, origin: str) -> Any:
+def _convert(
+    raw: Any, annotation: Any, name: str, from_environment: Mapping[str, str], executor: str
+) -> Any:
     kind = {"str": str, "float": float, "int": int}[str(annotation)]
     try:
         return kind(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"{origin}: {raw!r} is not a valid {kind.__name__}") from None
+        problem = f"must be a {kind.__name__}, not {raw!r}"
+        raise SettingsError(_refusal(name, problem, from_environment, executor)) from None
 
 
 def config_file_options(

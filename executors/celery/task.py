@@ -46,6 +46,7 @@ from setproctitle import getproctitle, setproctitle
 from executors.celery.app import redis_client
 from executors.celery.claims import (
     CLAIMED,
+    REVOKED,
     STARTED,
     RedisClaims,
     decode_record,
@@ -201,15 +202,22 @@ def run_try(task: Task, workload_data: dict[str, Any], key_prefix: str | None = 
 
     record = _claim(runtime, workload, node)
     if record is None:
-        holder = _dead_holder(runtime, workload.token, settings.lease_seconds)
+        holder, found = _dead_holder(runtime, workload.token, settings.lease_seconds)
         if holder is not None:
             # Celery stores this as the try's FAILURE: the try is accounted for
             # even if its worker died before it could say it had started.
             raise TryLost(f"worker lost: {holder} claimed the try and stopped renewing its lease")
-        # A second delivery of a try that was started (or revoked): Ignore
-        # acknowledges the message and writes no state, so the first
-        # delivery's RUNNING or final state stays what the executor reads.
-        log.warning("%s was claimed already; dropping this copy of its message", workload.key)
+        # A second delivery of a try that was started, or one that was revoked
+        # (taken back or killed before it started): Ignore acknowledges the
+        # message and writes no state, so what the executor reads stays as is.
+        if found is not None and found.get("state") == REVOKED:
+            log.info(
+                "%s was revoked before it started (%s); dropping its message",
+                workload.key,
+                found.get("why") or "no reason given",
+            )
+        else:
+            log.warning("%s was claimed already; dropping this copy of its message", workload.key)
         raise Ignore()
 
     if settings.log_dir:
@@ -286,8 +294,10 @@ class KeyPrefixMismatch(Exception):
     """Raised, before anything starts, for a try sent by an executor with another key_prefix."""
 
 
-def _dead_holder(runtime: WorkerRuntime, token: str, patience: float) -> str | None:
-    """The worker holding ``token``'s claim if it is gone, else None.
+def _dead_holder(
+    runtime: WorkerRuntime, token: str, patience: float
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The worker holding ``token``'s claim if it is gone (else None), and the claim as read.
 
     Gone means: the claim says claimed or started, and the lease has been
     absent for ``patience`` seconds (a live worker renews it several times in
@@ -299,12 +309,12 @@ def _dead_holder(runtime: WorkerRuntime, token: str, patience: float) -> str | N
         try:
             raw_claim, lease = runtime.client.mget([keys.claim(token), keys.lease(token)])
         except redis.RedisError:
-            return None
+            return None, None
         record = decode_record(raw_claim)
         if record is None or record.get("state") not in (CLAIMED, STARTED) or lease is not None:
-            return None
+            return None, record
         if time.monotonic() >= deadline:
-            return str(record.get("worker") or "its worker")
+            return str(record.get("worker") or "its worker"), record
         time.sleep(0.5)
 
 

@@ -61,7 +61,7 @@ def test_a_new_executor_adopts_running_finished_and_queued_tries(cluster: Cluste
     driver.until_finished(running.key)
     assert driver.state(running.key) is TaskState.SUCCESS
     wait_for(
-        lambda: f"{queued.key} was claimed already" in beta_log(cluster),
+        lambda: f"{queued.key} was revoked before it started" in beta_log(cluster),
         "the worker to take the queued try's message and drop it",
     )
     assert sorted(lines(runs)) == ["finished", "running"]
@@ -83,7 +83,7 @@ def test_a_token_nobody_sent_is_revoked_so_a_late_message_never_runs(cluster: Cl
     app.send_task(TASK_NAME, args=[workload.to_json()], task_id=workload.token, queue="beta")
     app.close()
     wait_for(
-        lambda: f"{workload.key} was claimed already" in beta_log(cluster),
+        lambda: f"{workload.key} was revoked before it started" in beta_log(cluster),
         "the worker to take the late message and drop it",
     )
     assert lines(runs) == []
