@@ -108,6 +108,7 @@ class HeaderView:
     throughput: tuple[float, ...]  # finished tries per second, oldest bucket first
     last_message: str | None = None
     finishing: float = 0.0  # tries finished per second, last FINISHING_SECONDS (every executor)
+    last_message_at: str | None = None  # when the console first saw it (ISO-8601, UTC)
 
     @property
     def queue_depth(self) -> int:
@@ -361,6 +362,9 @@ class SnapshotBuilder:
         self._events: deque[EventRow] = deque(maxlen=self.events_limit)
         self._last_event_id = 0
         self._workers: dict[tuple[str, int], _WorkerMemory] = {}
+        # The engine's newest note and when it was first seen: it stays on the
+        # header long after, and must not read as what happens now.
+        self._message_seen: tuple[str, str] | None = None
         self._filter: re.Pattern[str] | None = None
         # What the last build read from the store, kept while the store is unchanged
         # (see _read_store); None: read it again.
@@ -559,6 +563,13 @@ class SnapshotBuilder:
             owner = f"pid {self.attached_to.get('pid')} on {self.attached_to.get('hostname')}"
         elif status is not None:
             owner = f"pid {status.pid}"
+        if last_message is not None and (
+            self._message_seen is None or self._message_seen[0] != last_message
+        ):
+            self._message_seen = (last_message, now.to_iso8601_string())
+        message_at = (
+            self._message_seen[1] if last_message is not None and self._message_seen else None
+        )
         return HeaderView(
             mode=self.mode,
             owner=owner,
@@ -569,6 +580,7 @@ class SnapshotBuilder:
             throughput=throughput,
             last_message=last_message,
             finishing=sum(finishing.values()),
+            last_message_at=message_at,
         )
 
     def _throughput(self, now: pendulum.DateTime) -> tuple[float, ...]:

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from console.snapshot import ExecutorView, HeaderView
+from console.tui import formatting as fmt
 from console.tui.palette import Palette
 
 # The counts line, in the order an operator reads a run: (state, label, short label).
@@ -268,7 +269,10 @@ class HeaderBar(Horizontal):
             # An empty store: say what to do first.
             message = palette.muted(EMPTY_STORE_HINT_READ_ONLY if read_only else EMPTY_STORE_HINT)
         elif header.last_message:
-            message = palette.muted(f"engine: {header.last_message}"[:200])
+            # Stamped: the newest note stays until another comes, and must not
+            # read as the engine's state now ("dispatch resumed" an hour later).
+            said = f" at {fmt.clock_time(header.last_message_at)}" if header.last_message_at else ""
+            message = palette.muted(f"engine{said}: {header.last_message}"[:200])
         else:
             message = palette.muted("")
         self._update(self.message_line, message)

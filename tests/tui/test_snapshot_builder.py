@@ -290,3 +290,28 @@ def test_headless_modules_never_import_textual() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_engines_newest_note_carries_when_it_was_first_seen(store: Store) -> None:
+    # "dispatch resumed" stays on the header until the next note: stamped, it
+    # does not read as the engine's state an hour later.
+    moments = [NOW]
+    executor = ListedWorkers()
+    engine = Engine(store, {"listed": executor}, logs_dir=store.path.parent / "logs")
+    builder = SnapshotBuilder(
+        store.path,
+        executors={"listed": executor},
+        engine_status=lambda: EngineStatus.from_engine(engine),
+        clock=lambda: moments[-1],
+    )
+    assert builder.build().header.last_message_at is None
+    engine.note("dispatch resumed")
+    moments.append(NOW.add(seconds=5))
+    first = builder.build().header
+    moments.append(NOW.add(minutes=60))
+    later = builder.build().header
+    assert first.last_message == later.last_message == "dispatch resumed"
+    assert first.last_message_at == later.last_message_at == NOW.add(seconds=5).to_iso8601_string()
+    engine.note("parallelism of listed set to 3")
+    assert builder.build().header.last_message_at == NOW.add(minutes=60).to_iso8601_string()
+    builder.close()
