@@ -740,6 +740,9 @@ class Engine:
 
     def _revoke_stuck_queued(self, batch: Batch, flight: InFlight, now: pendulum.DateTime) -> None:
         record, executor = flight.record, flight.executor
+        # Asked first: a dequeue makes the executor forget the try.
+        why = executor.queued_reason(record.key)
+        because = f"; {why}" if why else ""
         if executor.dequeue(record.key):
             self.in_flight.pop(record.key, None)
             if record.requeues < self.queued_retry_limit:
@@ -750,15 +753,18 @@ class Engine:
                     token=None,
                     queued_at=None,
                     requeues=record.requeues + 1,
-                    reason=f"queued for over {self.queued_timeout:g}s; handed out again ({record.requeues + 1} of {self.queued_retry_limit})",
+                    reason=f"queued for over {self.queued_timeout:g}s; handed out again "
+                    f"({record.requeues + 1} of {self.queued_retry_limit}){because}",
                 )
             else:
+                handed = record.requeues + 1
+                times = "once" if handed == 1 else f"{handed} times"
                 batch.transition(
                     record,
                     TaskState.FAILED,
                     actor="engine",
                     end_date=now.to_iso8601_string(),
-                    reason=f"stuck in queued: revoked {record.requeues} times, giving up",
+                    reason=f"stuck in queued: handed out {times} and never started, giving up{because}",
                 )
         elif executor.supports_kill and not flight.kill_reason:
             # Started by the executor but never reported running: revoke it there;

@@ -273,6 +273,14 @@ class BaseExecutor:
         """Keys handed out (so in ``running``) that no worker has started yet."""
         return []
 
+    def queued_reason(self, key: TaskKey) -> str | None:
+        """Why a try handed out here has not started, when the executor knows (None here).
+
+        The engine asks before taking back a try stuck in queued, and puts the
+        answer in the reason the operator reads (``"queue 'typo' has no consumer"``).
+        """
+        return None
+
     def order_queued_tasks_by_priority(self) -> list[tuple[TaskKey, QueuedTask]]:
         """Queued keys in the order they will start: higher priority first, then first in."""
         return sorted(

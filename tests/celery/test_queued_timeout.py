@@ -105,15 +105,17 @@ def test_a_try_nobody_takes_is_handed_out_queued_retry_limit_times_then_failed_a
     )
     # The limit, not the task's retries, decides: the same try, handed out three times.
     assert (try_number, state, requeues) == (1, "failed", 2)
-    assert reason == "stuck in queued: revoked 2 times, giving up"
+    # No worker answers: every reason says what the engine did, and why the try waited.
+    why = "queue 'nobody' has no consumer (no Celery worker answered)"
+    assert reason == f"stuck in queued: handed out 3 times and never started, giving up; {why}"
     assert reasons(engines.home, "orphan") == [
         ("None", "scheduled", None),
         ("scheduled", "queued", None),
-        ("queued", "scheduled", "queued for over 0.5s; handed out again (1 of 2)"),
+        ("queued", "scheduled", f"queued for over 0.5s; handed out again (1 of 2); {why}"),
         ("scheduled", "queued", None),
-        ("queued", "scheduled", "queued for over 0.5s; handed out again (2 of 2)"),
+        ("queued", "scheduled", f"queued for over 0.5s; handed out again (2 of 2); {why}"),
         ("scheduled", "queued", None),
-        ("queued", "failed", "stuck in queued: revoked 2 times, giving up"),
+        ("queued", "failed", reason),
     ]
     # One message per hand-out, each revoked and then removed from the queue:
     # nothing waits there for a worker (nor counts as waiting in `celery inspect`).
