@@ -42,6 +42,13 @@ def test_a_try_in_a_consumed_queue_has_no_such_reason(cluster: Cluster) -> None:
         lambda: executor.gauges()["executor.celery.unsent_tasks"] == 0, "the try to be sent"
     )
     try:
+        # A worker slow to answer one status broadcast (a loaded machine) is not
+        # one that consumes nothing: ask until one has answered, then the reason
+        # comes from that answer (no new broadcast within inspect_interval).
+        driver.until(
+            lambda: any("beta" in worker.queues for worker in executor.cluster.poll().workers),
+            "a worker consuming beta to answer",
+        )
         assert executor.queued_reason(held.key) is None
     finally:
         gate.touch()
