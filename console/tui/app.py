@@ -986,48 +986,10 @@ class ConsoleApp(App[str | None]):
         """Start an engine process of this console's own, in place of the one it watched."""
         if self.context.engine is not None or self.restarting or self.context.read_only:
             return
-        self.restarting = True
-        self.notify("starting an engine…")
+        from console.tui.engine_process import ChildEngine
+
         runtime = self.context.runtime
-
-        def work() -> None:
-            from console.tui.engine_process import ChildEngine, EngineOwned, EngineStartFailed
-
-            try:
-                new = ChildEngine.spawn(runtime)
-                new.wait_ready()
-            except EngineOwned as error:
-                self.call_from_thread(self._engine_started_here, None, str(error))
-            except (EngineStartFailed, OSError) as error:
-                self.call_from_thread(self._engine_started_here, None, f"could not start: {error}")
-            except Exception as error:  # a bug: never leave the console "starting" for ever
-                log.exception("starting an engine failed")
-                self.call_from_thread(
-                    self._engine_started_here, None, f"{type(error).__name__}: {error}"
-                )
-            else:
-                self.call_from_thread(self._engine_started_here, new, None)
-
-        self.run_worker(work, thread=True, group="engine", exit_on_error=False)
-
-    def _engine_started_here(self, engine: EngineLink | None, error: str | None) -> None:
-        self.restarting = False
-        if engine is None:
-            self.notify(f"no engine started: {error}", severity="error", timeout=30)
-            self._lease_checked_at = 0.0  # another engine may own the store now: look again
-            return
-        ctx = self.context
-        ctx.engine = engine
-        ctx.attached_to = None
-        self.builder.attached_to = None
-        self.builder.engine_status = ctx.engine_status
-        self.engine_error = None
-        self.title = self._title()
-        self.notify(f"engine pid {engine.pid} started by this console")
-        self._stop_with_the_terminal()
-        self.dashboard.show_badges()
-        self.watch_engine(engine)  # last: if it has died already, that is shown now
-        self.poll_now()
+        self._start_engine(lambda: ChildEngine.spawn(runtime), "starting an engine…")
 
     # ---- the console's own engine ----------------------------------------------------------
     def watch_engine(self, engine: EngineLink) -> None:
@@ -1117,38 +1079,48 @@ class ConsoleApp(App[str | None]):
         old = self.context.engine
         if old is None or old.running or self.restarting:
             return
+        self._start_engine(old.respawn, "starting a new engine…")
+
+    def _start_engine(self, make: Callable[[], EngineLink], saying: str) -> None:
+        """Start an engine process with ``make`` on a worker thread; it becomes the console's own."""
         self.restarting = True
-        self.notify("starting a new engine…")
+        self.notify(saying)
 
         def work() -> None:
             from console.tui.engine_process import EngineOwned, EngineStartFailed
 
             try:
-                new = old.respawn()
+                new = make()
                 new.wait_ready()
             except EngineOwned as error:
-                self.call_from_thread(self._engine_restarted, None, str(error))
+                self.call_from_thread(self._engine_started, None, str(error))
             except (EngineStartFailed, OSError) as error:
-                self.call_from_thread(self._engine_restarted, None, f"could not start: {error}")
-            except Exception as error:  # a bug: never leave the console "restarting" for ever
-                log.exception("restarting the engine failed")
+                self.call_from_thread(self._engine_started, None, f"could not start: {error}")
+            except Exception as error:  # a bug: never leave the console "starting" for ever
+                log.exception("starting an engine failed")
                 self.call_from_thread(
-                    self._engine_restarted, None, f"{type(error).__name__}: {error}"
+                    self._engine_started, None, f"{type(error).__name__}: {error}"
                 )
             else:
-                self.call_from_thread(self._engine_restarted, new, None)
+                self.call_from_thread(self._engine_started, new, None)
 
         self.run_worker(work, thread=True, group="engine", exit_on_error=False)
 
-    def _engine_restarted(self, engine: EngineLink | None, error: str | None) -> None:
+    def _engine_started(self, engine: EngineLink | None, error: str | None) -> None:
         self.restarting = False
         if engine is None:
-            self.notify(f"the engine did not restart: {error}", severity="error", timeout=30)
+            self.notify(f"no engine started: {error}", severity="error", timeout=30)
+            self._lease_checked_at = 0.0  # another engine may own the store now: look again
             return
-        self.context.engine = engine
+        ctx = self.context
+        ctx.engine = engine
+        ctx.attached_to = None  # a console that watched another's engine hosts this one
+        self.builder.attached_to = None
+        self.builder.engine_status = ctx.engine_status
         self.engine_error = None
         self.title = self._title()
-        self.notify(f"engine pid {engine.pid} started")
+        self.notify(f"engine pid {engine.pid} started by this console")
+        self._stop_with_the_terminal()
         self.dashboard.show_badges()
         self.watch_engine(engine)  # last: if it has died already, that is shown now
         self.poll_now()
