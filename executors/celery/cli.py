@@ -31,15 +31,21 @@ from executors.celery.settings import (
     unreachable_message,
 )
 
-app = typer.Typer(
-    name="celery",
-    help="Start, inspect and stop Celery workers for the celery executor.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def _command_group() -> typer.Typer:
+    """The celery command group, as ``execconsole celery`` and ``python -m executors.celery``."""
+    return typer.Typer(
+        name="celery",
+        help="Start, inspect and stop Celery workers for the celery executor.",
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = _command_group()
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
@@ -256,15 +262,7 @@ def _n(value: int | None) -> str:
     return "?" if value is None else str(value)
 
 
-standalone = typer.Typer(
-    name="celery",
-    help="Start, inspect and stop Celery workers for the celery executor.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+standalone = _command_group()
 """``python -m executors.celery``: the same commands, with the --home that ``execconsole`` has."""
 
 
