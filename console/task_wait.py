@@ -25,7 +25,46 @@ ENDED = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILE
 
 _FIRST_POLL = 0.1
 _LONGEST_POLL = 1.0
-_ENGINE_CHECK_EVERY = 2.0  # seconds between looks at the lease
+
+
+class EngineWatch:
+    """Notes, once each, that no engine owns the store and that one has taken it since.
+
+    For every command that waits on the engine (``tasks wait``, ``submit
+    --wait``, ``tasks logs --follow``): without an engine nothing they wait for
+    will happen, and they would otherwise wait in silence.
+    """
+
+    CHECK_EVERY = 2.0  # seconds between looks at the lease
+
+    def __init__(
+        self,
+        store: Store,
+        note: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.note = note
+        self.clock = clock
+        self._next_check = 0.0
+        self._said_no_engine = False
+
+    def check(self) -> None:
+        """Look at the lease (at most every CHECK_EVERY seconds) and note what changed."""
+        now = self.clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.CHECK_EVERY
+        owner = self.store.lease_owner()
+        if owner is None and not self._said_no_engine:
+            self.note(
+                "no engine owns this store: waiting for `execconsole scheduler` "
+                "or `execconsole console` to run it"
+            )
+            self._said_no_engine = True
+        elif owner is not None and self._said_no_engine:
+            self.note(f"engine pid {owner['pid']} on {owner['hostname']} has taken the store")
+            self._said_no_engine = False
 
 
 @dataclass(slots=True)
@@ -71,8 +110,7 @@ def wait_for_tasks(
     latest = [latest_try(store, record) for record in records]
     started = clock()
     pause = _FIRST_POLL
-    next_engine_check = started
-    said_no_engine = False
+    engine_watch = EngineWatch(store, note, clock)
     while True:
         latest = [
             record if record.state in ENDED else latest_try(store, record) for record in latest
@@ -82,18 +120,7 @@ def wait_for_tasks(
         now = clock()
         if timeout is not None and now - started >= timeout:
             return WaitOutcome(latest, timed_out=True)
-        if now >= next_engine_check:
-            next_engine_check = now + _ENGINE_CHECK_EVERY
-            owner = store.lease_owner()
-            if owner is None and not said_no_engine:
-                note(
-                    "no engine owns this store: waiting for `execconsole scheduler` "
-                    "or `execconsole console` to run it"
-                )
-                said_no_engine = True
-            elif owner is not None and said_no_engine:
-                note(f"engine pid {owner['pid']} on {owner['hostname']} has taken the store")
-                said_no_engine = False
+        engine_watch.check()
         if timeout is not None:
             pause = min(pause, max(0.0, timeout - (now - started)))
         sleep(pause)

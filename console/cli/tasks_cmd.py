@@ -198,7 +198,7 @@ def _print_local_log(store, record, follow: bool, max_bytes: int) -> None:  # ty
     """Print the log file; with ``follow``, keep going until the try ends and the file stops growing."""
     import os
 
-    from console.cli.waiting import EngineWatch
+    from console.task_wait import EngineWatch
 
     engine_watch = EngineWatch(store, lambda message: say(f"note: {message}"))
     position = 0

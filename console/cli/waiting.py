@@ -9,8 +9,7 @@ the last two touches the tasks: they go on.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import typer
 
@@ -25,40 +24,6 @@ EXIT_INTERRUPTED = 130
 
 # A year, as for a task's own timeout: anything longer is a typo.
 _WAIT_MAX = 365 * 24 * 3600.0
-
-
-class EngineWatch:
-    """Notes, once each, that no engine owns the store and that one has taken it since.
-
-    The notes ``tasks wait`` gives (console/task_wait.py), for other commands
-    that wait on the engine: ``tasks logs --follow`` on a try no engine will
-    start would otherwise wait in silence.
-    """
-
-    CHECK_EVERY = 2.0  # seconds between looks at the lease, as tasks wait looks
-
-    def __init__(self, store: Store, note: Callable[[str], None]) -> None:
-        self.store = store
-        self.note = note
-        self._next_check = 0.0
-        self._said_no_engine = False
-
-    def check(self) -> None:
-        """Look at the lease (at most every CHECK_EVERY seconds) and note what changed."""
-        now = time.monotonic()
-        if now < self._next_check:
-            return
-        self._next_check = now + self.CHECK_EVERY
-        owner = self.store.lease_owner()
-        if owner is None and not self._said_no_engine:
-            self.note(
-                "no engine owns this store: waiting for `execconsole scheduler` "
-                "or `execconsole console` to run it"
-            )
-            self._said_no_engine = True
-        elif owner is not None and self._said_no_engine:
-            self.note(f"engine pid {owner['pid']} on {owner['hostname']} has taken the store")
-            self._said_no_engine = False
 
 
 def wait_timeout_seconds(text: str | None, option: str) -> float | None:
