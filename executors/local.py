@@ -454,7 +454,7 @@ class LocalExecutor(BaseExecutor):
         signal_each(left, 9)
         wait_until_gone(left, self.terminate_grace)
         self._read_results()
-        self._reap_workers()
+        self._reap_exited_workers(self.terminate_grace)
         deadline = time.monotonic() + self.terminate_grace
         for helper in self._helpers:
             helper.join(timeout=max(deadline - time.monotonic(), 0.0))
@@ -472,6 +472,24 @@ class LocalExecutor(BaseExecutor):
                 TaskReport(pid=adopted.pid, hostname=HOSTNAME, ended_at=now_iso(), reason=why),
             )
         self._adopted.clear()
+
+    def _reap_exited_workers(self, timeout: float) -> None:
+        """Reap workers until none is left alive in the books, or ``timeout`` passes.
+
+        A worker is the forkserver's child: its exit status reaches our
+        sentinel only once the forkserver has reaped it, a moment after the
+        process became a zombie. Polling once could miss it and leave a dead
+        worker counted alive, its death unlogged.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self._reap_workers()
+            if not any(worker.alive for worker in self._workers.values()):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.02))
 
     def _wait_collecting(
         self, processes: list[psutil.Process], timeout: float
