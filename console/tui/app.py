@@ -173,6 +173,10 @@ class ConsoleApp(App[str | None]):
             for binding in executor.key_bindings()
         ]
         self.dashboard: DashboardScreen = make_dashboard(self.vended_keys)
+        # The executors' keys get the same fallback as the console's own (BINDINGS above).
+        for index, vended in enumerate(self.vended_keys):
+            if not vended.clash:
+                self.bind(vended.binding.key, f"vended_unavailable({index})", show=False)
         self._poll_running = False
         self._poll_again = False
         self._poll_timer: Timer | None = None
@@ -505,6 +509,23 @@ class ConsoleApp(App[str | None]):
         if action == "unavailable":
             return self._unavailable_here(str(parameters[0]))
         return True
+
+    def action_vended_unavailable(self, index: int) -> None:
+        """An executor's key pressed where the dashboard does not offer it: say why."""
+        screen = self.screen
+        if not isinstance(screen, DashboardScreen):
+            return  # another screen (a dialog, the detail view) has the keys
+        vended = self.vended_keys[index]
+        what = f"{vended.binding.description} ({vended.binding.key})"
+        allowed = screen.check_action("vended", (index,))
+        if allowed is True:
+            return  # offered after all (the screen's own binding runs it)
+        if self.context.read_only and vended.binding.mutating:
+            self.notify(f"read-only console: {what} not available", severity="warning")
+            return
+        self.notify(
+            f"{what}: {self.why_not('vended', (index,), allowed, screen)}", severity="warning"
+        )
 
     def _unavailable_here(self, action: str) -> bool:
         """Whether the screen on top binds a key to ``action`` but does not offer it now."""

@@ -134,3 +134,37 @@ def test_a_plug_in_key_needing_a_capability_that_is_off_is_greyed_out(
 
     c.run(scenario)
     assert c.parallelism("stiffthreads") == 2
+
+
+def _notes(c: Console) -> list[str]:
+    return [notification.message for notification in c.app._notifications]
+
+
+def test_a_greyed_out_plug_in_key_says_why_when_pressed(
+    threads_plugin: None, console: ConsoleFactory
+) -> None:
+    c = console(executor="tests.tui.variant_plugin_executors:ThreadsWithoutScaling", parallelism=2)
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("G")
+        await c.wait(pilot, lambda: bool(_notes(c)), "the key answered")
+        assert _notes(c) == ["Grow thread pool (G): stiffthreads lacks supports_live_scaling"]
+
+    c.run(scenario)
+    assert c.parallelism("stiffthreads") == 2
+
+
+def test_a_plug_in_key_that_changes_something_says_read_only_when_pressed(
+    threads_plugin: None, console: ConsoleFactory
+) -> None:
+    c = console(executor="threads", parallelism=2, hosted=False, read_only=True)
+
+    async def scenario(pilot: Any) -> None:
+        dashboard = c.app.dashboard
+        assert dashboard.check_action("vended", (0,)) is False
+        await pilot.press("G", "G")
+        await c.wait(pilot, lambda: len(_notes(c)) >= 2, "each press answered")
+        assert _notes(c) == ["read-only console: Grow thread pool (G) not available"] * 2
+        assert c.store.pending_requests() == []
+
+    c.run(scenario)
