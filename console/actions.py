@@ -71,6 +71,13 @@ def mark_refusal(key: object, state: str, wanted: str) -> str | None:
     return f"{key} is {state}: kill it before marking it {wanted}"
 
 
+def already_marked(key: object, state: str, wanted: str) -> str | None:
+    """The line for marking a try with the state it has already (None: it has another)."""
+    if state != wanted:
+        return None
+    return f"{key} is already {state}: nothing to change"
+
+
 def priority_refusal(key: object, state: str) -> str | None:
     """Why a try in ``state`` cannot be given another priority (None: it can)."""
     if state in REPRIORITISABLE:

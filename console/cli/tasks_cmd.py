@@ -388,6 +388,11 @@ def mark(
     from console import actions
 
     store = _keyed_store(ctx)
+    record = store.resolve(key)
+    same = state in ("success", "failed") and actions.already_marked(record.key, record.state, state)
+    if same:
+        say(same)  # as the engine would find it: no request, exit 0
+        return
     report_request(store, actions.mark(store, [key], state))
 
 

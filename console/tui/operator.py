@@ -92,7 +92,9 @@ def state_refusal(
     if name in ("retry", "retry_downstream"):
         return actions.retry_refusal(key, state, retry_delay=retry_delay)
     if name in MARKS:
-        return actions.mark_refusal(key, state, MARKS[name])
+        return actions.mark_refusal(key, state, MARKS[name]) or actions.already_marked(
+            key, state, MARKS[name]
+        )
     if name in ("priority_up", "priority_down"):
         return actions.priority_refusal(key, state)
     return None

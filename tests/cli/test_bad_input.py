@@ -261,3 +261,24 @@ def test_bad_runs_arguments_are_rejected_and_nothing_is_removed(
     before = store_digest(seeded)
     assert_bad_input(run_cli(seeded, *args), *fragments)
     assert store_digest(seeded) == before
+
+
+def test_marking_a_task_with_the_state_it_has_already_changes_nothing(seeded: Path) -> None:
+    # Idempotent for scripts: exit 0, one line, no request for the engine.
+    import sqlite3
+
+    conn = sqlite3.connect(seeded / "execconsole.db")
+    conn.execute("UPDATE task_instances SET state = 'success'")
+    conn.commit()
+    conn.close()
+    before = store_digest(seeded)
+    result = run_cli(seeded, "tasks", "mark", "adhoc/first", "--state", "success")
+    assert result.returncode == 0, result.stderr
+    assert "is already success: nothing to change" in result.stderr
+    assert store_digest(seeded) == before
+    assert_bad_input(
+        run_cli(seeded, "tasks", "mark", "adhoc/first", "--state", "scheduled"), "success or failed"
+    )
+    result = run_cli(seeded, "tasks", "mark", "adhoc/first", "--state", "failed")
+    assert result.returncode == 0, result.stderr
+    assert "request" in result.stderr and store_digest(seeded) != before

@@ -87,6 +87,13 @@ def test_k_on_the_detail_of_a_finished_task_refuses_in_one_line_without_asking(
             ),
             "refused",
         )
+        # Marking it with the state it has changes nothing: greyed out too, no question.
+        assert detail.check_action("task", ("mark_success",)) is None
+        assert detail.check_action("task", ("mark_failed",)) is True
+        await pilot.press("s")
+        await c.wait(
+            pilot, lambda: notified(c, "is already success: nothing to change"), "s refused"
+        )
         await pilot.pause(0.2)
         assert not asked(c)
         assert c.app.screen is detail
@@ -163,7 +170,12 @@ def test_k_on_an_events_row_reads_the_trys_state_from_the_store_before_asking(
             "refused",
         )
         await pilot.press("s")
-        await c.wait(pilot, lambda: asked(c), "s asks: a finished try can be marked")
+        await c.wait(
+            pilot, lambda: notified(c, f"{key} is already success: nothing to change"), "s refused"
+        )
+        assert not asked(c)
+        await pilot.press("f")
+        await c.wait(pilot, lambda: asked(c), "f asks: a succeeded try can be marked failed")
         await pilot.press("n")
         await c.wait(pilot, lambda: c.app.screen is c.app.dashboard, "declined")
 
