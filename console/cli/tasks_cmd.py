@@ -389,7 +389,9 @@ def mark(
 
     store = _keyed_store(ctx)
     record = store.resolve(key)
-    same = state in ("success", "failed") and actions.already_marked(record.key, record.state, state)
+    same = state in ("success", "failed") and actions.already_marked(
+        record.key, record.state, state
+    )
     if same:
         say(same)  # as the engine would find it: no request, exit 0
         return
