@@ -42,6 +42,11 @@ def seconds(value: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def plural(count: int, word: str) -> str:
+    """``1 task``, ``3 tasks``, ``10,000 tasks``: the one way the CLI and the console count."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def tasks(count: int) -> str:
     """``1 task``, ``3 tasks``."""
-    return f"{count} task" if count == 1 else f"{count} tasks"
+    return plural(count, "task")

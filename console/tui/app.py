@@ -29,11 +29,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 
+from console.cli.output import plural
 from console.snapshot import Snapshot, SnapshotBuilder
 from console.tui.confirm_screen import ConfirmScreen, RestartScreen
 from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
-from console.tui.formatting import plural, task_label
+from console.tui.formatting import task_label
 from console.tui.help_screen import HelpScreen
 from console.tui.keys import (
     KEYS,

@@ -90,7 +90,3 @@ def distinct_task_labels(keys: Iterable[TaskKey]) -> dict[TaskKey, str]:
 def run_tag(run_id: str) -> str:
     """A run id's distinguishing end: the random suffix of ``manual__<time>_<hex>``."""
     return run_id.rsplit("_", 1)[-1][-8:] if "_" in run_id else run_id[-8:]
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")

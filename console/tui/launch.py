@@ -16,8 +16,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from console.cli.output import say, tasks
-from console.tui.formatting import plural
+from console.cli.output import plural, say, tasks
 
 if TYPE_CHECKING:
     from console.runtime import Runtime

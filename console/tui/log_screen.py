@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Log, Static
 
+from console.cli.output import plural
 from console.snapshot import home_relative
 from console.tui import formatting as fmt
 from console.tui.footer import StableFooter
@@ -225,7 +226,7 @@ class LogScreen(Screen[None]):
         where = f"match {self.match_index + 1} of {found}" if found else "no match"
         if not self.truncated:
             return where
-        where += f" in the last {fmt.plural(len(self.log_view.lines), 'line')}"
+        where += f" in the last {plural(len(self.log_view.lines), 'line')}"
         if self.loaded_from is None:
             return where + " (the rest is not searchable here)"
         before = fmt.size(self.loaded_from)

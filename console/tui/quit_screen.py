@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from console.tui.formatting import plural
+from console.cli.output import plural
 
 # What each choice means for Engine.shutdown (drain ends in "finish").
 DETACH, DRAIN, KILL = "detach", "drain", "kill"

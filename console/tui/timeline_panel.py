@@ -24,6 +24,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from console.cli.output import plural
 from console.snapshot import Snapshot, TimelineBar, TimelineMark
 from console.tui.palette import STATE_LABELS, Palette
 from console.tui.panel_frame import PanelFrame
@@ -339,7 +340,7 @@ class TimelinePanel(Vertical, PanelFrame):
         """
         lanes = len(self.view.lanes)
         head = f"{self.HOTKEY} Timeline · last {_span(self.view.window)}"
-        slots = f"{lanes} worker slot" + ("" if lanes == 1 else "s")
+        slots = plural(lanes, "worker slot")
         if not bars:
             candidates = [f"{head} · {slots}", head]
         else:
