@@ -194,6 +194,12 @@ class _Worker:
     exit_reason: str | None = None
     ended_at: float | None = None
     spawned_at: float = 0.0
+    # Set once its forkserver died: the worker is then watched through this pidfd.
+    pidfd: int | None = None
+
+
+# What multiprocessing reports for every forkserver child once the forkserver is gone.
+FORKSERVER_GONE_EXITCODE = 255
 
 
 def _worker_exit_reason(exitcode: int | None) -> str:
@@ -895,6 +901,13 @@ class LocalExecutor(BaseExecutor):
         self._watch.register(process.sentinel, select.POLLIN)
 
     def _forget_sentinel(self, worker: _Worker) -> None:
+        if worker.pidfd is not None:
+            pidfd, worker.pidfd = worker.pidfd, None
+            self._pid_by_sentinel.pop(pidfd, None)
+            with contextlib.suppress(KeyError, ValueError):
+                self._watch.unregister(pidfd)
+            os.close(pidfd)
+            return
         try:
             sentinel = worker.process.sentinel
         except ValueError:
@@ -902,6 +915,33 @@ class LocalExecutor(BaseExecutor):
         if self._pid_by_sentinel.pop(sentinel, None) is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._watch.unregister(sentinel)
+
+    def _outlived_its_forkserver(self, worker: _Worker) -> bool:
+        """Whether a worker reported dead is alive: its forkserver died, not it.
+
+        A forkserver child's exit status reaches us through the forkserver;
+        once that process is gone, multiprocessing reports exit code 255 for
+        every worker, alive or not. A live worker goes on with its try and
+        reports it as ever; from now on a pidfd tells when it exits (its exit
+        status died with the forkserver). New workers come from a new forkserver.
+        """
+        try:
+            pidfd = os.pidfd_open(worker.pid)
+        except OSError:
+            return False  # gone indeed (or a kernel without pidfds: settle it as dead)
+        if select.select([pidfd], [], [], 0)[0]:
+            os.close(pidfd)  # exited too (a zombie until init reaps it)
+            return False
+        self._forget_sentinel(worker)
+        worker.pidfd = pidfd
+        self._pid_by_sentinel[pidfd] = worker.pid
+        self._watch.register(pidfd, select.POLLIN)
+        log.warning(
+            "%s: the worker processes' forkserver died; worker %d goes on, watched by its pid",
+            self.executor_name,
+            worker.pid,
+        )
+        return True
 
     def _reap_workers(self) -> None:
         """Notice workers that exited; settle what a dead one had in hand."""
@@ -917,14 +957,23 @@ class LocalExecutor(BaseExecutor):
             if pid is None:
                 continue
             worker = self._workers[pid]
-            exitcode = worker.process.exitcode
-            if exitcode is None:
-                continue
+            exitcode: int | None
+            if worker.pidfd is not None:
+                # Its exit status died with the forkserver: only a try in hand says it failed.
+                exitcode = 0
+                exit_reason = "exit status unknown: its forkserver had died"
+            else:
+                exitcode = worker.process.exitcode
+                if exitcode is None:
+                    continue
+                if exitcode == FORKSERVER_GONE_EXITCODE and self._outlived_its_forkserver(worker):
+                    continue
+                exit_reason = _worker_exit_reason(exitcode)
             self._forget_sentinel(worker)
             worker.process.close()
             worker.alive = False
             worker.ended_at = now
-            worker.exit_reason = _worker_exit_reason(exitcode)
+            worker.exit_reason = exit_reason
             busy_key, worker.busy_with = worker.busy_with, None
             if exitcode != 0 and worker.taken.value == 0:
                 if now - worker.spawned_at < self.START_FAILURE_WINDOW:
