@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from executors.base import Adoption, AdoptionOutcome, AdoptionRecord
@@ -58,6 +59,8 @@ def recover_in_flight(engine: Engine, batch: Batch) -> int:
                 pid_create_time=record.pid_create_time,
                 hostname=record.hostname,
                 log_path=record.log_path,
+                timeout=record.timeout,
+                started_at=record.start_date,
             )
             for record in group
         ]
@@ -92,7 +95,8 @@ def _apply_outcome(engine, batch, executor, record, outcome: Adoption, now) -> N
         else:
             batch.note(record, ACTOR, "adopted after engine restart")
         if flight.record.state == TaskState.RUNNING:
-            flight.started_at = time.monotonic()
+            # Its clock runs from its start, not from the adoption (timeouts count from it).
+            flight.started_at = time.monotonic() - _seconds_since(flight.record.start_date, now)
         engine.in_flight[record.key] = flight
     elif outcome.outcome == AdoptionOutcome.NEVER_STARTED:
         batch.transition(
@@ -130,3 +134,14 @@ def _apply_outcome(engine, batch, executor, record, outcome: Adoption, now) -> N
             reason="lost: the engine stopped and the try could not be found afterwards"
         )
         engine.finish(batch, record, TaskState.FAILED, report, now, actor=ACTOR)
+
+
+def _seconds_since(iso: str | None, now: datetime) -> float:
+    """How long before ``now`` ``iso`` was (0 when unknown or later)."""
+    if not iso:
+        return 0.0
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return 0.0
+    return max(now.timestamp() - then.timestamp(), 0.0)

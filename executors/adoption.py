@@ -10,6 +10,8 @@ executor that keeps claim journals on this machine (Local, Sequential).
 
 from __future__ import annotations
 
+import signal
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,10 +19,10 @@ from typing import Any, ClassVar
 from executors.base import Adoption, AdoptionOutcome, AdoptionRecord
 from executors.claims import CLAIMED, FINISHED, REVOKED, STARTED, ClaimBook
 from executors.log_spool import reclaim_spool, writer_name
-from executors.process_trees import same_process_alive
+from executors.process_trees import process_tree, same_process_alive, signal_each
 from executors.reasons import signal_name
 from executors.state import TaskState
-from executors.supervisor import HOSTNAME, now_iso, process_create_time
+from executors.supervisor import HOSTNAME, now_iso, process_create_time, signal_group
 from executors.task_key import TaskKey
 from executors.workload import TaskReport
 
@@ -82,9 +84,55 @@ class AdoptedTry:
     worker_pid: int | None = None  # set while the claim says claimed-but-not-started
     gone_since: float | None = None
     kill_requested: bool = False
+    timeout: float | None = None  # the try's own, in seconds
+    deadline: float | None = None  # monotonic: when its timeout runs out
+    timed_out: bool = False
+    escalate_at: float | None = None  # monotonic: SIGKILL what is left of a timed-out tree
 
     FINISH_RECORD_GRACE: ClassVar[float] = 2.0
     """After the process has gone, how long the old worker may take to write the outcome."""
+
+    def set_deadline(self, timeout: float | None, started_at: str | None) -> None:
+        """Count the try's timeout from when it started, not from when it was adopted.
+
+        The supervisor that would have enforced it may have died with the
+        engine; the adopting executor enforces it (``enforce_timeout``).
+        """
+        if not timeout:
+            return
+        ran = 0.0
+        if started_at:
+            try:
+                ran = max(time.time() - datetime.fromisoformat(started_at).timestamp(), 0.0)
+            except ValueError:
+                ran = 0.0
+        self.timeout = timeout
+        self.deadline = time.monotonic() + max(timeout - ran, 0.0)
+
+    def enforce_timeout(self, now: float, grace: float) -> bool:
+        """SIGTERM an overdue try's process tree, SIGKILL it ``grace`` seconds later; never waits.
+
+        True when this call found the try overdue and sent the first signal.
+        """
+        if self.deadline is None or self.pid is None or now < self.deadline:
+            return False
+        if self.kill_requested and not self.timed_out:
+            return False  # an operator's kill is under way
+        first = not self.timed_out
+        if first:
+            self.timed_out = self.kill_requested = True
+            signum = signal.SIGTERM
+            self.escalate_at = now + grace
+        elif self.escalate_at is not None and now >= self.escalate_at:
+            signum = signal.SIGKILL
+            self.escalate_at = None
+        else:
+            return False
+        tree = process_tree(self.pid, self.create_time)
+        if tree:  # None: the pid is someone else's now; []: gone
+            signal_group(self.pid, signum)
+            signal_each(tree, signum)
+        return first
 
     def poll(self, claims: ClaimBook, now: float) -> tuple[TaskState, TaskReport] | None:
         """None while the try still runs; otherwise its final state and report."""
@@ -100,6 +148,9 @@ class AdoptedTry:
         record = read_claim(claims, self.token) or {}
         if record.get("state") == FINISHED:
             report = TaskReport.from_json(record)
+            if self.timed_out:
+                report.reason = f"timed out after {self.timeout:g}s"
+                return TaskState.FAILED, report
             if self.kill_requested:
                 report.reason = killed_reason(report)
                 return TaskState.FAILED, report
@@ -108,7 +159,12 @@ class AdoptedTry:
             self.gone_since = now
         if now - self.gone_since < self.FINISH_RECORD_GRACE:
             return None
-        reason = "killed by operator (exit status unknown)" if self.kill_requested else None
+        if self.timed_out:
+            reason: str | None = f"timed out after {self.timeout:g}s"
+        elif self.kill_requested:
+            reason = "killed by operator (exit status unknown)"
+        else:
+            reason = None
         return TaskState.FAILED, TaskReport(
             pid=self.pid,
             pid_create_time=self.create_time,
@@ -174,12 +230,14 @@ def adopt_from_claims(
             watched[record.key] = AdoptedTry(
                 record.key, record.token, report.pid, report.pid_create_time
             )
+            watched[record.key].set_deadline(record.timeout, report.started_at or record.started_at)
             outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED, report)
         elif state == CLAIMED and same_process_alive(claim.get("worker_pid"), None):
             # Its worker outlived the engine and is about to start it.
             watched[record.key] = AdoptedTry(
                 record.key, record.token, None, None, worker_pid=claim.get("worker_pid")
             )
+            watched[record.key].set_deadline(record.timeout, None)
             outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
         else:
             final = read_claim(claims, record.token) or {}

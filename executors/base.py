@@ -80,6 +80,8 @@ class AdoptionRecord:
     pid_create_time: float | None = None
     hostname: str | None = None
     log_path: str | None = None
+    timeout: float | None = None  # seconds; enforced by the adopter from started_at
+    started_at: str | None = None  # ISO-8601 UTC, as the store recorded it
 
 
 @dataclass(slots=True)

@@ -157,6 +157,13 @@ class SequentialExecutor(BaseExecutor):
         assert self._claims is not None
         now = time.monotonic()
         for key, adopted in list(self._adopted.items()):
+            if adopted.enforce_timeout(now, self.terminate_grace):
+                log.info(
+                    "%s: adopted try %s ran past its timeout of %gs: killing it",
+                    self.executor_name,
+                    key,
+                    adopted.timeout,
+                )
             outcome = adopted.poll(self._claims, now)
             if outcome is not None:
                 del self._adopted[key]
