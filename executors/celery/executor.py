@@ -127,6 +127,9 @@ return removed
 
 _WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
 
+LOST_WITH_REDIS_DATA = "lost: Redis has no record of it (its data was lost); it had started"
+"""Why an adopted try the store saw start, of which Redis keeps nothing, is failed."""
+
 
 class BrokerUnreachable(ExecutorConfigError):
     """Redis did not answer when the executor started; the message names the URL and what to do.
@@ -786,8 +789,22 @@ class CeleryExecutor(BaseExecutor):
             elif reading.state is not None and reading.state.is_finished:
                 return Adoption(AdoptionOutcome.FINISHED, reading.report)
         if claim is None and raw_meta is None:
-            if self._require_claims().revoke(token, why="engine restarted before the try started"):
-                return Adoption(AdoptionOutcome.NEVER_STARTED)
+            # Nothing in Redis. Revoked either way, so that no surviving copy of
+            # its message can run it (and a worker still running it, whose
+            # claim vanished with Redis's data, finds its claim taken and stops).
+            started = record.state is TaskState.RUNNING or record.pid is not None
+            why = (
+                "lost: Redis lost its data after the try started"
+                if started
+                else "engine restarted before the try started"
+            )
+            if self._require_claims().revoke(token, why=why):
+                if not started:
+                    return Adoption(AdoptionOutcome.NEVER_STARTED)
+                # The store saw it start, so it may well have run (to its end,
+                # even): handing it out again under the same try would run it
+                # twice. Its record went with Redis's data: it is lost.
+                return Adoption(AdoptionOutcome.LOST, TaskReport(reason=LOST_WITH_REDIS_DATA))
             claim = {"state": "claimed"}  # a worker claimed it just now
         if claim is not None and raw_meta is None:
             if claim.get("state") == REVOKED:

@@ -8,6 +8,8 @@ import pytest
 
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.celery.app import TASK_NAME, make_app
+from executors.celery.executor import LOST_WITH_REDIS_DATA
+from executors.celery.keys import RedisKeys
 from executors.celery.settings import CelerySettings
 from executors.state import TaskState
 from tests.celery.conftest import Cluster, Driver, lines, wait_for
@@ -94,3 +96,48 @@ def test_tries_without_a_token_cannot_be_adopted(cluster: Cluster) -> None:
     workload = cluster.workload("true")
     outcome = executor.adopt([AdoptionRecord(key=workload.key, state=TaskState.QUEUED, token=None)])
     assert outcome[workload.key].outcome is AdoptionOutcome.LOST
+
+
+def test_a_try_the_store_saw_start_is_lost_not_handed_out_again_when_redis_forgot_it(
+    cluster: Cluster,
+) -> None:
+    """Redis lost its data while no engine ran: a started try must not run again as the same try."""
+    runs = cluster.root / f"forgotten-{uuid.uuid4().hex[:6]}.txt"
+    old = cluster.executor()
+    old_driver = Driver(old)
+    workload = cluster.workload(f"echo ran >> {runs}", queue="beta")
+    old.queue_workload(workload)
+    old_driver.until_finished(workload.key)
+    ran = old_driver.report(workload.key)
+    assert ran.pid is not None
+    # The old engine died before it recorded the end (the store still says
+    # running, with the pid); then Redis lost everything it knew of the try.
+    keys = RedisKeys(CelerySettings.load(cluster.options).key_prefix)
+    cluster.redis.client().delete(
+        keys.meta(workload.token), keys.claim(workload.token), keys.lease(workload.token)
+    )
+
+    new = cluster.executor()
+    record = AdoptionRecord(
+        key=workload.key,
+        state=TaskState.RUNNING,
+        token=workload.token,
+        pid=ran.pid,
+        hostname=ran.hostname,
+    )
+    outcome = new.adopt([record])[workload.key]
+
+    # It ran (for all anyone knows, to its end): lost, into the retry policy,
+    # never "never started" and handed out again under the same try.
+    assert outcome.outcome is AdoptionOutcome.LOST
+    assert outcome.report is not None and outcome.report.reason == LOST_WITH_REDIS_DATA
+    assert workload.key not in new.running
+    # Its token is revoked all the same: a surviving copy of its message is dropped.
+    app = make_app(CelerySettings.load(cluster.options), role="client")
+    app.send_task(TASK_NAME, args=[workload.to_json()], task_id=workload.token, queue="beta")
+    app.close()
+    wait_for(
+        lambda: f"{workload.key} was revoked before it started" in beta_log(cluster),
+        "the worker to take the surviving message and drop it",
+    )
+    assert lines(runs) == ["ran"]
