@@ -69,6 +69,8 @@ class DashboardScreen(Screen[None]):
         super().__init__(id="dashboard")
         self.vended_keys = vended_keys
         self.last_selected: TaskRef | None = None
+        self._selected_from: TaskPanel | None = None  # the panel last_selected was chosen in
+        self._selection_shown: TaskRef | None = None  # what the footer's keys were last decided for
         self.running_panel = RunningPanel(id="running")
         self.queued_panel = QueuedPanel(id="queued")
         self.events_panel = EventsPanel(id="events")
@@ -165,8 +167,11 @@ class DashboardScreen(Screen[None]):
             self.timeline_panel.refresh_panel(snapshot, palette)
             for vended in self.vended_panels:
                 vended.refresh_panel(snapshot)
-        if snapshot.header.paused != self._paused_shown:
+        selection = self.selected_task
+        if snapshot.header.paused != self._paused_shown or selection != self._selection_shown:
+            # Paused, or the selected row left the screen or changed state: re-decide the keys.
             self._paused_shown = snapshot.header.paused
+            self._selection_shown = selection
             self.refresh_bindings()
 
     def size_running(self, snapshot: Snapshot) -> None:
@@ -251,11 +256,20 @@ class DashboardScreen(Screen[None]):
 
     @property
     def selected_task(self) -> TaskRef | None:
-        """The highlighted row of the focused task panel, else the last one selected."""
+        """The try task keys act on: one the operator can see highlighted.
+
+        With a task panel focused, its highlighted row (None when the panel is
+        empty: a row that has left the screen is not a target). With another
+        panel focused (Workers, Timeline), the row last selected, while its
+        panel still shows it, in the state shown there now.
+        """
         panel = self.focused_panel
         if isinstance(panel, TaskPanel):
-            return panel.selected or self.last_selected
-        return self.last_selected
+            return panel.selected
+        last, source = self.last_selected, self._selected_from
+        if last is None or source is None:
+            return None
+        return source.showing(last.ti_id)
 
     @property
     def focused_executor(self) -> str | None:
@@ -271,6 +285,9 @@ class DashboardScreen(Screen[None]):
     def on_task_selected(self, message: TaskSelected) -> None:
         message.stop()
         self.last_selected = TaskRef(message.ti_id, message.key, message.state, message.executor)
+        panel = self.focused_panel
+        self._selected_from = panel if isinstance(panel, TaskPanel) else None
+        self._selection_shown = self.selected_task
         self.refresh_bindings()
 
     def on_task_opened(self, message: TaskOpened) -> None:

@@ -77,6 +77,10 @@ class TaskPanel(Vertical, PanelFrame):
         key = self.table.selected_key
         return self.tasks.get(key) if key is not None else None
 
+    def showing(self, ti_id: int) -> TaskRef | None:
+        """The try ``ti_id`` as a row of this panel shows it now, or None if none does."""
+        return next((task for task in self.tasks.values() if task.ti_id == ti_id), None)
+
     def _announce_selection(self) -> None:
         """Tell the screen which try is selected, when it changed (or its state did)."""
         task = self.selected

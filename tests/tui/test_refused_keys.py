@@ -203,3 +203,35 @@ def test_the_footer_greys_keys_in_place_as_the_selection_moves(console: ConsoleF
         assert dashboard.check_action("task", ("mark_success",)) is True
 
     c.run(scenario)
+
+
+def test_task_keys_do_not_act_on_a_row_that_has_left_the_screen(console: ConsoleFactory) -> None:
+    # Running panel focused on a try; the try ends and its row goes: the keys must not
+    # act on it unseen (a retry, or "mark failed" turning a succeeded run failed).
+    c = console()
+    gate = c.home / "gate"
+    key = c.submit(f"sh -c 'while [ ! -e {gate} ]; do sleep 0.05; done'", task_id="leaves")
+
+    async def scenario(pilot: Any) -> None:
+        dashboard = c.app.dashboard
+        await c.wait(pilot, lambda: c.state(key) == "running", "running")
+        await c.select(pilot, dashboard.running_panel, key)
+        assert dashboard.selected_task is not None
+        assert dashboard.check_action("task", ("kill",)) is True
+        gate.touch()
+        await c.wait(pilot, lambda: c.state(key) == "success", "finished")
+        await c.wait(pilot, lambda: not dashboard.running_panel.tasks, "its row gone")
+        assert dashboard.selected_task is None
+        offered = lambda: [  # noqa: E731
+            entry.key
+            for entry in dashboard.query(FooterKey)
+            if entry.key in ("k", "r", "f") and not entry.has_class("-disabled")
+        ]
+        await c.wait(pilot, lambda: offered() == [], "k, r and f no longer offered")
+        await pilot.press("r", "f", "k")
+        await c.wait(pilot, lambda: times(c, "select a task first") == 3, "each key answered")
+        assert not asked(c)
+
+    c.run(scenario)
+    assert requests(c) == []
+    assert c.state(key) == "success"
