@@ -71,6 +71,7 @@ class DashboardScreen(Screen[None]):
         self.last_selected: TaskRef | None = None
         self._selected_from: TaskPanel | None = None  # the panel last_selected was chosen in
         self._selection_shown: TaskRef | None = None  # what the footer's keys were last decided for
+        self._focus_before_filter: Widget | None = None
         self.running_panel = RunningPanel(id="running")
         self.queued_panel = QueuedPanel(id="queued")
         self.events_panel = EventsPanel(id="events")
@@ -351,6 +352,9 @@ class DashboardScreen(Screen[None]):
 
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)
+        if not bar.display:
+            # Where the focus goes back to once the filter is applied or cleared.
+            self._focus_before_filter = self.focused
         bar.display = True
         bar.value = self.console_app.builder.filter or ""
         bar.focus()
@@ -362,7 +366,11 @@ class DashboardScreen(Screen[None]):
         had_focus = self.focused is bar
         bar.display = False
         if had_focus or self.focused is None:
-            self.running_panel.table.focus()
+            before, self._focus_before_filter = self._focus_before_filter, None
+            if before is not None and before.is_attached and before.focusable:
+                before.focus()  # back to the panel the operator filtered from
+            else:
+                self.running_panel.table.focus()
 
     def action_escape(self) -> None:
         if self.console_app.builder.filter:

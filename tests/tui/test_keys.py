@@ -156,10 +156,13 @@ def test_slash_filters_every_panel_and_esc_clears_it(console: ConsoleFactory) ->
         return {task.key.task_id for task in c.app.dashboard.queued_panel.tasks.values()}
 
     async def scenario(pilot: Any) -> None:
+        dashboard = c.app.dashboard
         await c.wait(pilot, lambda: queued() == {"alpha", "beta"}, "both waiting")
+        await pilot.press("2")  # filtering from the Queued panel...
         await pilot.press("slash", *"alph", "enter")
         await c.wait(pilot, lambda: queued() == {"alpha"}, "only alpha")
         assert c.app.builder.filter == "alph"
+        assert dashboard.focused_panel is dashboard.queued_panel  # ...leaves the focus there
         await pilot.press("escape")
         await c.wait(pilot, lambda: queued() == {"alpha", "beta"}, "both again")
         assert c.app.builder.filter is None
