@@ -71,7 +71,7 @@ def make_app(
     operator = OperatorActions(
         runtime.config.store_path,
         list(executors),
-        engine_present=engine is not None or attached_to is not None,
+        engine_present=lambda: context.engine_alive or context.attached_to is not None,
     )
     interval = (
         refresh_interval

@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,18 +107,20 @@ class OperatorActions:
         store_path: the store file; a connection of its own, so that writes never
             wait behind the snapshot builder's reads.
         executor_names: the configured executors, default first.
-        engine_present: whether some engine (here or attached) will carry out requests.
+        engine_present: whether some engine (here or attached) will carry out
+            requests; a callable when that changes as the console runs (its
+            engine stops, the engine it watched goes, another takes the store).
     """
 
     def __init__(
         self,
         store_path: str | os.PathLike[str],
         executor_names: Sequence[str],
-        engine_present: bool,
+        engine_present: bool | Callable[[], bool],
     ) -> None:
         self.store_path = store_path
         self.executor_names = list(executor_names)
-        self.engine_present = engine_present
+        self._engine_present = engine_present
         self._store: Store | None = None
         self._lock = threading.Lock()
 
@@ -135,6 +137,11 @@ class OperatorActions:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+    @property
+    def engine_present(self) -> bool:
+        present = self._engine_present
+        return present() if callable(present) else present
 
     def _outcome(self, requested: Requested) -> str:
         """What became of a request: the engine's one-line result, or where it stands."""

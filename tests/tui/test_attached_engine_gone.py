@@ -112,3 +112,38 @@ def test_a_read_only_console_follows_the_store_from_one_engine_to_the_next(
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(60)
+
+
+def test_a_request_made_while_watching_says_it_waits_for_the_next_engine(
+    console: ConsoleFactory, home: Path
+) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    scheduler, owner = _scheduler(home)
+    try:
+        c = console(hosted=False, attached_to=owner)
+
+        def said(text: str) -> bool:
+            return any(text in note.message for note in c.app._notifications)
+
+        async def scenario(pilot: Any) -> None:
+            await c.wait(
+                pilot,
+                lambda: c.app.snapshot is not None and c.app.snapshot.header.mode == "attached",
+                "attached",
+            )
+            scheduler.terminate()
+            scheduler.wait(60)
+            await c.wait(pilot, lambda: isinstance(c.app.screen, RestartScreen), "the offer")
+            await pilot.press("n")  # keep watching
+            await c.wait(pilot, lambda: c.app.screen is c.app.dashboard, "declined")
+            await pilot.press("p")
+            await c.wait(
+                pilot, lambda: said("(pause) written: it runs when an engine starts"), "said"
+            )
+
+        c.run(scenario)
+        assert [kind for (kind,) in c.store.conn.execute("SELECT kind FROM requests")] == ["pause"]
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+            scheduler.wait(60)
