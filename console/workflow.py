@@ -52,6 +52,7 @@ from typing import Any
 import tomli
 
 from console.durations import TIMEOUT_MIN, DurationError, parse_duration
+from console.shell_syntax import shell_syntax
 from executors.task_key import ID_RULE, is_valid_id
 
 TOP_LEVEL_KEYS = ("id", "description", "defaults", "task")
@@ -266,8 +267,8 @@ def validate_workflow(
         tables = raw_tasks
 
     defaults = _parse_defaults(document.get("defaults"), source, known_executors, base_dir, errors)
-    tasks, all_ids = _parse_tasks(tables, source, known_executors, base_dir, errors, defaults)
-    _check_graph(tasks, all_ids, source, errors)
+    tasks, upstream_of = _parse_tasks(tables, source, known_executors, base_dir, errors, defaults)
+    _check_graph(upstream_of, source, errors)
 
     if errors:
         raise WorkflowError(errors)
@@ -335,10 +336,15 @@ def _parse_tasks(
     base_dir: str | Path | None,
     errors: list[str],
     defaults: dict[str, Any] | None = None,
-) -> tuple[list[TaskSpec], set[str]]:
-    """Valid TaskSpecs, plus every well-formed id (so one bad key in a task
-    does not also turn every reference to that task into an error)."""
+) -> tuple[list[TaskSpec], dict[str, list[str]]]:
+    """Valid TaskSpecs, plus the upstream ids of every task with a well-formed id.
+
+    The graph is checked over every such task, valid or not, so that a file
+    with a bad field also gets its unknown upstreams and cycles listed (and a
+    bad key in one task does not turn every reference to it into an error).
+    """
     tasks: list[TaskSpec] = []
+    upstream_of: dict[str, list[str]] = {}
     first_seen: dict[str, int] = {}
     checked_dirs: dict[str, str | None] = {}  # most tasks share a cwd: look at each folder once
     for number, table in enumerate(tables, start=1):
@@ -410,12 +416,14 @@ def _parse_tasks(
         if defaults:
             _apply_defaults(values, defaults)
 
+        if task_id is not None:
+            upstream_of[task_id] = values.get("upstream") or []
         if problems:
             label = f"task {raw_id!r}" if isinstance(raw_id, str) and raw_id else f"task #{number}"
             errors.extend(f"{source}: {label}: {message}" for message in problems)
         elif task_id is not None:
             tasks.append(TaskSpec(id=task_id, **values))
-    return tasks, set(first_seen)
+    return tasks, upstream_of
 
 
 # Keys a [defaults] table may hold: what a task may set but its identity and
@@ -509,6 +517,13 @@ def _check_command(value: object, shell: bool | None) -> list[str]:
         if shell is None:
             raise _Invalid("'command' is a string; that needs shell = true")
         if not shell:
+            operator = shell_syntax(value)
+            if operator is not None:
+                # As an argv list, a pipe or redirection would be a plain word.
+                raise _Invalid(
+                    f"'command' is a string with shell syntax ({operator}) but shell is not true; "
+                    "set shell = true to run it through /bin/sh"
+                )
             raise _Invalid(
                 f"'command' is a string but shell is not true; write it as an argv list{_argv_hint(value)}"
                 ", or set shell = true to run it through /bin/sh"
@@ -689,19 +704,21 @@ _FIELD_CHECKS: dict[str, Any] = {
 # ---- the dependency graph --------------------------------------------------
 
 
-def _check_graph(tasks: list[TaskSpec], all_ids: set[str], source: str, errors: list[str]) -> None:
-    """Unknown upstream ids and cycles, reported against the task that names them."""
-    for task in tasks:
-        for upstream_id in task.upstream:
-            if upstream_id not in all_ids:
+def _check_graph(upstream_of: dict[str, list[str]], source: str, errors: list[str]) -> None:
+    """Unknown upstream ids and cycles, reported against the task that names them.
+
+    ``upstream_of``: each task id with its upstream ids (a task whose
+    'upstream' itself is malformed has none here). _find_cycle follows only
+    ids it has as keys, so the lists need no filtering first.
+    """
+    for task_id, upstream in upstream_of.items():
+        for upstream_id in upstream:
+            if upstream_id not in upstream_of:
                 errors.append(
-                    f"{source}: task {task.id!r}: 'upstream' names unknown task {upstream_id!r}"
-                    + _did_you_mean(upstream_id, sorted(all_ids))
+                    f"{source}: task {task_id!r}: 'upstream' names unknown task {upstream_id!r}"
+                    + _did_you_mean(upstream_id, sorted(upstream_of))
                 )
-    # Only edges between tasks that parsed: a cycle through a broken task
-    # will show up once that task is fixed. _find_cycle follows only ids it
-    # has as keys, so the upstream lists need no filtering first.
-    cycle = _find_cycle({task.id: task.upstream for task in tasks})
+    cycle = _find_cycle(upstream_of)
     if cycle:
         errors.append(
             f"{source}: dependency cycle: {' → '.join(cycle)}; remove one of these upstream links"

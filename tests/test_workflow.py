@@ -307,6 +307,31 @@ def test_string_command_without_shell_is_rejected_with_the_argv_form() -> None:
     assert "set shell = true" in str(error)
 
 
+def test_a_string_command_with_a_pipe_is_told_to_use_the_shell_not_an_argv_list() -> None:
+    # As an argv list, "|" would reach echo as a plain word: only shell = true is a fix.
+    error = error_of(workflow('id = "a"\ncommand = "echo hi | cat"'))
+    assert str(error) == (
+        "demo.toml: task 'a': 'command' is a string with shell syntax (|) but shell is not "
+        "true; set shell = true to run it through /bin/sh"
+    )
+
+
+def test_graph_problems_are_listed_beside_field_problems() -> None:
+    # One pass lists every problem: the cycle and the unknown upstream too, not
+    # only once the broken fields are fixed.
+    error = error_of(
+        workflow(
+            'id = "a"\ncommand = "sleep 1"\nupstream = ["b"]',
+            'id = "b"\ncommand = ["true"]\ntimeout = "30m1h"\nupstream = ["a", "zzz"]',
+        )
+    )
+    text = "\n".join(error.errors)
+    assert "task 'a': 'command' is a string" in text
+    assert "task 'b': 'timeout'" in text
+    assert "task 'b': 'upstream' names unknown task 'zzz'" in text
+    assert "dependency cycle: " in text
+
+
 def test_argv_command_with_shell_true_is_rejected() -> None:
     error = error_of(workflow('id = "a"\nshell = true\ncommand = ["echo", "hi"]'))
     assert "must be one string when shell = true" in str(error)
