@@ -116,6 +116,22 @@ def _binds(screen: Screen[Any], action: str) -> bool:
     )
 
 
+# A workflow file's problems shown at once in the o form; check lists the rest.
+PROBLEMS_SHOWN = 8
+
+
+def _problems_text(error: BaseException) -> str:
+    """An error in one line, or a broken workflow file's problems one per line."""
+    problems = getattr(error, "errors", None)
+    if not isinstance(problems, list) or len(problems) < 2:
+        return str(error)
+    shown = [str(problem) for problem in problems[:PROBLEMS_SHOWN]]
+    more = len(problems) - len(shown)
+    if more:
+        shown.append(f"(and {more} more: `execconsole check FILE` lists them all)")
+    return "\n".join(shown)
+
+
 def _selected_task(screen: Screen[Any]) -> TaskRef | None:
     """The try a task key on ``screen`` acts on: the dashboard's selected one, the detail's own."""
     if isinstance(screen, DashboardScreen):
@@ -587,7 +603,7 @@ class ConsoleApp(App[str | None]):
             try:
                 outcome = action(self.operator)
             except known as error:
-                target.post_message(ActionFinished(label, str(error), ok=False))
+                target.post_message(ActionFinished(label, _problems_text(error), ok=False))
             except Exception as error:  # a bug: say so in one line; the log has the traceback
                 log.exception("%s failed", label)
                 target.post_message(ActionFinished(label, f"{label} failed: {error}", ok=False))

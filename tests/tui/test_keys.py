@@ -467,6 +467,16 @@ def test_o_loads_and_submits_a_workflow_file(console: ConsoleFactory, tmp_path: 
             pilot, lambda: "missing.toml" in str(error.render()), "the error shown in the prompt"
         )
         assert isinstance(c.app.screen, OpenWorkflowScreen)  # a bad path keeps the prompt open
+        # A broken file: every problem is listed in the prompt, one per line.
+        broken = tmp_path / "broken.toml"
+        broken.write_text(
+            'id = "broken"\n[[task]]\nid = "a"\ncommand = "sleep 1"\n'
+            '[[task]]\nid = "b"\ncommand = ["true"]\nupstream = ["zzz"]\n'
+        )
+        path.value = str(broken)
+        await pilot.press("enter")
+        await c.wait(pilot, lambda: "'zzz'" in str(error.render()), "both problems shown")
+        assert "task 'a': 'command' is a string" in str(error.render())
         path.value = str(workflow)
         await pilot.press("enter")
         await c.wait(pilot, lambda: c.app.screen is c.app.dashboard, "prompt closed")
