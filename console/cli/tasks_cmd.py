@@ -79,8 +79,12 @@ def list_tasks(
         newest_first=True,
         latest_only=latest,
     )
+    # Said on stderr with --json too: a script must not take the newest 500 for all.
+    cut_short = f"(showing the newest {limit}; use --limit 0 for all)"
     if json_output:
         emit_json([record.to_json() for record in records])
+        if limit and len(records) == limit:
+            say(cut_short)
         return
     if not records:
         say("no task instances match")
@@ -100,7 +104,7 @@ def list_tasks(
     ]
     say(table(["key", "state", "executor", "prio", "pid", "duration", "exit", "reason"], rows))
     if limit and len(records) == limit:
-        say(f"(showing the newest {limit}; use --limit 0 for all)")
+        say(cut_short)
 
 
 @tasks_app.command("show")

@@ -104,3 +104,15 @@ def test_latest_with_no_store_is_an_empty_list(home: Path) -> None:
     assert result.returncode == 0
     assert json.loads(result.stdout) == []
     assert not (home / "execconsole.db").exists()
+
+
+def test_a_list_cut_short_by_limit_says_so_on_stderr_with_json_too(home: Path) -> None:
+    # A script reading --json must not take the newest N for every task.
+    run_and_retry(home, "r1")
+    result = run_cli(home, "tasks", "list", "--json", "--limit", "2")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2  # still exactly one document on stdout
+    assert "(showing the newest 2; use --limit 0 for all)" in result.stderr
+    everything = run_cli(home, "tasks", "list", "--json", "--limit", "0")
+    assert len(json.loads(everything.stdout)) == 5
+    assert "showing the newest" not in everything.stderr
