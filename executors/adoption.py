@@ -27,6 +27,12 @@ from executors.task_key import TaskKey
 from executors.workload import TaskReport
 
 LOST_WHILE_DOWN = "lost: task ended while the engine was down, exit status unknown"
+# Adopted and watched by pid, it ended; only its parent, the worker that died
+# with the old engine, could have learnt how.
+LOST_AFTER_ADOPTION = (
+    "lost: its worker died with the engine, so how it ended is unknown "
+    "(it ended after the restarted engine adopted it)"
+)
 
 
 def outcome_state(report: TaskReport) -> TaskState:
@@ -170,7 +176,7 @@ class AdoptedTry:
             pid_create_time=self.create_time,
             hostname=HOSTNAME,
             ended_at=now_iso(),
-            reason=reason or LOST_WHILE_DOWN,
+            reason=reason or LOST_AFTER_ADOPTION,
         )
 
 

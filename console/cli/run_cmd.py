@@ -145,7 +145,30 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
         )
     final = watch.counts()
     bar.close(final)
-    return report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
+    code = report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
+    if engine is not None:
+        _say_what_is_left_unhosted(store)
+    return code
+
+
+def _say_what_is_left_unhosted(store) -> None:  # type: ignore[no-untyped-def]
+    """Name the runs this engine leaves unfinished with no engine to carry them on.
+
+    An engine started by ``run`` stops once its own run is over; another run
+    on the store (one whose own ``run`` process was killed) would then wait,
+    unseen, for the next engine.
+    """
+    if store.lease_owner() is not None or not store.unfinished_count():
+        return  # another engine has the store, or nothing waits
+    left = [summary for summary in store.runs(states=["running", "queued"]) if not summary.finished]
+    if not left:
+        return
+    named = ", ".join(f"{summary.dag_id}/{summary.run_id}" for summary in left[:3])
+    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+    say(
+        f"note: {named}{more} not over and no engine runs this store now: "
+        "`execconsole scheduler` carries on"
+    )
 
 
 def take_over_engine(runtime):  # type: ignore[no-untyped-def]

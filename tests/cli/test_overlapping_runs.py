@@ -78,3 +78,47 @@ def test_a_run_whose_engine_stops_first_takes_the_store_over_and_finishes(
         if first.poll() is None:
             first.kill()
             first.communicate()
+
+
+def test_a_follower_that_outlives_a_killed_host_names_the_run_it_leaves_unfinished(
+    home: Path, tmp_path: Path
+) -> None:
+    # The host is killed; the follower takes the store over, finishes its own run
+    # and stops: the host's run is not over, and nothing else would say so.
+    import os
+    import signal
+
+    gate = tmp_path / "first.gate"
+    wait = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+    workflow = tmp_path / "a.toml"
+    # Its worker dies with the host, so the try's exit status is unknown: it fails
+    # into its retry, and the run is not over when the follower stops.
+    workflow.write_text(
+        f'id = "first"\n[[task]]\nid = "gated"\nretries = 1\ncommand = ["sh", "-c", "{wait}"]\n'
+    )
+    first = start_cli(home, "run", str(workflow), "--headless")
+    second = None
+    try:
+        wait_until(lambda: _state(home, "first", "gated") == "running", message="first running")
+        quick = tmp_path / "b.toml"
+        quick.write_text('id = "second"\n[[task]]\nid = "quick"\ncommand = ["true"]\n')
+        second = start_cli(home, "run", str(quick), "--headless")
+        os.killpg(first.pid, signal.SIGKILL)  # the host, its forkserver and workers
+        first.communicate()
+        wait_until(lambda: _state(home, "second", "quick") == "success", message="second ran")
+        gate.touch()  # the adopted try of the first run ends; its retry waits
+        _, second_err = second.communicate(timeout=120)
+        assert second.returncode == 0, second_err
+        assert _state(home, "first", "gated") == "scheduled"
+        with Store(home / "execconsole.db") as store:
+            (run,) = store.runs(dag_id="first")
+        assert (
+            f"note: first/{run.run_id} not over and no engine runs this store now: "
+            "`execconsole scheduler` carries on"
+        ) in second_err
+    finally:
+        gate.touch()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from executors.adoption import LOST_AFTER_ADOPTION
 from executors.base import AdoptionOutcome, AdoptionRecord
 from executors.claims import ClaimBook
 from executors.sequential import SequentialExecutor
@@ -141,9 +142,7 @@ def test_adoption_revokes_unclaimed_and_watches_running_tries(
         driver = Driver(executor)
         driver.until_finished(running.key)
         assert driver.state(running.key) is TaskState.FAILED
-        assert driver.reason(running.key) == (
-            "lost: task ended while the engine was down, exit status unknown"
-        )
+        assert driver.reason(running.key) == LOST_AFTER_ADOPTION
     finally:
         if runner.poll() is None:
             runner.kill()
