@@ -117,6 +117,15 @@ class RedisClaims:
         """
         return self._guarded(token, current, new or current, lease=True, recreate=True)
 
+    def finish(self, token: str, current: str, **details: Any) -> bool:
+        """Record the end of a try whose claim is still ``current``; drops its lease.
+
+        For a try whose worker could not store its outcome (its pool process
+        died): False if the claim changed meanwhile (its own end was stored).
+        """
+        record = encode_record(FINISHED, details)
+        return self._guarded(token, current, record, lease=False, recreate=False)
+
     def revoke(self, token: str, why: str) -> bool:
         """Make sure a token never starts; False if a worker claimed it first."""
         record = encode_record(REVOKED, {"why": why})

@@ -64,7 +64,14 @@ import redis
 
 from executors.base import Adoption, AdoptionOutcome, AdoptionRecord, BaseExecutor, TaskLog
 from executors.celery.app import TASK_NAME, CeleryApp, make_app, redis_client
-from executors.celery.claims import FINISHED, REVOKED, RedisClaims, decode_record
+from executors.celery.claims import (
+    CLAIMED,
+    FINISHED,
+    REVOKED,
+    STARTED,
+    RedisClaims,
+    decode_record,
+)
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
@@ -161,9 +168,13 @@ class _Flight:
     lease_missing_since: float | None = None
     kill_requested: bool = False
     watch_claim: bool = False
-    """Its claim is read with its result: a kill was sent, or Celery said REVOKED.
-    Celery's REVOKED comes when it *signals* the try; the claim's FINISHED record
-    (written by the worker once the try's tree is gone) is the end."""
+    """Its claim is read with its result: a kill was sent, or Celery said REVOKED
+    or WorkerLostError. Celery's REVOKED comes when it *signals* the try, its
+    WorkerLostError when it reaps a dead pool process; either way the try's tree
+    may still be dying, and the claim's FINISHED record (written by the worker
+    once that tree is gone) is the end."""
+    lost_reason: str | None = None
+    """Celery's WorkerLostError, as a reason: the end reported if the claim never finishes."""
 
 
 class CeleryExecutor(BaseExecutor):
@@ -202,6 +213,7 @@ class CeleryExecutor(BaseExecutor):
         self._queues_recorded: set[str] = {self.settings.default_queue}
         self._retry_at = 0.0
         self._next_read = 0.0
+        self._next_claim_probe = time.monotonic() + self.settings.lease_seconds
         self._last_read = 0.0
         self._read_gap = 0.0
         self._notified = False
@@ -421,10 +433,22 @@ class CeleryExecutor(BaseExecutor):
         # has none, and reading thousands of absent keys costs the client time.
         watched = [flight for flight in sent if flight.claimed]
         settling = [flight for flight in sent if flight.watch_claim]
+        # Once a lease span, the claims of tries not known to be claimed: one
+        # whose worker died in its quiet start (before it said RUNNING) is
+        # claimed, and its lease is what tells that it is lost.
+        probing: list[_Flight] = []
+        if now >= self._next_claim_probe:
+            self._next_claim_probe = now + self.settings.lease_seconds
+            probing = [
+                flight
+                for flight in sent
+                if not (flight.claimed or flight.watch_claim or flight.reported_running)
+            ]
         names = [self.keys.epoch]
         names += [self.keys.meta(flight.token) for flight in sent]
         names += [self.keys.lease(flight.token) for flight in watched]
         names += [self.keys.claim(flight.token) for flight in settling]
+        names += [self.keys.claim(flight.token) for flight in probing]
         try:
             values = cast(list[bytes | None], self._require_client().mget(names))
         except redis.RedisError as error:
@@ -442,7 +466,9 @@ class CeleryExecutor(BaseExecutor):
                 flight.lease_missing_since = None
         metas = values[1 : len(sent) + 1]
         leases = values[len(sent) + 1 : len(sent) + 1 + len(watched)]
-        claims = values[len(sent) + 1 + len(watched) :]
+        claims_at = len(sent) + 1 + len(watched)
+        claims = values[claims_at : claims_at + len(settling)]
+        probed = values[claims_at + len(settling) :]
         for flight, raw_meta in zip(sent, metas, strict=True):
             self._read_state(flight, raw_meta)
         for flight, raw_claim in zip(settling, claims, strict=True):
@@ -451,6 +477,10 @@ class CeleryExecutor(BaseExecutor):
         for flight, lease in zip(watched, leases, strict=True):
             if self._flights.get(flight.key) is flight:
                 self._check_lease(flight, lease is not None, now)
+        for flight, raw_claim in zip(probing, probed, strict=True):
+            record = decode_record(raw_claim)
+            if record is not None and record.get("state") in (CLAIMED, STARTED):
+                flight.claimed = True  # its lease is watched from the next read on
         if self._recheck_wiped_at is not None and now >= self._recheck_wiped_at:
             self._resend_unclaimed()
         # Thread CPU time, not wall time: a read that waited for a busy core
@@ -514,6 +544,13 @@ class CeleryExecutor(BaseExecutor):
             # held (its lease watched), or never taken.
             flight.watch_claim = True
             return
+        if reading.worker_lost:
+            # Celery stores this as it reaps the dead pool process, while the
+            # try's guard may still be stopping its tree: the claim tells when
+            # it is gone (worker_hooks.py), or the lease's expiry does.
+            flight.watch_claim = True
+            flight.lost_reason = reading.report.reason if reading.report else None
+            return
         if reading.state is TaskState.RUNNING:
             flight.claimed = True
             if not flight.reported_running:
@@ -532,6 +569,21 @@ class CeleryExecutor(BaseExecutor):
         if record is None:
             if flight.claimed or flight.reported_running:
                 return  # Redis lost its data: _on_data_lost looks after it
+            if flight.lost_reason is not None:
+                # The pool process died before it claimed the try: nothing ran.
+                # Revoked, so that no copy of the message can run it later.
+                try:
+                    revoked = self._require_claims().revoke(
+                        flight.token, why="its pool process died before it started"
+                    )
+                except redis.RedisError as error:
+                    self._redis_failed("settling a try whose pool process died", error)
+                    return
+                if revoked:
+                    self._finish(flight, TaskState.FAILED, TaskReport(reason=flight.lost_reason))
+                else:
+                    flight.claimed = True
+                return
             if flight.raw_meta is not None and read_meta(flight.raw_meta).revoked:
                 # Celery's REVOKED for a try nobody claimed: its message expired.
                 self._finish(
@@ -570,6 +622,8 @@ class CeleryExecutor(BaseExecutor):
             self._finish(flight, TaskState.FAILED, self._lost_report(flight))
 
     def _lost_report(self, flight: _Flight) -> TaskReport:
+        if flight.lost_reason is not None:
+            return TaskReport(reason=flight.lost_reason)
         where = "its worker"
         if flight.raw_meta is not None:
             running = read_meta(flight.raw_meta).report
@@ -783,7 +837,7 @@ class CeleryExecutor(BaseExecutor):
         token = cast(str, record.token)
         if raw_meta is not None:
             reading = read_meta(raw_meta)
-            if reading.revoked:
+            if reading.revoked or reading.worker_lost:
                 # Not an ending by itself (see _Flight.watch_claim): the claim tells.
                 raw_meta = None
             elif reading.state is not None and reading.state.is_finished:

@@ -10,12 +10,18 @@ command ran at once.
 
 So each pool process starts one small guard process, in a session of its own
 (a signal to the worker's process group does not reach it), holding the read
-end of a pipe. The pool process writes ``start <pid> <create time>`` when a
-try has started and ``end`` when it has ended. When the pipe reports end of
+end of a pipe. The pool process writes ``start <pid> <create time>`` as soon
+as a try's process exists (its quiet start included: task._SpawnWatch) and
+``end`` when it has ended. When the pipe reports end of
 file, the pool process is gone, however it died; if a try was running, the
 guard stops its process group and every descendant (SIGTERM, then SIGKILL
 after ``grace`` seconds), checking the create time first so a reused pid is
 left alone. With no try running it simply exits.
+
+So the guard's exit, after its pool process died, means the try's tree is
+gone: the worker's main process waits for it (its pid is in the try's claim)
+before it records the try's end (worker_hooks.py), and only then may the
+engine start the next try.
 
 The guard is this file run as a script: it imports nothing from execconsole,
 and psutil only when it has a tree to stop.
@@ -46,6 +52,8 @@ class TryGuard:
             )
         finally:
             os.close(read_end)
+        self.create_time = _create_time(self.process.pid)
+        """With the pid, names the guard in a try's claim (a pid alone may be reused)."""
 
     def watch(self, pid: int, create_time: float | None) -> None:
         """A try's process started: stop its tree if this process dies before ``release``."""
@@ -61,6 +69,15 @@ class TryGuard:
     def _send(self, line: str) -> None:
         with contextlib.suppress(OSError):  # the guard is gone: nothing it could do anyway
             os.write(self._fd, line.encode())
+
+
+def _create_time(pid: int) -> float:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
 
 
 def _stop_tree(pid: int, create_time: float, grace: float) -> None:

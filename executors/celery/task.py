@@ -59,11 +59,13 @@ from executors.celery.log_tail import LogTails
 from executors.celery.outcome import OutcomeWriter
 from executors.celery.pinned import PinnedConnection
 from executors.celery.task_meta import RUNNING
+from executors.claims import ClaimBook
 from executors.log_spool import LogSpool, writer_name
 from executors.supervisor import (
     HOSTNAME,
     TERMINATE_GRACE_SECONDS,
     kill_process_tree,
+    process_create_time,
     run_workload,
     signal_group,
     signal_process,
@@ -225,6 +227,7 @@ def run_try(task: Task, workload_data: dict[str, Any], key_prefix: str | None = 
             workload, log_path=str(Path(settings.log_dir) / f"{workload.token}.log")
         )
     stopper = TreeStopper(spare=runtime.guard.process.pid)
+    spawned = _SpawnWatch(runtime.guard, stopper)
     runtime.keeper.watch(
         workload.token, workload.key, record, workload.log_path, HOSTNAME, stopper.stop
     )
@@ -240,7 +243,7 @@ def run_try(task: Task, workload_data: dict[str, Any], key_prefix: str | None = 
     try:
         report = run_workload(
             workload,
-            None,
+            spawned,
             worker=node,
             on_started=lambda running: _on_started(
                 task, runtime, stopper, running, 0.0 if quiet else delay
@@ -271,6 +274,9 @@ def _claim(runtime: WorkerRuntime, workload: Workload, node: str) -> str | None:
         "worker": node,
         "hostname": HOSTNAME,
         "pool_pid": os.getpid(),
+        # Whose exit means the try's tree is gone if this process dies (worker_hooks.py).
+        "guard_pid": runtime.guard.process.pid,
+        "guard_create_time": runtime.guard.create_time,
         # datetime, not pendulum: a quarter of the cost, the same ISO 8601 instant.
         "claimed_at": dt.datetime.now(dt.UTC).isoformat(),
     }
@@ -318,6 +324,40 @@ def _dead_holder(
         time.sleep(0.5)
 
 
+class _SpawnWatch(ClaimBook):
+    """What ``run_workload`` tells its claim book, used to learn the try's pid the moment it exists.
+
+    ``run_workload`` names the pid to its claims right after the spawn, before
+    the quiet start (``on_started`` comes only after it). The try's real claim
+    is in Redis, made before (``_claim``); this only hands the pid to the
+    guard, so that a pool process dying at any moment of the try, its first
+    milliseconds included, takes the try's tree with it (guard.py), and to the
+    stopper (a kill during the quiet start). One pipe write and one /proc read
+    a try: no Redis round trip, no lease-thread wake-up.
+    """
+
+    def __init__(self, guard: TryGuard, stopper: TreeStopper) -> None:  # noqa: D107
+        # No claims directory: nothing is written anywhere but the guard's pipe.
+        self._guard = guard
+        self._stopper = stopper
+        self._try_pid: int | None = None
+
+    def claim(self, token: str, **details: Any) -> bool:
+        return True  # claimed in Redis already (_claim)
+
+    def record_started(self, token: str, **details: Any) -> None:
+        pid = details.get("pid")
+        if pid is None or pid == self._try_pid:
+            return
+        self._try_pid = pid
+        created = details.get("pid_create_time") or process_create_time(pid)
+        self._guard.watch(pid, created)
+        self._stopper.started(pid)
+
+    def record_finished(self, token: str, **details: Any) -> None:
+        pass  # the end goes to Redis with the outcome (_finish)
+
+
 def _on_started(
     task: Task,
     runtime: WorkerRuntime,
@@ -329,7 +369,6 @@ def _on_started(
     # for it: it must neither raise nor block.
     assert running.pid is not None
     stopper.started(running.pid)
-    runtime.guard.watch(running.pid, running.pid_create_time)
     details = running.to_json()
     token = task.request.id
 
@@ -426,6 +465,8 @@ class TreeStopper:
         """SIGTERM came: once the try's outcome is stored, this process must die of it."""
 
     def started(self, pid: int) -> None:
+        if pid == self.pid:
+            return  # named at the spawn already (_SpawnWatch)
         self.pid = pid
         if self.requested:
             self.stop()

@@ -36,6 +36,11 @@ class MetaReading:
     """Celery's REVOKED: written when Celery *signals* a running try (or drops an
     expired message), so for a try a worker has claimed it is no ending by
     itself; the worker's own outcome, stored once the tree is gone, is."""
+    worker_lost: bool = False
+    """Celery's FAILURE (WorkerLostError): written the moment Celery reaps a dead
+    pool process, while the try's tree may still be dying (guard.py): no ending
+    by itself either; the claim's FINISHED record (worker_hooks.py) or the
+    lease's expiry is."""
 
 
 def succeeded(report: TaskReport) -> bool:
@@ -67,9 +72,12 @@ def read_meta(raw: bytes | str) -> MetaReading:
         return MetaReading(TaskState.SUCCESS if succeeded(report) else TaskState.FAILED, report)
     if status == "REVOKED":
         return MetaReading(TaskState.FAILED, TaskReport(reason="revoked in Celery"), revoked=True)
-    refused = isinstance(result, dict) and result.get("exc_type") == KEY_PREFIX_MISMATCH
+    kind = result.get("exc_type") if isinstance(result, dict) else None
     return MetaReading(
-        TaskState.FAILED, TaskReport(reason=failure_reason(status, result)), refused=refused
+        TaskState.FAILED,
+        TaskReport(reason=failure_reason(status, result)),
+        refused=kind == KEY_PREFIX_MISMATCH,
+        worker_lost=kind == "WorkerLostError",
     )
 
 

@@ -9,7 +9,9 @@ broadcasts (stats, active, active_queues), each waiting out its timeout.
 When a pool process dies under a running try (OOM killer, SIGKILL), Celery
 records the task as failed with WorkerLostError, but the try's process lives
 in its own session and would run on unsupervised. The main process reads the
-try's claim, which names the pid, and stops that process tree.
+try's claim, which names the pid, stops that process tree, waits for the dead
+pool process's guard to have stopped it too, and records the try's end in its
+claim: that, not Celery's FAILURE, is the end the executor reports.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 
 from executors.celery.app import redis_client
-from executors.celery.claims import STARTED, decode_record
+from executors.celery.claims import CLAIMED, STARTED, RedisClaims, decode_record
 from executors.celery.keys import RedisKeys
-from executors.supervisor import HOSTNAME, kill_process_tree
+from executors.supervisor import (
+    HOSTNAME,
+    TERMINATE_GRACE_SECONDS,
+    kill_process_tree,
+    wait_until_gone,
+)
+from executors.workload import TaskReport
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +73,70 @@ def install(app: Celery, task_name: str) -> None:
     signals.task_failure.connect(on_task_failure, weak=False)
 
 
+WORKER_PROCESS_LOST = (
+    "worker process lost: its pool process died under the try; the try's tree is gone"
+)
+"""The end a worker's main process records for a try whose pool process died."""
+
+
 def _stop_orphan(app: Celery, token: str) -> None:
+    """Stop the try a dead pool process left behind, then record its end once its tree is gone.
+
+    Celery stored FAILURE (WorkerLostError) the moment it reaped the pool
+    process, while the try's tree may run on: the guard (guard.py) is still
+    in its SIGTERM-to-SIGKILL grace, and a try ignoring SIGTERM lives through
+    all of it. So the executor does not take that FAILURE as the end: it
+    waits for the claim's FINISHED record, written here once the guard has
+    exited (which it does once the tree is gone), or for the lease to expire
+    if this process dies too. The next try never runs beside this one.
+    """
     settings = app.settings  # type: ignore[attr-defined]
+    keys = RedisKeys(settings.key_prefix)
     client = redis_client(settings, settings.backend_url, "execconsole-orphan-check")
     try:
-        record = decode_record(client.get(RedisKeys(settings.key_prefix).claim(token)))
+        raw = client.get(keys.claim(token))
+        record = decode_record(raw)
+        if (
+            raw is None
+            or not record
+            or record.get("state") not in (CLAIMED, STARTED)
+            or record.get("hostname") != HOSTNAME
+        ):
+            return  # ended (its outcome is stored), or not ours to look after
+        _stop_tree_of(token, record)
+        if not _guard_gone(record):
+            log.warning(
+                "the guard of lost task %s outlived its grace; its lease's expiry will end the try",
+                token,
+            )
+            return
+        report = TaskReport(
+            pid=record.get("pid"),
+            pid_create_time=record.get("pid_create_time"),
+            hostname=HOSTNAME,
+            worker=record.get("worker"),
+            started_at=record.get("started_at"),
+            reason=WORKER_PROCESS_LOST,
+        )
+        claims = RedisClaims(
+            client,
+            keys,
+            claim_ttl=settings.claim_ttl_seconds,
+            lease_seconds=settings.lease_seconds,
+        )
+        current = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if claims.finish(token, current, **report.to_json()):
+            client.publish(keys.finished_channel, token)  # wakes the executors listening
     except redis.RedisError as error:
-        log.warning("cannot read the claim of lost task %s to stop its process: %s", token, error)
-        return
+        # The lease, which nobody renews any more, tells the executor instead.
+        log.warning("cannot record the end of lost task %s: %s", token, error)
     finally:
         client.close()
-    if not record or record.get("state") != STARTED or record.get("hostname") != HOSTNAME:
+
+
+def _stop_tree_of(token: str, record: dict[str, Any]) -> None:
+    """Stop the try's tree if its claim names its process (the guard does it too, regardless)."""
+    if record.get("state") != STARTED:
         return
     pid, created = record.get("pid"), record.get("pid_create_time")
     try:
@@ -85,3 +146,21 @@ def _stop_orphan(app: Celery, token: str) -> None:
         return
     log.warning("pool process of task %s was lost; stopping its orphaned process %s", token, pid)
     kill_process_tree(pid)
+
+
+def _guard_gone(record: dict[str, Any]) -> bool:
+    """Wait (bounded) for the dead pool process's guard to exit: then the try's tree is gone.
+
+    A claim from a worker that named no guard (an older version) counts as gone.
+    """
+    pid, created = record.get("guard_pid"), record.get("guard_create_time")
+    if not isinstance(pid, int):
+        return True
+    try:
+        guard = psutil.Process(pid)
+        if created and abs(guard.create_time() - float(created)) > 0.01:
+            return True  # that guard is gone and its pid reused
+    except psutil.NoSuchProcess:
+        return True
+    # The guard's grace is at most TERMINATE_GRACE_SECONDS, once for SIGTERM, once for SIGKILL.
+    return not wait_until_gone([guard], 2 * TERMINATE_GRACE_SECONDS + 5.0)
