@@ -35,6 +35,11 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         self.engine.request_stop()
+        # An executor running a try inline holds the engine's loop until it ends:
+        # give it the same bound (none on a second signal).
+        kill_after = SHUTDOWN_GRACE_SECONDS if self.count == 1 else 0.0
+        for executor in self.engine.executors.values():
+            executor.stop_requested(kill_after)
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():

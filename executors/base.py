@@ -449,6 +449,15 @@ class BaseExecutor:
         self.end(timeout=0)
 
     # ---- optional capabilities (defaults do nothing) -----------------------
+    def stop_requested(self, kill_after: float) -> None:
+        """The host is stopping (a signal): end within ``kill_after`` seconds what blocks it.
+
+        Called from a signal handler, so it must only note the deadline and
+        return. Executors whose tries run outside the engine's thread have
+        nothing to do (the default); one that runs a try inline, blocking the
+        engine, must kill it once ``kill_after`` has passed and start no other.
+        """
+
     def kill(self, key: TaskKey) -> bool:
         """Stop a running try; its FAILED event follows. Override when ``supports_kill``."""
         raise NotImplementedError(

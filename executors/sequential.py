@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -84,6 +85,11 @@ class SequentialExecutor(BaseExecutor):
         self._owned_home: str | None = None
         self._current: TaskReport | None = None  # the try running inline right now
         self._stopping = False
+        # Set by stop_requested: the host is stopping; the inline try is killed
+        # at the deadline (why it is killed) and no other starts.
+        self._host_stopping = False
+        self._stop_timer: threading.Timer | None = None
+        self._inline_killed: str | None = None
         self._worker = f"{self.executor_name}:{os.getpid()}"
 
     def start(self) -> None:
@@ -94,7 +100,7 @@ class SequentialExecutor(BaseExecutor):
         if home is None:
             home = self._owned_home = tempfile.mkdtemp(prefix="execconsole-sequential-")
         self._claims = ClaimBook(Path(home) / "claims")
-        self._stopping = False
+        self._stopping = self._host_stopping = False
 
     def execute_async(self, key: TaskKey, workload: Workload) -> None:
         """Note the workload; the ``sync`` of this same heartbeat runs it."""
@@ -104,7 +110,7 @@ class SequentialExecutor(BaseExecutor):
         """Run every noted workload to its end, then check adopted tries."""
         if self._claims is None:
             self.start()
-        while self._to_run and not self._stopping:
+        while self._to_run and not self._stopping and not self._host_stopping:
             key, workload = self._to_run.popleft()
             self._run_one(key, workload)
         if self._adopted:
@@ -147,11 +153,39 @@ class SequentialExecutor(BaseExecutor):
             return
         finally:
             self._current = None
-        if self._stopping:
+            if self._stop_timer is not None:
+                self._stop_timer.cancel()
+        if self._inline_killed is not None:
+            report.reason, self._inline_killed = self._inline_killed, None
+            self.fail(key, report)
+        elif self._stopping:
             report.reason = "killed: executor terminated"
             self.fail(key, report)
         else:
             self.change_state(key, outcome_state(report), report)
+
+    def stop_requested(self, kill_after: float) -> None:
+        """Kill the try running inline once ``kill_after`` has passed; start no other."""
+        self._host_stopping = True
+        if self._current is None:
+            return
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+        why = (
+            f"killed: the engine was stopping and it still ran after {kill_after:g}s"
+            if kill_after > 0
+            else "killed: the engine was stopped at once"
+        )
+        # A timer thread: the engine's own thread is inside this very try.
+        self._stop_timer = threading.Timer(kill_after, self._kill_inline, args=(why,))
+        self._stop_timer.daemon = True
+        self._stop_timer.start()
+
+    def _kill_inline(self, why: str) -> None:
+        current = self._current
+        if current is not None and current.pid:
+            self._inline_killed = why
+            kill_process_tree(current.pid, self.terminate_grace)
 
     def _poll_adopted(self) -> None:
         assert self._claims is not None

@@ -147,11 +147,11 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
     bar.close(final)
     code = report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
     if engine is not None:
-        _say_what_is_left_unhosted(store)
+        _say_what_is_left_unhosted(store, (run.dag_id, run.run_id))
     return code
 
 
-def _say_what_is_left_unhosted(store) -> None:  # type: ignore[no-untyped-def]
+def _say_what_is_left_unhosted(store, own: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
     """Name the runs this engine leaves unfinished with no engine to carry them on.
 
     An engine started by ``run`` stops once its own run is over; another run
@@ -160,7 +160,11 @@ def _say_what_is_left_unhosted(store) -> None:  # type: ignore[no-untyped-def]
     """
     if store.lease_owner() is not None or not store.unfinished_count():
         return  # another engine has the store, or nothing waits
-    left = [summary for summary in store.runs(states=["running", "queued"]) if not summary.finished]
+    left = [
+        summary
+        for summary in store.runs(states=["running", "queued"])
+        if not summary.finished and (summary.dag_id, summary.run_id) != own
+    ]
     if not left:
         return
     named = ", ".join(f"{summary.dag_id}/{summary.run_id}" for summary in left[:3])
