@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +88,7 @@ def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
                 f"store {store_path} is another program's SQLite database (tables {shown}), not an "
                 "execconsole store: point --store at an execconsole store or a new file"
             )
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         # NORMAL is durable across process crashes in WAL mode (only an OS crash
         # can lose the last commits) and 8x faster than FULL, measured here.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -100,6 +102,26 @@ def open_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
             f"store {store_path} cannot be opened as SQLite ({error}): use another --store"
         ) from None
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the store in WAL mode, waiting (bounded) while another process does the same.
+
+    The switch needs the file to itself, and SQLite answers "database is
+    locked" at once rather than through the busy handler when another
+    connection holds it: twenty processes opening a fresh store together
+    (the first submits of a new home) lost one.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            busy = error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005 + random.random() * 0.02)
 
 
 def _other_programs_tables(conn: sqlite3.Connection) -> list[str]:

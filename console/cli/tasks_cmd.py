@@ -392,13 +392,12 @@ def mark(
     from console import actions
 
     store = _keyed_store(ctx)
-    record = store.resolve(key)
-    same = state in ("success", "failed") and actions.already_marked(
-        record.key, record.state, state
-    )
-    if same:
-        say(same)  # as the engine would find it: no request, exit 0
-        return
+    if state in ("success", "failed"):  # any other state is refused by actions.mark, first
+        record = store.resolve(key)
+        same = actions.already_marked(record.key, record.state, state)
+        if same:
+            say(same)  # as the engine would find it: no request, exit 0
+            return
     report_request(store, actions.mark(store, [key], state))
 
 
