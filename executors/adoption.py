@@ -10,6 +10,7 @@ executor that keeps claim journals on this machine (Local, Sequential).
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from executors.state import TaskState
 from executors.supervisor import HOSTNAME, now_iso, process_create_time, signal_group
 from executors.task_key import TaskKey
 from executors.workload import TaskReport
+
+log = logging.getLogger(__name__)
 
 LOST_WHILE_DOWN = "lost: task ended while the engine was down, exit status unknown"
 # Adopted and watched by pid, it ended; only its parent, the worker that died
@@ -178,6 +181,30 @@ class AdoptedTry:
             ended_at=now_iso(),
             reason=reason or LOST_AFTER_ADOPTION,
         )
+
+
+def poll_adopted(
+    adopted: dict[TaskKey, AdoptedTry],
+    claims: ClaimBook,
+    now: float,
+    grace: float,
+    executor_name: str,
+) -> list[tuple[TaskKey, TaskState, TaskReport]]:
+    """Enforce adopted tries' timeouts; take out of ``adopted`` and return those that ended."""
+    ended = []
+    for key, watched in list(adopted.items()):
+        if watched.enforce_timeout(now, grace):
+            log.info(
+                "%s: adopted try %s ran past its timeout of %gs: killing it",
+                executor_name,
+                key,
+                watched.timeout,
+            )
+        outcome = watched.poll(claims, now)
+        if outcome is not None:
+            del adopted[key]
+            ended.append((key, *outcome))
+    return ended
 
 
 def killed_reason(report: TaskReport) -> str:

@@ -106,6 +106,7 @@ from executors.adoption import (
     adopt_from_claims,
     killed_reason,
     outcome_state,
+    poll_adopted,
     read_claim,
 )
 from executors.base import (
@@ -1264,18 +1265,10 @@ class LocalExecutor(BaseExecutor):
             return
         self._next_adopted_poll = now + self.ADOPTED_POLL_SECONDS
         assert self._claims is not None
-        for key, adopted in list(self._adopted.items()):
-            if adopted.enforce_timeout(now, self.terminate_grace):
-                log.info(
-                    "%s: adopted try %s ran past its timeout of %gs: killing it",
-                    self.executor_name,
-                    key,
-                    adopted.timeout,
-                )
-            outcome = adopted.poll(self._claims, now)
-            if outcome is not None:
-                del self._adopted[key]
-                self.change_state(key, *outcome)
+        for key, state, report in poll_adopted(
+            self._adopted, self._claims, now, self.terminate_grace, self.executor_name
+        ):
+            self.change_state(key, state, report)
 
     def forget_finished(self, in_flight_tokens: set[str]) -> None:
         """Delete the claim files of tries whose outcome the engine has committed."""

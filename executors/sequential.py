@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from executors.adoption import AdoptedTry, adopt_from_claims, outcome_state
+from executors.adoption import AdoptedTry, adopt_from_claims, outcome_state, poll_adopted
 from executors.base import Adoption, AdoptionRecord, BaseExecutor
 from executors.claims import ClaimBook
 from executors.options import ExecutorOption
@@ -190,18 +190,10 @@ class SequentialExecutor(BaseExecutor):
     def _poll_adopted(self) -> None:
         assert self._claims is not None
         now = time.monotonic()
-        for key, adopted in list(self._adopted.items()):
-            if adopted.enforce_timeout(now, self.terminate_grace):
-                log.info(
-                    "%s: adopted try %s ran past its timeout of %gs: killing it",
-                    self.executor_name,
-                    key,
-                    adopted.timeout,
-                )
-            outcome = adopted.poll(self._claims, now)
-            if outcome is not None:
-                del self._adopted[key]
-                self.change_state(key, *outcome)
+        for key, state, report in poll_adopted(
+            self._adopted, self._claims, now, self.terminate_grace, self.executor_name
+        ):
+            self.change_state(key, state, report)
 
     def adopt(self, records: list[AdoptionRecord]) -> dict[TaskKey, Adoption]:
         """Take over tries a dead engine left in flight (see ``executors.adoption.adopt_from_claims``)."""
