@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -402,3 +403,24 @@ def private_cluster(tmp_path: Path) -> Iterator[Cluster]:
 def lines(path: Path) -> list[str]:
     """The lines of a side-effect file (empty when nothing wrote it)."""
     return path.read_text().split() if path.exists() else []
+
+
+# The home and engine factory of the engine-level Celery tests (one definition;
+# a test module may still define its own ``home``).
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from tests.celery.test_engine_celery import make_home
+
+    return make_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Request it after the cluster fixture, so engines stop before the cluster does."""
+    from tests.celery.test_engine_celery import Engines
+
+    built = Engines(home, monkeypatch)
+    try:
+        yield built
+    finally:
+        built.close()

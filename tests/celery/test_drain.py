@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from tests.celery.test_engine_celery import (
     drive,
     hold_until,
     idle,
-    make_home,
     poll_rows,
     submit,
     trace_command,
@@ -33,21 +31,6 @@ from tests.celery.test_engine_celery import (
 from tests.helpers import start_cli, wait_until
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def test_draining_gives_back_tries_waiting_in_redis_and_waits_only_for_the_running_one(

@@ -24,7 +24,7 @@ import sqlite3
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,21 +94,6 @@ def make_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("EXECCONSOLE_HOME", str(path))
     return path
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def submit(engine: Engine, toml: str) -> str:

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ from tests.celery.test_engine_celery import (
     drive,
     hold_until,
     idle,
-    make_home,
     rows,
     submit,
     trace_command,
@@ -39,21 +37,6 @@ from tests.helpers import REPO, run_cli
 pytestmark = pytest.mark.celery
 
 LOCAL_WORKER = re.compile(r"^local:\d+$")
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def write(path: Path, text: str) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -26,7 +25,6 @@ from tests.celery.test_engine_celery import (
     Engines,
     drive,
     idle,
-    make_home,
     rows,
     submit,
     trace_lines,
@@ -35,21 +33,6 @@ from tests.celery.test_engine_celery import (
 from tests.helpers import processes_with_env_marker
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def _stubborn(ticks: Path, tag: str) -> str:

@@ -9,7 +9,6 @@ Redis is back it ends as it would have. Real engine and store, real Redis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from tests.celery.test_engine_celery import (
     drive,
     hold_until,
     idle,
-    make_home,
     rows,
     submit,
     trace_command,
@@ -29,21 +27,6 @@ from tests.celery.test_engine_celery import (
 )
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def test_a_kill_during_a_redis_outage_is_rejected_with_the_reason_and_the_try_ends_as_it_would(

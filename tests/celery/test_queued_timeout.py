@@ -10,7 +10,6 @@ the product's config), real Redis and workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from tests.celery.test_engine_celery import (
     drive,
     hold_until,
     idle,
-    make_home,
     rows,
     submit,
     trace_command,
@@ -30,21 +28,6 @@ from tests.celery.test_engine_celery import (
 )
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return make_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def engines(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engines]:
-    """Request it after the cluster fixture, so engines stop before the cluster does."""
-    built = Engines(home, monkeypatch)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def queued_settings(monkeypatch: pytest.MonkeyPatch, timeout: float, limit: int) -> None:
