@@ -24,6 +24,7 @@ from executors.task_key import TaskKey
 if TYPE_CHECKING:
     from console.actions import Requested
     from store import Store
+    from store.records import RequestRecord
     from store.runs import RunSummary
 
 REQUEST_WAIT_SECONDS = 10.0
@@ -98,8 +99,11 @@ class OperatorActions:
         present = self._engine_present
         return present() if callable(present) else present
 
-    def _outcome(self, requested: Requested) -> str:
-        """What became of a request: the engine's one-line result, or where it stands."""
+    def _outcome(
+        self, requested: Requested, describe: Callable[[RequestRecord], str] | None = None
+    ) -> str:
+        """What became of a request: the engine's one-line result (or ``describe``'s account
+        of the request carried out), or where it stands."""
         if not self.engine_present:
             return f"request {requested.request_id} ({requested.kind}) written: it runs when an engine starts"
         request = actions.wait_for(self.store, requested.request_id, REQUEST_WAIT_SECONDS)
@@ -109,6 +113,8 @@ class OperatorActions:
             )
         if request.status == "rejected":
             raise RequestRejected(request.result or f"{requested.kind} was refused")
+        if describe is not None:
+            return describe(request)
         return request.result or f"{requested.kind} done"
 
     # ---- requests (carried out by the engine that owns the store) ----------------
@@ -117,8 +123,11 @@ class OperatorActions:
             return self._outcome(actions.kill(self.store, [key]))
 
     def retry(self, key: TaskKey, *, downstream: bool = False) -> str:
+        """A retry's outcome in one line; with ``downstream``, counted rather than listed
+        (the engine's result names every task below: a toast of dozens of keys)."""
         with self._lock:
-            return self._outcome(actions.retry(self.store, [key], downstream=downstream))
+            requested = actions.retry(self.store, [key], downstream=downstream)
+            return self._outcome(requested, describe=downstream_summary if downstream else None)
 
     def mark(self, key: TaskKey, state: str) -> str:
         with self._lock:
@@ -233,6 +242,39 @@ class OperatorActions:
         from console.cli.output import tasks
 
         return f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}"
+
+
+def downstream_summary(request: RequestRecord) -> str:
+    """A retry with downstream carried out, in one short line: what is retried, how many
+    tasks below it run again, and how many of them are killed first.
+
+    Each task's own step is in the audit log (the Events panel, the detail
+    screen), where the engine wrote it; ``tasks retry --downstream --json``
+    lists them all.
+    """
+    details = request.payload.get("outcome") or {}
+    retried = [_label(key) for key in details.get("retried") or []]
+    cleared = details.get("cleared") or []
+    what = ", ".join(retried) if len(retried) <= 2 else f"{len(retried)} tasks"
+    line = f"retrying {what}" if retried else "nothing to retry (next tries already scheduled)"
+    if not cleared:
+        return line + "; nothing downstream"
+    below = len(cleared)
+    line += f" and {below:,} {'task' if below == 1 else 'tasks'} downstream"
+    killed = sum(1 for entry in cleared if entry.get("action") == "kill")
+    if killed:
+        line += f" ({killed:,} running: killed first)"
+    return line + "; each one is in Events"
+
+
+def _label(key: str) -> str:
+    """``dag/task#try`` for a key the engine wrote in full (``dag/task/run#try``): the run
+    is the selected task's, named by the question that was asked."""
+    body, _, try_number = key.partition("#")
+    parts = body.split("/")
+    if len(parts) != 3 or not try_number:
+        return key
+    return f"{parts[0]}/{parts[1]}#{try_number}"
 
 
 def command_refusal(command_line: str, *, shell: bool) -> str | None:
