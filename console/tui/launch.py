@@ -21,6 +21,7 @@ from console.cli.output import plural, say, tasks
 if TYPE_CHECKING:
     from console.runtime import Runtime
     from console.tui.app import ConsoleApp
+    from store import Store
 
 
 class HeldLog(logging.Handler):
@@ -139,7 +140,7 @@ def launch(
         # (The engine may have been restarted while the console ran: stop the current one.)
         current: Any = app.context.engine
         if current is not None:
-            stop_engine(current, mode)
+            stop_engine(current, mode, store)
         _close(app, runtime)
         if held is not None and held.lines:
             say("the console logged (read-only, so not to console.log):")
@@ -151,11 +152,12 @@ def launch(
     return app.return_code or 0
 
 
-def stop_engine(engine: Any, mode: str) -> None:
+def stop_engine(engine: Any, mode: str, store: Store | None = None) -> None:
     """Tell the console's engine how to stop, wait for it, and say what became of the tasks.
 
     Tries are counted as the header counts them: running, or handed out to an
     executor and not started (those go back to the store whatever the mode).
+    After a drain, what was left for the next engine is read from ``store``.
     """
     status = engine.status()
     running, handed_out = _running_and_handed_out(status)
@@ -172,6 +174,22 @@ def stop_engine(engine: Any, mode: str) -> None:
         say(f"left {plural(left, 'task')} running; the next engine on this store adopts them")
     elif stopped.get("mode") == "kill" and left:
         say(f"killed {plural(left, 'running task')}")
+    elif stopped.get("drained") and store is not None:
+        say(drained_line(store.unfinished_count()))
+
+
+def drained_line(waiting: int) -> str:
+    """What a drain left behind: the tasks that never started stay scheduled in the store.
+
+    The console closed on its own once the last running task ended; without
+    this line the operator cannot tell whether anything is left to run.
+    """
+    if not waiting:
+        return "drained: every task has ended; nothing is left to run"
+    return (
+        f"drained: nothing runs; {plural(waiting, 'task')} left scheduled for the next engine "
+        "(`execconsole scheduler`, or open the console again)"
+    )
 
 
 def _running_and_handed_out(status: Any) -> tuple[int, int]:
