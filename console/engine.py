@@ -802,11 +802,7 @@ class Engine:
         starts them, and without a word they would just wait.
         """
         self._last_unhosted_check = time.monotonic()
-        unhosted = {
-            name: count
-            for name, count in self.store.unfinished_by_executor().items()
-            if name not in self.executors
-        }
+        unhosted = self.store.unfinished_by_executor(besides=self.executors)
         for name, count in unhosted.items():
             if name not in self._unhosted_noted:
                 self._unhosted_noted.add(name)

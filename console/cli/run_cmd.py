@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
 from console.cli.main import GlobalOptions
 from console.cli.output import say, tasks
+
+if TYPE_CHECKING:
+    from console.run_tally import RunTally
 
 
 def register(app: typer.Typer) -> None:
@@ -127,7 +130,9 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
     watch = RunWatch(store, run.dag_id, run.run_id, bar)
 
     engine = run.engine
-    if engine is None and run.owner is not None:
+    if engine is not None:
+        watch.track(submitted=run.task_count)  # just stored, and the engine has not ticked since
+    elif run.owner is not None:
         try:
             engine = follow_until_finished_or_orphaned(runtime, watch, bar, run.owner)
         except KeyboardInterrupt:
@@ -136,6 +141,8 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
     if engine is not None:
         from console.headless import host_engine
 
+        if run.engine is None:
+            watch.track()  # taken over from an engine that stopped: count once, then follow
         host_engine(
             runtime,
             until=watch.finished_with_others,
@@ -143,6 +150,7 @@ def drive_headless(runtime, run: SubmittedRun) -> int:  # type: ignore[no-untype
             engine=engine,
             announce=lambda message: say(f"note: {message}"),
         )
+    watch.untrack()
     final = watch.counts()
     bar.close(final)
     code = report_outcome(store, run.dag_id, run.run_id, final, run.task_count)
@@ -230,13 +238,19 @@ class RunWatch:
 
     - ``finished`` first looks at the engine's own in-flight tries: while any
       try of the run is handed out, the run cannot be over, and no query runs;
-    - the progress counts are refreshed at the bar's pace (10 Hz on a terminal,
-      every 2.5 s otherwise), and never more often than 20 times the time
-      the last count took, so counting stays under ~5% of the engine's thread
-      however large the run.
+    - while this process hosts the engine (``track``), the progress comes from
+      a ``RunTally`` fed by the engine's commits, and the run's rows are
+      counted again only when the tally cannot follow a change (a failure's
+      cascade, an operator's request) or as a check every ``CHECK_EVERY``
+      seconds;
+    - every count is paced: at the bar's pace at most (10 Hz on a terminal,
+      every 2.5 s otherwise), and never more often than ``BUDGET`` times the
+      time the last count took, so counting stays under ~5% of the engine's
+      thread however large the run.
     """
 
     BUDGET = 20.0  # run a count at most once per this many times its own cost
+    CHECK_EVERY = 30.0  # seconds between counts that only check a tally nothing made stale
 
     def __init__(self, store, dag_id: str, run_id: str, bar) -> None:  # type: ignore[no-untyped-def]
         self.store = store
@@ -245,12 +259,34 @@ class RunWatch:
         self.bar = bar
         # Off a terminal the bar prints a line every 5 s: count twice as often as that.
         self.interval = 0.1 if bar.interactive else 2.5
+        self._next_update = 0.0
         self._next_count = 0.0
         self._next_check = 0.0
+        self._tally: RunTally | None = None
+        self._tally_checked = 0.0
 
     def counts(self) -> dict[str, int]:
         # By each task's latest try: a retried task is counted once, not once a try.
         return self.store.run_progress(self.dag_id, self.run_id)
+
+    def track(self, submitted: int | None = None) -> None:
+        """Follow the run through this process's engine's commits, from now on.
+
+        ``submitted``: the run was stored just now with that many tasks, all
+        scheduled, and the engine has not ticked since: the tally starts from
+        that without a count.
+        """
+        from console.run_tally import RunTally
+
+        counts = {"scheduled": submitted} if submitted is not None else self.counts()
+        self._tally = RunTally(self.dag_id, self.run_id, counts)
+        self._tally_checked = time.monotonic()
+        self.store.commit_listeners.append(self._tally.follow)
+
+    def untrack(self) -> None:
+        if self._tally is not None:
+            self.store.commit_listeners.remove(self._tally.follow)
+            self._tally = None
 
     def finished(self, engine: object = None) -> bool:
         in_flight = getattr(engine, "in_flight", None)
@@ -291,10 +327,22 @@ class RunWatch:
         # An operator may pause dispatch from elsewhere: say so where they look.
         self.bar.paused = bool(getattr(engine, "paused", False))
         now = time.monotonic()
-        if now < self._next_count:
+        if now < self._next_update:
+            return
+        self._next_update = now + self.interval
+        tally = self._tally
+        if tally is not None:
+            due = tally.stale or now - self._tally_checked >= self.CHECK_EVERY
+            if not due or now < self._next_count:
+                self.bar.update(dict(tally.counts))
+                return
+        elif now < self._next_count:
             return
         counts = self.counts()
-        self._next_count = now + max(self.interval, self.BUDGET * (time.monotonic() - now))
+        self._next_count = now + self.BUDGET * (time.monotonic() - now)
+        if tally is not None:
+            tally.reset(counts)
+            self._tally_checked = now
         self.bar.update(counts)
 
 

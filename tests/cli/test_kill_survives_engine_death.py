@@ -22,13 +22,14 @@ from tests.helpers import cli_env, processes_with_env_marker, run_cli, start_cli
 # The task swallows the first SIGTERM (so the kill is still under way when the
 # engine dies) and runs until a second SIGTERM comes, or the gate opens: then
 # it fails, as a killed task would (a success before the kill lands stays one).
+# The trap is set before the task says it started: the kill may come at once.
 STUBBORN = """
 id = "st"
 [[task]]
 id = "stubborn"
 retries = 2
 env = {{EXECCONSOLE_TEST_MARKER = "kill-survives-{marker}"}}
-command = ["sh", "-c", "echo started >> {trace}; trap 'trap - TERM; echo TERM' TERM; while [ ! -e {gate} ]; do sleep 0.05; done; exit 1"]
+command = ["sh", "-c", "trap 'trap - TERM; echo TERM' TERM; echo started >> {trace}; while [ ! -e {gate} ]; do sleep 0.05; done; exit 1"]
 """
 
 
