@@ -170,8 +170,8 @@ def show(
     name_width = max(len(row[0]) for row in rows)
     value_width = min(max(len(str(row[1])) for row in rows), 48)
     for name, value, source in rows:
-        text = f"{name:<{name_width}}  {str(value):<{value_width}}  {source}".rstrip()
-        typer.echo(text)
+        # A table, so stderr, as every command's human output (scripts read --json or `config get`).
+        say(f"{name:<{name_width}}  {str(value):<{value_width}}  {source}".rstrip())
 
 
 @config_app.command("get")

@@ -39,7 +39,8 @@ def test_show_names_the_layer_each_setting_came_from(home: Path) -> None:
 
     human = run_cli(home, "config", "show", env=env)
     assert human.returncode == 0, human.stderr
-    lines = human.stdout.splitlines()
+    assert human.stdout == ""  # a table is human output: stderr, as for every command
+    lines = human.stderr.splitlines()
     assert any(line.split() == ["parallelism", "4", str(home / "config.toml")] for line in lines)
     assert any(
         line.split() == ["tick_interval", "0.1", "$EXECCONSOLE__CORE__TICK_INTERVAL"]
