@@ -20,6 +20,8 @@ from console.tui import formatting as fmt
 from console.tui.footer import StableFooter
 from console.tui.log_source import EarlierMatches, LogFollower, LogUpdate, search_before
 from console.tui.task_panel import TaskRef
+from executors.state import TaskState
+from store.records import TaskRecord
 
 if TYPE_CHECKING:
     from console.tui.app import ConsoleApp
@@ -44,12 +46,18 @@ class SearchHighlighter(Highlighter):
 
 
 class LogUpdated(Message):
-    """New log text arrived from the worker thread."""
+    """New log text arrived from the worker thread, with the try as the store has it now."""
 
-    def __init__(self, update: LogUpdate | None, error: str | None = None) -> None:
+    def __init__(
+        self,
+        update: LogUpdate | None,
+        error: str | None = None,
+        record: TaskRecord | None = None,
+    ) -> None:
         super().__init__()
         self.update = update
         self.error = error
+        self.record = record
 
 
 class EarlierSearched(Message):
@@ -60,6 +68,33 @@ class EarlierSearched(Message):
         self.search = search
         self.found = found
         self.error = error
+
+
+def follow_state(
+    record: TaskRecord | None, following: bool, paused_by: str = "scroll"
+) -> tuple[str, str]:
+    """What the log view is doing, in a few words, and the theme variable to show it in.
+
+    True at a glance: a try that has ended writes nothing more, whatever the
+    view does; a running one is followed until the operator scrolls up (or
+    jumps to a search match, ``paused_by`` "match"; or to the top, "top").
+    """
+    state = TaskState(record.state) if record is not None else None
+    if record is not None and state is not None and state.is_finished:
+        how = [f"exit {record.exit_code}"] if record.exit_code is not None else []
+        if record.reason:
+            how.append(record.reason[:60])
+        outcome = f" ({'; '.join(how)})" if how else ""
+        variable = "success" if state == TaskState.SUCCESS else "error"
+        if state in (TaskState.UP_FOR_RETRY, TaskState.UPSTREAM_FAILED):
+            variable = "warning"
+        return f"ENDED: {state}{outcome} · nothing more will come", variable
+    if state in (TaskState.SCHEDULED, TaskState.QUEUED):
+        return f"NOT STARTED ({state}) · its output shows once it runs", "secondary"
+    if following:
+        return "FOLLOWING new output", "accent"
+    why = {"match": "at a match", "top": "at the top"}.get(paused_by, "you scrolled up")
+    return f"PAUSED: {why} · f or end follows again", "warning"
 
 
 class LogScreen(Screen[None]):
@@ -92,6 +127,8 @@ class LogScreen(Screen[None]):
         self.log_size = 0
         self.truncated = False
         self.following = True
+        self.paused_by = "scroll"  # why following stopped: "scroll", "match" or "top"
+        self.record: TaskRecord | None = None  # the try, as last read from the store
         self._timer_pending = False
         # Where the lines shown start in the local log file (None: not a local file).
         self.loaded_from: int | None = None
@@ -130,7 +167,11 @@ class LogScreen(Screen[None]):
         if record is None:
             self.log_view.write_line(f"task instance {self.task_ref.ti_id} no longer exists")
             return
+        self.record = record
         self.follower = LogFollower(self.console_app.context.executors, record)
+        # Scrolling up stops following at once, not at the next output (a try
+        # that prints nothing for a minute would say FOLLOWING all that time).
+        self.watch(self.log_view, "scroll_y", self._scrolled, init=False)
         if self.console_app.polling:
             self._poll()
         else:
@@ -144,23 +185,45 @@ class LogScreen(Screen[None]):
             return
 
         def fetch() -> None:
+            record = None
             try:
-                if not follower.record.log_path:
-                    record = self.console_app.builder.record(self.task_ref.ti_id)
-                    if record is not None:
-                        follower.record = record
-                self.post_message(LogUpdated(follower.poll()))
+                # The try's state, for the title (and its log path, once it has one).
+                record = self.console_app.builder.record(self.task_ref.ti_id)
+                if record is not None and not follower.record.log_path:
+                    follower.record = record
+                self.post_message(LogUpdated(follower.poll(), record=record))
             except Exception as error:
-                self.post_message(LogUpdated(None, str(error)))
+                self.post_message(LogUpdated(None, str(error), record))
 
         self.run_worker(fetch, thread=True, group="log-follow", exit_on_error=False)
 
     def on_log_updated(self, message: LogUpdated) -> None:
         if message.error:
             self.log_source = f"cannot read the log: {message.error}"
+        ended_before = self.ended
+        if message.record is not None:
+            self.record = message.record
         self._apply(message.update)
+        if ended_before and not message.error:
+            return  # read once more after the try ended: nothing more will come
         if self.is_attached and self.console_app.polling:
             self.set_timer(FOLLOW_INTERVAL, self._poll)
+
+    @property
+    def ended(self) -> bool:
+        """The try has ended: its log is whole."""
+        return self.record is not None and TaskState(self.record.state).is_finished
+
+    def _scrolled(self, _old: float, _new: float) -> None:
+        """Up from the end: paused; back at the end (end, f, or scrolled down): following."""
+        log = self.log_view
+        if log.max_scroll_y == 0:
+            return  # not laid out yet, or it all fits: there is no end to leave
+        at_end = log.is_vertical_scroll_end
+        if at_end != self.following:
+            self.following = at_end
+            self.paused_by = "scroll"
+            self._title()
 
     def _apply(self, update: LogUpdate | None) -> None:
         if update is not None:
@@ -172,7 +235,7 @@ class LogScreen(Screen[None]):
                 and not log.is_vertical_scroll_end
             ):
                 # The operator scrolled up: stop following until f (or end).
-                self.following = False
+                self.following, self.paused_by = False, "scroll"
             if update.replace:
                 log.clear()
             if update.text:
@@ -195,11 +258,8 @@ class LogScreen(Screen[None]):
         app = self.console_app
         palette = app.palette
         text = Text()
-        state = "FOLLOWING" if self.following else "PAUSED · f follows"
-        text.append(
-            f" {state} ",
-            style=palette.style("accent" if self.following else "warning", reverse=True),
-        )
+        badge, variable = follow_state(self.record, self.following, self.paused_by)
+        text.append(f" {badge} ", style=palette.style(variable, reverse=True))
         text.append(
             f" Log of {fmt.task_label(self.task_ref.key)}",
             style=palette.style("primary", bold=True),
@@ -321,7 +381,7 @@ class LogScreen(Screen[None]):
         if not self.matches:
             self._title()
             return
-        self.following = False
+        self.following, self.paused_by = False, "match"
         self.match_index = (self.match_index + step) % len(self.matches)
         line = self.matches[self.match_index]
         self.log_view.scroll_to(y=max(0, line - self.log_view.size.height // 2), animate=False)
@@ -339,7 +399,7 @@ class LogScreen(Screen[None]):
         self._title()
 
     def action_top(self) -> None:
-        self.following = False
+        self.following, self.paused_by = False, "top"
         self.log_view.scroll_home(animate=False)
         self._title()
 
