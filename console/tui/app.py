@@ -18,7 +18,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,10 @@ from console.tui.messages import ActionFinished, EngineStopped, SnapshotFailed, 
 from console.tui.operator import MARKS, OperatorActions, RequestRejected, state_refusal
 from console.tui.palette import Palette
 from console.tui.quit_screen import DRAIN, QuitScreen
+from console.tui.run_watch import RunWatch, finished_text
 from console.tui.task_panel import TaskRef
 from executors.vended import KeyBinding
+from store.runs import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,8 @@ class ConsoleApp(App[str | None]):
         self._wanted_parallelism: dict[str, int] = {}
         self._wanted_paused: bool | None = None
         self.polls = 0
+        # Runs seen at work, looked up on the poll thread until they finish (said once each).
+        self.run_watch = RunWatch(operator.run_summary)
         self.restarting = False
         self._stopped_engine: object | None = None  # the engine whose end was shown
         self._engine_released = False
@@ -286,12 +290,31 @@ class ConsoleApp(App[str | None]):
             log.exception("could not build a snapshot")
             self.post_message(SnapshotFailed(f"{type(error).__name__}: {error}"))
         else:
-            self.post_message(SnapshotTaken(snapshot))
+            self.post_message(SnapshotTaken(snapshot, self._finished_runs(snapshot)))
+
+    def _finished_runs(self, snapshot: Snapshot) -> list[RunSummary]:
+        """The runs this console saw at work that have finished since (read from the store)."""
+        try:
+            return self.run_watch.finished(snapshot)
+        except Exception:  # never worth a refresh: said next time, or in the Events panel
+            log.exception("could not look up the runs shown")
+            return []
+
+    def announce_finished(self, runs: Sequence[RunSummary]) -> None:
+        """A notification naming each run that finished and how (once per run)."""
+        if not runs:
+            return
+        message, failed = finished_text(runs)
+        title = "run finished" if len(runs) == 1 else "runs finished"
+        self.notify(
+            message, title=title, severity="warning" if failed else "information", timeout=15
+        )
 
     def on_snapshot_taken(self, message: SnapshotTaken) -> None:
         self._poll_running = False
         self.polls += 1
         self.apply_snapshot(message.snapshot)
+        self.announce_finished(message.finished_runs)
         self._check_engine()
         self._follow_lease()
         self._schedule_next_poll()
@@ -340,6 +363,7 @@ class ConsoleApp(App[str | None]):
                 snapshot = self.snapshot_hook(snapshot)
             self.polls += 1
             self.apply_snapshot(snapshot)
+            self.announce_finished(self._finished_runs(snapshot))
             return
         if self._poll_timer is not None:
             self._poll_timer.stop()

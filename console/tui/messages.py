@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.message import Message
 
 from console.snapshot import EventRow, Snapshot, TaskDetail
 from executors.task_key import TaskKey
+from store.runs import RunSummary
 
 
 class SnapshotTaken(Message):
     """A poll finished: the worker thread built a new snapshot."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, finished_runs: Sequence[RunSummary] = ()) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.finished_runs = finished_runs  # runs seen at work that have ended since
 
 
 class SnapshotFailed(Message):
