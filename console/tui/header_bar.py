@@ -48,17 +48,28 @@ EMPTY_STORE_HINT_READ_ONLY = (
 )
 
 
-def _rate(per_second: float) -> str:
-    """Finished tries per second, or per minute when fewer than one a second."""
-    if per_second >= 1 or per_second == 0:
-        return f"{per_second:.1f}/s"
-    return f"{per_second * 60:.1f}/min"
+# Both rates the header shows are tries finished per second, each labelled with the
+# span it is counted over: the units never change, so two figures read side by side
+# (and a figure read a minute later) compare at a glance.
+RECENT_SPAN = "5s"  # the executor line's rate: snapshot.FINISHING_SECONDS
+MINUTE_SPAN = "1m"  # the throughput figure: HeaderView.throughput_now
+CHART_SPAN = "5m"  # the sparkline: THROUGHPUT_BUCKETS of THROUGHPUT_BUCKET_SECONDS
 
 
-def finishing_text(per_second: float) -> str:
-    """``finishing 312/s``: tries ending now, whether or not they were ever seen running."""
-    rate = f"{per_second:.0f}/s" if per_second >= 10 else _rate(per_second)
-    return f"finishing {rate}"
+def per_second(rate: float) -> str:
+    """Tries a second, always per second: ``312/s``, ``2.5/s``, ``0.017/s`` (one a minute), ``0/s``."""
+    if rate == 0:
+        return "0/s"
+    if rate >= 10:
+        return f"{rate:,.0f}/s"
+    if rate >= 1:
+        return f"{rate:.1f}/s"
+    return f"{rate:.2g}/s"
+
+
+def finishing_text(rate: float) -> str:
+    """``finished 312/s over 5s``: tries ending now, whether or not they were ever seen running."""
+    return f"finished {per_second(rate)} over {RECENT_SPAN}"
 
 
 def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) -> Text:
@@ -276,18 +287,20 @@ class HeaderBar(Horizontal):
         else:
             message = palette.muted("")
         self._update(self.message_line, message)
-        rate = (_rate(header.throughput_now), palette.style("accent", bold=True))
+        rate = (per_second(header.throughput_now), palette.style("accent", bold=True))
+        muted = palette.style("foreground-muted")
         self._update(
             self.throughput_line,
             fitting(
                 self.throughput_line.size.width,
                 [
                     Text.assemble(
-                        ("throughput ", palette.style("foreground-muted")),
+                        ("finished ", muted),
                         rate,
-                        (" · last 5 min", palette.style("foreground-muted")),
+                        (f" over {MINUTE_SPAN} · chart {CHART_SPAN}", muted),
                     ),
-                    Text.assemble(rate, (" · 5 min", palette.style("foreground-muted"))),
+                    Text.assemble(rate, (f" over {MINUTE_SPAN} · {CHART_SPAN}", muted)),
+                    Text.assemble(rate, (f" over {MINUTE_SPAN}", muted)),
                     Text.assemble(rate),
                 ],
             ),

@@ -71,17 +71,17 @@ def test_tries_too_short_to_be_seen_running_show_as_finishing_not_as_zero_runnin
         # Five tries over the last five seconds: one a second.
         await c.wait(
             pilot,
-            lambda: "0 running (finishing 1.0/s)" in line_text(header.counts_line),
+            lambda: "0 running (finished 1.0/s over 5s)" in line_text(header.counts_line),
             "the counts line says they are finishing",
         )
         assert "5 succeeded" in line_text(header.counts_line)
-        assert "0 running · finishing 1.0/s" in line_text(header.executors_line)
+        assert "0 running · finished 1.0/s over 5s" in line_text(header.executors_line)
         # A rate of the last few seconds: once tries stop ending, it goes.
         await c.wait(
             pilot,
             lambda: (
-                "finishing" not in line_text(header.counts_line)
-                and "finishing" not in line_text(header.executors_line)
+                "finished" not in line_text(header.counts_line)
+                and "finished" not in line_text(header.executors_line)
             ),
             "the rate goes when nothing finishes",
         )
@@ -103,7 +103,7 @@ def test_a_busy_run_of_short_tries_on_the_real_engine_shows_its_finishing_rate(
     async def scenario(pilot: Any) -> None:
         await c.wait(
             pilot,
-            lambda: "finishing" in line_text(header.executors_line),
+            lambda: "finished" in line_text(header.executors_line),
             "the executor line shows the tries finishing",
         )
         await c.wait(
