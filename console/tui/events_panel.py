@@ -58,7 +58,7 @@ class EventsPanel(TaskPanel):
     COLUMNS = (
         Column("time", "Time", 8),
         Column("task", "Task", 20, fit=True),
-        Column("state", "State", 9),
+        Column("state", "State", 15),  # "upstream_failed" whole
         Column("duration", "Took", 5, numeric=True),
         Column("exit", "Exit", 4, numeric=True),
         Column("reason", "Reason / by", 12, flex=True, min_width=8),

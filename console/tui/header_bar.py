@@ -16,18 +16,20 @@ from console.tui import formatting as fmt
 from console.tui.palette import Palette
 
 # The counts line, in the order an operator reads a run: (state, label, short label).
-# Each state counts tasks by their latest try, so the figures add up to the number
-# of tasks; "retried" (the up_for_retry key) counts the tries a later try
-# superseded, the engine's retries and operators' alike: history, not pending work
-# (see HeaderView.counts). An up_for_retry try always has a later try in the store.
+# The labels are the states' own names, as `execconsole tasks list --state` takes
+# them, so a figure here is the count that command lists. Each state counts tasks
+# by their latest try, so the figures add up to the number of tasks; up_for_retry
+# counts the tries a later try superseded, the engine's retries and operators'
+# alike: history, not pending work (see HeaderView.counts), said in full where
+# there is room. An up_for_retry try always has a later try in the store.
 COUNTED = (
-    ("scheduled", "waiting", "waiting"),
-    ("queued", "handed out", "out"),
-    ("running", "running", "run"),
-    ("success", "succeeded", "ok"),
+    ("scheduled", "scheduled", "scheduled"),
+    ("queued", "queued", "queued"),
+    ("running", "running", "running"),
+    ("success", "success", "success"),
     ("failed", "failed", "failed"),
-    ("up_for_retry", "retried", "retried"),
-    ("upstream_failed", "upstream failed", "upstream✗"),
+    ("up_for_retry", "up_for_retry (retried)", "up_for_retry"),
+    ("upstream_failed", "upstream_failed", "upstream_failed"),
 )
 # When even short words do not fit: what matters most first, so that what is cut
 # at the end is the waiting count and history, never a failure.
@@ -73,9 +75,9 @@ def finishing_text(rate: float) -> str:
 
 
 def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) -> Text:
-    """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running`` (+ warning).
+    """``local (LocalExecutor) · parallelism 4 · 2 open · 2 running · 1 queued`` (+ warning).
 
-    Open slots are the executor's own count; running and handed out are the
+    Open slots are the executor's own count; running and queued are the
     store's, read with the counts line, so the same word has the same figure
     on both lines. ``short``: without the executor's class (a narrow terminal).
     """
@@ -100,7 +102,7 @@ def executor_line(view: ExecutorView, palette: Palette, *, short: bool = False) 
         # them shows 0 running, and this says what is going on.
         text.append(f" · {finishing_text(view.finishing)}", style=palette.state("success"))
     if view.backlog:
-        text.append(f" · {view.backlog} handed out")
+        text.append(f" · {view.backlog} queued")
     if view.warning:
         text.append(f"  ⚠ {view.warning}", style=palette.style("warning", bold=True))
     return text

@@ -165,7 +165,7 @@ def stop_engine(engine: Any, mode: str, store: Store | None = None) -> None:
         what = "killing" if mode == "kill" else "waiting for"
         line = f"stopping the engine: {what} {plural(running, 'running task')}"
         if handed_out:
-            line += f"; {handed_out} handed out but not started go back to the store"
+            line += f"; {handed_out} queued but not started go back to the store, scheduled"
         say(line)
     engine.stop(mode)
     stopped = engine.stopped or {}

@@ -25,16 +25,16 @@ STATE_VARIABLES: Mapping[str, str] = {
     "upstream_failed": "warning",
 }
 
-# Short names that fit narrow columns. An up_for_retry try always has a later try
-# (the engine inserts it in the same commit): it was retried, it is not pending.
+# How each state reads on screen: its own name, as `execconsole tasks list` prints it
+# and `--state` takes it, so the console and the CLI never name one state two ways.
 STATE_LABELS: Mapping[str, str] = {
     "scheduled": "scheduled",
     "queued": "queued",
     "running": "running",
     "success": "success",
     "failed": "failed",
-    "up_for_retry": "retried",
-    "upstream_failed": "upstream✗",
+    "up_for_retry": "up_for_retry",
+    "upstream_failed": "upstream_failed",
 }
 
 

@@ -14,15 +14,16 @@ TITLE_MARGIN = 7  # what the frame takes around the title: corners, edges, space
 
 
 def _status(item: QueuedRow, palette: Palette) -> Text:
-    """Why it has not started: handed out (to its executor: it starts next), ready,
-    blocked by N upstream tasks, or waiting until its retry time."""
+    """Why it has not started: queued (handed to its executor: it starts next),
+    scheduled and free to start, blocked by N upstream tasks, or waiting until its
+    retry time. The states by their own names, as `execconsole tasks list` prints them."""
     if item.state == "queued":
-        return Text("handed out", style=palette.state("queued", bold=True))
+        return Text("queued", style=palette.state("queued", bold=True))
     if item.blocked_by:
         return palette.muted(f"blocked {item.blocked_by}")
     if item.not_before:
         return Text(f"at {fmt.clock_time(item.not_before)}", style=palette.state("up_for_retry"))
-    return Text("ready", style=palette.style("foreground"))
+    return Text("scheduled", style=palette.style("foreground"))
 
 
 class QueuedPanel(TaskPanel):
@@ -77,7 +78,7 @@ class QueuedPanel(TaskPanel):
     def detail(self, depth: int, shown: int, filtered: bool) -> str:
         """The title's detail, as long as the panel's width allows.
 
-        "To start" counts what the header calls waiting and handed out.
+        "To start" counts what the header calls scheduled and queued.
         """
         suffix = " · filtered" if filtered else ""
         if depth <= shown:

@@ -36,9 +36,10 @@ class QuitScreen(ModalScreen[str | None]):
     def question(self) -> str:
         if self.running:
             return f"Quit? {plural(self.running, 'task')} {'is' if self.running == 1 else 'are'} running."
+        # queued, as the header and `tasks list` name it: handed to the executor.
         if self.handed_out == 1:
-            return "Quit? 1 task handed out, not started yet."
-        return f"Quit? {plural(self.handed_out, 'task')} handed out, none started yet."
+            return "Quit? 1 task queued (handed out, not started yet)."
+        return f"Quit? {plural(self.handed_out, 'task')} queued (handed out), none started yet."
 
     @property
     def detail(self) -> str:
@@ -51,15 +52,15 @@ class QuitScreen(ModalScreen[str | None]):
             if not self.waiting:
                 return f"{stay.capitalize()} in the store for the next engine."
             return (
-                f"{self.handed_out:,} handed out and {self.waiting:,} waiting: none has started; "
+                f"{self.handed_out:,} queued and {self.waiting:,} scheduled: none has started; "
                 "they stay in the store for the next engine."
             )
         more = f"{later:,} more {'waits' if later == 1 else 'wait'} to start"
         if not self.handed_out:
             return f"{more}; {stay} in the store for the next engine."
-        where = [f"{self.handed_out:,} handed out to the executor"]
+        where = [f"{self.handed_out:,} queued at the executor"]
         if self.waiting:
-            where.append(f"{self.waiting:,} in the store")
+            where.append(f"{self.waiting:,} scheduled in the store")
         return f"{more} ({', '.join(where)}); {stay} in the store for the next engine."
 
     @property

@@ -45,7 +45,7 @@ FIRST_FIELDS = (
 def state_text(palette: Palette, state: str) -> Text:
     """A state by its real name, in its colour.
 
-    The panels' short labels (``upstream✗``, ``retried``) save columns; this
+    The panels say states by these names too (``STATE_LABELS``); this
     screen shows every field as the store and the CLI name it.
     """
     return Text(state, style=palette.state(state))

@@ -58,7 +58,7 @@ def test_quitting_and_stopping_count_handed_out_tries_as_waiting_not_running(
     async def scenario(pilot: Any) -> None:
         await c.wait(pilot, settled, "2 running and some handed out")
         header = str(c.app.dashboard.header.counts_line.render())
-        assert f"{seen['queued']} handed out · 2 running" in header
+        assert f"{seen['queued']} queued · 2 running" in header
         await pilot.press("q")
         await c.wait(pilot, lambda: isinstance(c.app.screen, QuitScreen), "asked")
         screen = c.app.screen
@@ -67,7 +67,7 @@ def test_quitting_and_stopping_count_handed_out_tries_as_waiting_not_running(
         detail = str(screen.query_one(".dialog-detail").render())
         assert title == "Quit? 2 tasks are running."
         waiting = seen["queued"] + seen.get("scheduled", 0)
-        assert detail.startswith(f"{waiting} more wait to start ({seen['queued']} handed out")
+        assert detail.startswith(f"{waiting} more wait to start ({seen['queued']} queued at")
         await pilot.press("escape")
         await c.wait(pilot, lambda: c.app.screen is c.app.dashboard, "stayed")
         c.app.exit("finish")  # what SIGTERM or SIGHUP to the console does
@@ -78,8 +78,8 @@ def test_quitting_and_stopping_count_handed_out_tries_as_waiting_not_running(
     stop_engine(c.engine, "kill")  # what launch() does then (kill: the tasks never end)
     said = capsys.readouterr().err
     assert (
-        f"stopping the engine: killing 2 running tasks; {seen['queued']} handed out "
-        "but not started go back to the store"
+        f"stopping the engine: killing 2 running tasks; {seen['queued']} queued "
+        "but not started go back to the store, scheduled"
     ) in said
     assert "killed 2 running tasks" in said
 
@@ -102,16 +102,17 @@ def test_a_retried_try_is_counted_as_retried_not_as_pending_work(console: Consol
             "the second try succeeded",
         )
         line = c.app.dashboard.header.counts_line
-        await c.wait(pilot, lambda: "1 retried" in str(line.render()), "the header shows it")
+        # By the state's own name, as `tasks list --state up_for_retry` lists it.
+        await c.wait(pilot, lambda: "1 up_for_retry" in str(line.render()), "the header shows it")
         assert "retrying" not in str(line.render())
         # Muted, as a count of nothing (pending work is drawn in its state's colour).
         text = c.app.dashboard.header._shown["header-counts"]
-        start = text.plain.index("1 retried")
+        start = text.plain.index("1 up_for_retry")
         styles = {span.style for span in text.spans if span.start <= start < span.end}
         assert styles == {c.app.palette.style("foreground-muted")}
         # Wherever a state is labelled (Events, task detail, timeline legend).
-        assert c.app.palette.state_text("up_for_retry").plain == "retried"
-        assert STATE_LABELS["up_for_retry"] == "retried"
+        assert c.app.palette.state_text("up_for_retry").plain == "up_for_retry"
+        assert STATE_LABELS["up_for_retry"] == "up_for_retry"
 
     c.run(scenario)
     first = c.store.tries(c.record(key))[0]

@@ -74,7 +74,7 @@ def test_the_header_says_one_failed_task_where_one_task_failed(tmp_path: Path) -
 
     async def scenario(pilot: Any) -> None:
         line = str(app.dashboard.header.counts_line.render())
-        assert "28 succeeded · 1 failed · 4 retried · 1 upstream failed" in line, line
+        assert "28 success · 1 failed · 4 up_for_retry (retried) · 1 upstream_failed" in line, line
 
     run_app(app, WIDE, scenario)
 
@@ -104,8 +104,8 @@ def test_the_executor_line_and_the_counts_line_give_one_figure_for_running_and_h
         header = app.dashboard.header
         executors = str(header.executors_line.render())
         counts = str(header.counts_line.render())
-        assert "4 handed out · 2 running" in counts, counts
-        assert "· 2 running" in executors and "· 4 handed out" in executors, executors
+        assert "4 queued · 2 running" in counts, counts
+        assert "· 2 running" in executors and "· 4 queued" in executors, executors
         assert "parallelism 2 · 0 open" in executors, executors  # slots: the executor's
 
     run_app(app, WIDE, scenario)

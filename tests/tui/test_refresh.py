@@ -74,7 +74,7 @@ def test_tries_too_short_to_be_seen_running_show_as_finishing_not_as_zero_runnin
             lambda: "0 running (finished 1.0/s over 5s)" in line_text(header.counts_line),
             "the counts line says they are finishing",
         )
-        assert "5 succeeded" in line_text(header.counts_line)
+        assert "5 success" in line_text(header.counts_line)
         assert "0 running · finished 1.0/s over 5s" in line_text(header.executors_line)
         # A rate of the last few seconds: once tries stop ending, it goes.
         await c.wait(

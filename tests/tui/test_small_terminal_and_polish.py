@@ -88,7 +88,7 @@ def test_at_80x24_the_header_keeps_its_title_and_counts_on_one_line_each(
         mode = shown(header.mode_line)
         assert mode.startswith("execconsole · engine pid ") and "…" not in mode
         counts = shown(header.counts_line)
-        assert "4 handed out · 2 running" in counts and "…" not in counts
+        assert "4 queued · 2 running" in counts and "…" not in counts
 
     run_at(c, SMALL, scenario)
 
@@ -119,7 +119,7 @@ def test_at_80x24_queued_shows_its_title_and_each_tasks_status_whole(
         status_end = sum(width + 2 * table.cell_padding for width in widths[:3])
         assert status_end <= table.size.width
         first = table.render_line(1).text
-        assert "handed out" in first, first
+        assert "queued" in first, first
 
     run_at(c, SMALL, scenario)
 
