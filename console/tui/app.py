@@ -30,7 +30,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from console.cli.output import plural
-from console.snapshot import Snapshot, SnapshotBuilder
+from console.snapshot import Snapshot, SnapshotBuilder, parse_time
 from console.tui.confirm_screen import ConfirmScreen, RestartScreen
 from console.tui.context import ConsoleContext, EngineLink
 from console.tui.dashboard_screen import DashboardScreen, make_dashboard
@@ -204,6 +204,10 @@ class ConsoleApp(App[str | None]):
         self._wanted_parallelism: dict[str, int] = {}
         self._wanted_paused: bool | None = None
         self.polls = 0
+        # When the engine this console shows took the store (seconds since the epoch),
+        # read on the poll thread: the Timeline fades an earlier engine's slots.
+        self.engine_since: float | None = None
+        self._engine_since_of: object | None = None  # the engine it was read for
         # Runs seen at work, looked up on the poll thread until they finish (said once each).
         self.run_watch = RunWatch(operator.run_summary)
         self.restarting = False
@@ -286,11 +290,33 @@ class ConsoleApp(App[str | None]):
             if self.snapshot_hook is not None:
                 snapshot = self.snapshot_hook(snapshot)
             self._read_lease()
+            self._read_engine_since()
         except Exception as error:
             log.exception("could not build a snapshot")
             self.post_message(SnapshotFailed(f"{type(error).__name__}: {error}"))
         else:
             self.post_message(SnapshotTaken(snapshot, self._finished_runs(snapshot)))
+
+    def _read_engine_since(self) -> None:
+        """Poll thread: when the engine shown took the store (its lease), once per engine.
+
+        Attached, the lease was read already (``context.attached_to``); the
+        console's own engine is looked up in the lease until it holds it.
+        """
+        ctx = self.context
+        engine: object | None = ctx.engine if ctx.engine is not None else ctx.attached_to
+        if engine is None:
+            self.engine_since, self._engine_since_of = None, None
+            return
+        if engine is self._engine_since_of:
+            return
+        owner = ctx.attached_to
+        if ctx.engine is not None:
+            owner = self.builder.store.lease_owner()
+            if owner is None or owner.get("pid") != ctx.engine.pid:
+                return  # not holding it yet: looked up again next time
+        self.engine_since = parse_time(str((owner or {}).get("acquired_at") or ""))
+        self._engine_since_of = engine
 
     def _finished_runs(self, snapshot: Snapshot) -> list[RunSummary]:
         """The runs this console saw at work that have finished since (read from the store)."""
@@ -361,6 +387,7 @@ class ConsoleApp(App[str | None]):
             snapshot = self.builder.build()
             if self.snapshot_hook is not None:
                 snapshot = self.snapshot_hook(snapshot)
+            self._read_engine_since()
             self.polls += 1
             self.apply_snapshot(snapshot)
             self.announce_finished(self._finished_runs(snapshot))

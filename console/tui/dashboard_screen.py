@@ -165,7 +165,7 @@ class DashboardScreen(Screen[None]):
             self._show_header(snapshot, snapshot.filter)
             for panel in (self.running_panel, self.queued_panel, self.events_panel):
                 panel.refresh_panel(snapshot, palette)
-            self.timeline_panel.refresh_panel(snapshot, palette)
+            self.timeline_panel.refresh_panel(snapshot, palette, self.console_app.engine_since)
             for vended in self.vended_panels:
                 vended.refresh_panel(snapshot)
         selection = self.selected_task

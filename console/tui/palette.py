@@ -74,6 +74,20 @@ class Palette:
     def state(self, state: str, *, bold: bool = False) -> Style:
         return self.style(STATE_VARIABLES.get(state, "foreground"), bold=bold)
 
+    def faded(self, state: str) -> RichColor | None:
+        """A state's colour half-way to the background: for what is past (an earlier engine's slots)."""
+        variable = STATE_VARIABLES.get(state, "foreground")
+        key = f"faded:{variable}"
+        if key not in self._colors:
+            try:
+                ink = Color.parse(self.variables.get(variable, ""))
+                ground = Color.parse(self.variables.get("background", ""))
+            except ColorParseError:
+                self._colors[key] = self.color(variable)
+            else:
+                self._colors[key] = ground.blend(ink.with_alpha(1), 0.45).rich_color
+        return self._colors[key]
+
     def state_text(self, state: str) -> Text:
         """A state name in its colour."""
         return Text(STATE_LABELS.get(state, state), style=self.state(state))

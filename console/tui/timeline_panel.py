@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from console.cli.output import plural
-from console.snapshot import Snapshot, TimelineBar, TimelineMark
+from console.snapshot import Snapshot, TimelineBar, TimelineMark, parse_time
 from console.tui.palette import STATE_LABELS, Palette
 from console.tui.panel_frame import PanelFrame
 
@@ -48,6 +48,32 @@ class _Layout(NamedTuple):
     width: int
     bars: tuple[tuple[str, int, int, str, str], ...]  # lane, first cell, last cell, state, task
     marks: tuple[tuple[str, int, int, str], ...] = ()  # lane, first cell, last cell, state
+    old: frozenset[str] = frozenset()  # lanes of an earlier engine, drawn faded
+
+
+def order_lanes(
+    bars: tuple[TimelineBar, ...], marks: tuple[TimelineMark, ...], engine_since: float | None
+) -> tuple[list[str], frozenset[str]]:
+    """The lanes top to bottom, and which of them are an earlier engine's.
+
+    A lane is an earlier engine's when nothing runs in it and its last try
+    ended before the current engine took the store (``engine_since``, seconds
+    relative to the snapshot; None: not known, every lane is current). The
+    current engine's lanes come first, by name (they stay put from one
+    refresh to the next); the earlier ones after them, the most recent first.
+    """
+    last: dict[str, float] = {}
+    for bar in bars:
+        end = 0.0 if bar.end is None else bar.end
+        last[bar.lane] = max(last.get(bar.lane, end), end)
+    for mark in marks:
+        last[mark.lane] = max(last.get(mark.lane, mark.second + 1), mark.second + 1)
+    old = frozenset(
+        lane for lane, ended in last.items() if engine_since is not None and ended < engine_since
+    )
+    current = sorted(lane for lane in last if lane not in old)
+    earlier = sorted(old, key=lambda lane: (-last[lane], lane))
+    return current + earlier, old
 
 
 def _window_for(bars: tuple[TimelineBar, ...], marks: tuple[TimelineMark, ...] = ()) -> int:
@@ -81,6 +107,7 @@ class TimelineView(Widget, can_focus=True):
         self.palette: Palette | None = None
         self.window = WINDOWS[1]
         self.lanes: list[str] = []
+        self.old_lanes: frozenset[str] = frozenset()
         self._drawn: _Layout | None = None
         self._lines_for: tuple[object, ...] | None = None
         self._lines: list[Strip] = []
@@ -91,13 +118,18 @@ class TimelineView(Widget, can_focus=True):
         bars: tuple[TimelineBar, ...],
         palette: Palette,
         marks: tuple[TimelineMark, ...] = (),
+        engine_since: float | None = None,
     ) -> None:
-        """Take new bars and marks; redraw only if one moved by a cell, changed or appeared."""
+        """Take new bars and marks; redraw only if one moved by a cell, changed or appeared.
+
+        ``engine_since``: when the current engine took the store, in seconds
+        relative to the snapshot (None: not known); see ``order_lanes``.
+        """
         if palette is not self.palette:
             self._drawn = None  # another theme: everything changes colour
         self.bars, self.marks, self.palette = bars, marks, palette
         self.window = _window_for(bars, marks)
-        self.lanes = sorted({bar.lane for bar in bars} | {mark.lane for mark in marks})
+        self.lanes, self.old_lanes = order_lanes(bars, marks, engine_since)
         placed = self._placed(self._bar_width())
         if placed != self._drawn:
             self.refresh()
@@ -136,7 +168,14 @@ class TimelineView(Widget, can_focus=True):
             last = min(width - 1, max(first, int((mark.second + 1 + self.window) * scale) - 1))
             if first < width:
                 marks.add((mark.lane, first, last, mark.state))
-        return _Layout(self.window, tuple(self.lanes), width, tuple(placed), tuple(sorted(marks)))
+        return _Layout(
+            self.window,
+            tuple(self.lanes),
+            width,
+            tuple(placed),
+            tuple(sorted(marks)),
+            self.old_lanes,
+        )
 
     # ---- drawing (Textual's line API) ----------------------------------------------
     # Drawn line by line from segments, not as one Rich Text: Textual turned the
@@ -211,10 +250,14 @@ class TimelineView(Widget, can_focus=True):
             for lane in lanes
         }
         rows = {
-            lane: [self._cell(cell, labels[lane].get(x), palette) for x, cell in enumerate(cells)]
+            lane: [
+                self._cell(cell, labels[lane].get(x), palette, faded=lane in placed.old)
+                for x, cell in enumerate(cells)
+            ]
             for lane, cells in states.items()
         }
         label_style = palette.style("foreground-muted")
+        old_label_style = label_style + Style(dim=True, italic=True)
         lines: list[Strip] = []
         # With room to spare (a zoomed panel), lanes grow to two-line bars and a gap.
         per_lane = max(1, min(3, height // max(len(lanes), 1)))
@@ -224,7 +267,8 @@ class TimelineView(Widget, can_focus=True):
         for lane in lanes:
             for line in range(bar_lines):
                 label = f"{lane[: label_width - 1]:<{label_width}}" if line == 0 else blank
-                parts: list[tuple[str, Style | None]] = [(label, label_style)]
+                style = old_label_style if lane in placed.old else label_style
+                parts: list[tuple[str, Style | None]] = [(label, style)]
                 parts += (
                     rows[lane]
                     if line == 0
@@ -239,17 +283,28 @@ class TimelineView(Widget, can_focus=True):
             legend.append(("  ", None))
             legend.append(("  ", Style(bgcolor=palette.state(state).color)))
             legend.append((f" {STATE_LABELS[state]}", label_style))
+        if any(lane in placed.old for lane in lanes):
+            legend.append(("   faded: an earlier engine's slots", old_label_style))
         lines.append(self._strip(legend, base, full))
         return lines
 
     @staticmethod
     def _cell(
-        states: set[str], label: tuple[str, str] | None, palette: Palette
+        states: set[str], label: tuple[str, str] | None, palette: Palette, *, faded: bool = False
     ) -> tuple[str, Style | None]:
-        """One cell of a lane: blank, one state's colour (with a bar's label), or two states."""
+        """One cell of a lane: blank, one state's colour (with a bar's label), or two states.
+
+        ``faded``: an earlier engine's lane, in colours half-way to the background.
+        """
         if not states:
             return (" ", None)
         ink = palette.color("background")
+        if faded:
+            (state, *_) = sorted(
+                states, key=lambda s: SEVERITY.index(s) if s in SEVERITY else len(SEVERITY)
+            )
+            char = label[0] if label is not None and label[1] == state else " "
+            return (char, Style(bgcolor=palette.faded(state), color=ink))
         if len(states) == 1:
             (state,) = states
             char = label[0] if label is not None and label[1] == state else " "
@@ -328,8 +383,16 @@ class TimelinePanel(Vertical, PanelFrame):
     def compose(self) -> ComposeResult:
         yield self.view
 
-    def refresh_panel(self, snapshot: Snapshot, palette: Palette) -> None:
-        self.view.show(snapshot.timeline, palette, snapshot.timeline_marks)
+    def refresh_panel(
+        self, snapshot: Snapshot, palette: Palette, engine_since: float | None = None
+    ) -> None:
+        """Show the snapshot's bars; ``engine_since``: when the current engine took the
+        store (seconds since the epoch; None: not known)."""
+        since = None
+        taken = parse_time(snapshot.taken_at)
+        if engine_since is not None and taken is not None:
+            since = engine_since - taken
+        self.view.show(snapshot.timeline, palette, snapshot.timeline_marks, since)
         self.set_title(self.title_text(snapshot.timeline_bars))
 
     def title_text(self, bars: int) -> str:
