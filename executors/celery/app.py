@@ -56,12 +56,17 @@ class CeleryApp(Celery):
     settings: CelerySettings
 
 
+def socket_timeout(settings: CelerySettings) -> float:
+    """How long a call waits for Redis's reply: what a hung Redis costs the caller, once."""
+    return max(settings.connect_timeout, 5.0)
+
+
 def redis_client(settings: CelerySettings, url: str, name: str) -> redis.Redis:
     """A Redis client with bounded timeouts, named so ``CLIENT LIST`` tells who is who."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=settings.connect_timeout,
-        socket_timeout=max(settings.connect_timeout, 5.0),
+        socket_timeout=socket_timeout(settings),
         client_name=name,
     )
 
@@ -77,7 +82,7 @@ def make_app(settings: CelerySettings, *, role: Role) -> CeleryApp:
         "socket_connect_timeout": settings.connect_timeout,
         # Bounded so a publish to a Redis that vanished without closing the
         # connection fails instead of hanging the engine's heartbeat.
-        "socket_timeout": max(settings.connect_timeout, 5.0),
+        "socket_timeout": socket_timeout(settings),
     }
     transport: dict[str, str] = {}
     if settings.broker_url.startswith("redis://"):

@@ -31,8 +31,16 @@ What guards what:
   BrokerUnreachable (one line for the operator): a host must not take tries
   it cannot send.
 - If Redis becomes unreachable later, nothing changes state: unsent tries wait in the
-  outbox, ``broker_ok`` turns False with a one-line message for the panel, and
-  both are retried about once a second until Redis answers.
+  outbox, ``broker_ok`` turns False with a one-line message for the panel (and
+  one note for the engine), and both are retried about once a second until
+  Redis answers.
+- If Redis *hangs* (a call times out: it accepts connections but never
+  replies), the engine's thread makes no further call to it, since each would
+  wait out the socket timeout and hold up every executor the engine hosts: a
+  probe (probe.py) PINGs it from a thread of its own, and sending and reading
+  resume once it answers. Meanwhile kills and take-backs of tries sent to
+  Redis are refused, as they are while Redis refuses connections, and stopping
+  leaves those tries in the store for the next engine to adopt.
 - A killed try (or one Celery calls REVOKED) ends when its worker says so:
   Celery writes REVOKED the moment it signals the pool process, while the
   worker is still stopping the try's tree; the worker's outcome, stored once
@@ -63,7 +71,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import redis
 
 from executors.base import Adoption, AdoptionOutcome, AdoptionRecord, BaseExecutor, TaskLog
-from executors.celery.app import TASK_NAME, CeleryApp, make_app, redis_client
+from executors.celery.app import TASK_NAME, CeleryApp, make_app, redis_client, socket_timeout
 from executors.celery.claims import (
     CLAIMED,
     FINISHED,
@@ -75,6 +83,7 @@ from executors.celery.claims import (
 from executors.celery.keys import RedisKeys
 from executors.celery.log_tail import LogTails
 from executors.celery.notices import FinishNotices
+from executors.celery.probe import AnswerProbe, timed_out
 from executors.celery.settings import CelerySettings, declared_options, unreachable_message
 from executors.celery.task_meta import read_meta, succeeded
 from executors.loader import ExecutorConfigError
@@ -228,6 +237,8 @@ class CeleryExecutor(BaseExecutor):
         self._broker: redis.Redis | None = None
         """A client of the broker's Redis when it is not the backend's (``_client``)."""
         self._told_refusal = False
+        self._probe = AnswerProbe(self._probe_clients, interval=RETRY_SECONDS)
+        """Says when a Redis that hung answers again; until then no call is made to it here."""
         self._taken_back: defaultdict[str, set[str]] = defaultdict(set)
         """Tokens of tries revoked before they started, by queue: their messages are
         removed from the queue at the next ``sync`` (see ``_remove_taken_back``)."""
@@ -300,11 +311,21 @@ class CeleryExecutor(BaseExecutor):
         SIGKILL after the worker's grace): that end is waited for, a bounded
         time, so it is reported rather than left for the next engine.
         """
-        for key in list(self._flights):
+        left = 0
+        for key, flight in list(self._flights.items()):
+            if flight.sent and not self._probe.answering:
+                # Each kill would be refused; one line says it for all of them.
+                left += 1
+                continue
             try:
                 self.kill(key)
             except Exception:  # noqa: BLE001 - stopping the rest matters more
                 log.exception("could not kill %s while terminating", key)
+        if left:
+            self._tell_engine(
+                f"could not kill {left} {'try' if left == 1 else 'tries'} sent to Celery: "
+                f"{self.broker_message}; the next engine adopts them"
+            )
         from executors.supervisor import TERMINATE_GRACE_SECONDS
 
         deadline = time.monotonic() + 2 * TERMINATE_GRACE_SECONDS + self.settings.lease_seconds
@@ -325,10 +346,11 @@ class CeleryExecutor(BaseExecutor):
         and no ``sync`` may follow. If Redis refuses, the messages stay until
         a worker reads them or they expire; their tries never run either way.
         """
-        if self._taken_back and self._app is not None:
+        if self._taken_back and self._app is not None and self._probe.answering:
             self._remove_taken_back()
 
     def _release(self) -> None:
+        self._probe.close()
         if self._notices is not None:
             self._notices.close()
             self._notices = None
@@ -411,6 +433,8 @@ class CeleryExecutor(BaseExecutor):
         now = time.monotonic()
         if self._notices is not None and self._notices.drain():
             self._notified = True
+        if not self._probe.answering:
+            return  # Redis hangs: a call would wait out the socket timeout (probe.py)
         if not self.broker_ok and now < self._retry_at:
             return
         if self._outbox and not self._flush_outbox():
@@ -456,11 +480,16 @@ class CeleryExecutor(BaseExecutor):
             return
         recovered = not self.broker_ok
         self._redis_answered()
-        if self._epoch is None:
-            self._epoch = self._ensure_epoch()  # never started (start sets it)
-        elif values[0] != self._epoch:
-            self._on_data_lost()
-        elif recovered:
+        try:
+            if self._epoch is None:
+                self._epoch = self._ensure_epoch()  # never started (start sets it)
+            elif values[0] != self._epoch:
+                self._on_data_lost()
+        except redis.RedisError as error:
+            # Redis went away again just after answering: read again once it is back.
+            self._redis_failed("checking Redis's data after an outage", error)
+            return
+        if recovered and values[0] == self._epoch:
             # Leases may have expired while Redis was away; count afresh.
             for flight in self._flights.values():
                 flight.lease_missing_since = None
@@ -577,7 +606,9 @@ class CeleryExecutor(BaseExecutor):
                         flight.token, why="its pool process died before it started"
                     )
                 except redis.RedisError as error:
-                    self._redis_failed("settling a try whose pool process died", error)
+                    self._refused_while_hung(
+                        flight, "settling a try whose pool process died", error
+                    )
                     return
                 if revoked:
                     self._finish(flight, TaskState.FAILED, TaskReport(reason=flight.lost_reason))
@@ -643,20 +674,55 @@ class CeleryExecutor(BaseExecutor):
 
     # ---- Redis availability -------------------------------------------------
     def _redis_failed(self, doing: str, error: BaseException) -> None:
-        if self.broker_ok:
-            log.warning("Redis unreachable while %s: %s", doing, error)
+        """Redis failed a call: say so (once an outage), and wait before the next one.
+
+        A call that timed out means Redis hangs: the probe takes over asking it,
+        off this thread, and nothing more is sent or read until it answers.
+        """
+        was_ok = self.broker_ok
         self.broker_ok = False
-        self.broker_message = (
-            f"Redis at {self.settings.broker_url} unreachable while {doing} ({error}); "
-            "tries keep their states and unsent ones wait"
-        )
+        url = self.settings.broker_url
+        if timed_out(error):
+            self._probe.start()
+            self.broker_message = (
+                f"Redis at {url} not answering (no reply within "
+                f"{socket_timeout(self.settings):g}s while {doing}); tries keep their states "
+                "and unsent ones wait; asked again in the background until it answers"
+            )
+        else:
+            self.broker_message = (
+                f"Redis at {url} unreachable while {doing} ({error}); "
+                "tries keep their states and unsent ones wait"
+            )
         self._retry_at = time.monotonic() + RETRY_SECONDS
+        if was_ok:
+            log.warning("Redis failed while %s: %s", doing, error)
+            self._tell_engine(self.broker_message)
 
     def _redis_answered(self) -> None:
         if not self.broker_ok:
             log.warning("Redis reachable again")
+            self._tell_engine(f"Redis at {self.settings.broker_url} answers again")
         self.broker_ok = True
         self.broker_message = ""
+
+    def _probe_clients(self) -> list[redis.Redis]:
+        """Fresh clients of each Redis in use, for the probe's PINGs (its own connections)."""
+        settings = self.settings
+        name = f"execconsole-probe-{self.executor_name}"
+        urls = dict.fromkeys([settings.backend_url, settings.broker_url])
+        return [redis_client(settings, url, name) for url in urls]
+
+    def _refused_while_hung(self, flight: _Flight, doing: str, error: BaseException) -> None:
+        """A revocation failed: if it timed out, it may still land once Redis answers.
+
+        Then the try's claim says REVOKED and no worker will run it, though this
+        executor was told no: its claim is read from then on (``watch_claim``),
+        so such a try still ends, revoked, instead of waiting for nothing.
+        """
+        self._redis_failed(doing, error)
+        if timed_out(error):
+            flight.watch_claim = True
 
     def _ensure_epoch(self) -> bytes:
         client = self._require_client()
@@ -687,7 +753,12 @@ class CeleryExecutor(BaseExecutor):
         ]
         if not candidates:
             return
-        claims = self._require_client().mget([self.keys.claim(f.token) for f in candidates])
+        try:
+            claims = self._require_client().mget([self.keys.claim(f.token) for f in candidates])
+        except redis.RedisError as error:
+            self._redis_failed("looking for tries Redis lost", error)
+            self._recheck_wiped_at = time.monotonic()  # at the next read
+            return
         for flight, claim in zip(candidates, claims, strict=True):
             if claim is not None:
                 flight.claimed = True  # from now on its lease is watched
@@ -735,12 +806,14 @@ class CeleryExecutor(BaseExecutor):
         if flight is None or flight.claimed or flight.reported_running or flight.kill_requested:
             return False
         if flight.sent:
+            if not self._probe.answering:
+                return False  # Redis hangs: its claim cannot be revoked now
             try:
                 revoked = self._require_claims().revoke(
                     flight.token, why="taken back before it started"
                 )
             except redis.RedisError as error:
-                self._redis_failed("taking back a try", error)
+                self._refused_while_hung(flight, "taking back a try", error)
                 return False
             if not revoked:
                 return False  # a worker claimed it just now
@@ -773,6 +846,9 @@ class CeleryExecutor(BaseExecutor):
             self._outbox = deque(k for k in self._outbox if k != key)
             self._finish(flight, TaskState.FAILED, TaskReport(reason="killed before it was sent"))
             return True
+        if not self._probe.answering:
+            self._tell_engine(f"could not kill {key}: {self.broker_message}")
+            return False
         try:
             if self._require_claims().revoke(flight.token, why="killed on request"):
                 # Revoked before any worker claimed it: it can never start.
@@ -788,7 +864,7 @@ class CeleryExecutor(BaseExecutor):
             # (task.TreeStopper); Celery then records the task as REVOKED.
             self._require_app().control.revoke(flight.token, terminate=True, signal="SIGTERM")
         except Exception as error:  # noqa: BLE001 - kombu and redis both signal an outage
-            self._redis_failed("killing a try", error)
+            self._refused_while_hung(flight, "killing a try", error)
             self._tell_engine(f"could not kill {key}: {self.broker_message}")
             return False
         flight.kill_requested = True
@@ -817,18 +893,22 @@ class CeleryExecutor(BaseExecutor):
         tokens = [cast(str, record.token) for record in known]
         names = [self.keys.meta(t) for t in tokens] + [self.keys.claim(t) for t in tokens]
         try:
-            values = cast(list[bytes | None], self._require_client().mget(names))
-            for record, raw_meta, raw_claim in zip(
-                known, values[: len(known)], values[len(known) :], strict=True
-            ):
-                outcomes[record.key] = self._adopt_one(record, raw_meta, decode_record(raw_claim))
+            if self._probe.answering:
+                values = cast(list[bytes | None], self._require_client().mget(names))
+                for record, raw_meta, raw_claim in zip(
+                    known, values[: len(known)], values[len(known) :], strict=True
+                ):
+                    outcomes[record.key] = self._adopt_one(
+                        record, raw_meta, decode_record(raw_claim)
+                    )
         except redis.RedisError as error:
-            # Cannot look: track every remaining try; sync settles them once Redis answers.
             self._redis_failed("adopting tries", error)
-            for record in known:
-                if record.key not in outcomes:
-                    self._track_adopted(record, None, claimed=True)
-                    outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
+        # Not looked at (Redis hangs or failed): track every remaining try;
+        # sync settles them once Redis answers.
+        for record in known:
+            if record.key not in outcomes:
+                self._track_adopted(record, None, claimed=True)
+                outcomes[record.key] = Adoption(AdoptionOutcome.ADOPTED)
         return outcomes
 
     def _adopt_one(
@@ -898,6 +978,8 @@ class CeleryExecutor(BaseExecutor):
         if log_path and os.path.isfile(log_path):
             # A worker on this machine (or a shared filesystem) wrote it: no Redis needed.
             return super().get_task_log(key, log_path, max_bytes)
+        if not self._probe.answering:
+            return TaskLog("", 0, self.broker_message)
         try:
             stored = self._require_tails().fetch(key, max_bytes)
         except redis.RedisError as error:
@@ -939,6 +1021,8 @@ class CeleryExecutor(BaseExecutor):
         flight = self._flights.get(key)
         if flight is None or flight.workload is None or flight.claimed or flight.reported_running:
             return None
+        if not self._probe.answering:
+            return None  # asking the workers means a broadcast through the hung Redis
         queue = flight.workload.queue
         cluster = self.cluster
         snapshot = cluster.latest()  # no background polling for the engine's sake
@@ -989,6 +1073,11 @@ class CeleryExecutor(BaseExecutor):
         ]
 
     # ---- observability ------------------------------------------------------
+    @property
+    def broker_answering(self) -> bool:
+        """False while Redis hangs: from a call that timed out until it answers a PING."""
+        return self._probe.answering
+
     def gauges(self) -> dict[str, int]:
         gauges = super().gauges()
         prefix = f"executor.{self.executor_name}"
@@ -1076,7 +1165,15 @@ def _cluster_of(executor: BaseExecutor) -> ClusterInspector:
     return cast(CeleryExecutor, executor).cluster
 
 
+def _hung(executor: BaseExecutor) -> str | None:
+    """Why a control request cannot be sent now: a broadcast through a hung Redis would block."""
+    celery = cast(CeleryExecutor, executor)
+    return None if celery.broker_answering else celery.broker_message
+
+
 def _grow_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    if why := _hung(executor):
+        return why
     cluster = _cluster_of(executor)
     if not cluster.selected_worker:
         return "select a worker in the Celery tab first"
@@ -1084,6 +1181,8 @@ def _grow_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
 
 
 def _shrink_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    if why := _hung(executor):
+        return why
     cluster = _cluster_of(executor)
     if not cluster.selected_worker:
         return "select a worker in the Celery tab first"
@@ -1091,6 +1190,8 @@ def _shrink_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
 
 
 def _stop_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    if why := _hung(executor):
+        return why
     cluster = _cluster_of(executor)
     if not cluster.selected_queue:
         return "select a queue in the Celery tab first"
@@ -1098,6 +1199,8 @@ def _stop_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
 
 
 def _resume_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
+    if why := _hung(executor):
+        return why
     cluster = _cluster_of(executor)
     if not cluster.selected_queue:
         return "select a queue in the Celery tab first"

@@ -108,6 +108,8 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = redis_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.hung = False
+        """SIGSTOPped by ``hang`` and not yet continued."""
 
     @property
     def url(self) -> str:
@@ -142,10 +144,24 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def hang(self) -> None:
+        """SIGSTOP the server: it still accepts connections (the kernel does) but never answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        self.hung = True
+
+    def unhang(self) -> None:
+        """SIGCONT the server: it answers again, with every key it had."""
+        if self.process is not None and self.hung:
+            self.process.send_signal(signal.SIGCONT)
+        self.hung = False
+
     def stop(self, keep_data: bool = False) -> None:
         """Shut Redis down; with ``keep_data`` it saves a snapshot that the next start loads."""
         if self.process is None:
             return
+        # A stopped server would hold SIGTERM pending forever (and SAVE would hang).
+        self.unhang()
         if keep_data:
             self.client().save()  # the snapshot the next start loads
         # SIGTERM rather than SHUTDOWN: redis-py retries a command whose
