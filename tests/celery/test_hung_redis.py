@@ -22,18 +22,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from console import actions
 from console.engine import Engine
 from console.workflow import parse_workflow
-from executors.celery.app import socket_timeout
+from executors.celery.app import redis_client, socket_timeout
+from executors.celery.probe import AnswerProbe, timed_out
+from executors.celery.settings import CelerySettings
 from store import Store
-from tests.celery.conftest import DEADLINE, Cluster, RedisServer
+from tests.celery.conftest import DEADLINE, Cluster, RedisServer, wait_for
 from tests.celery.test_engine_celery import (
     Engines,
     assert_accounted_once,
@@ -101,8 +104,9 @@ class Passes:
         self.longest = 0.0
         self.count = 0
 
-    def until(self, predicate: object, what: str, timeout: float = DEADLINE * 2) -> None:
-        assert callable(predicate)
+    def until(
+        self, predicate: Callable[[], object], what: str, timeout: float = DEADLINE * 2
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -121,6 +125,35 @@ class Passes:
         self.engine.iterate()
         self.longest = max(self.longest, time.monotonic() - began)
         self.count += 1
+
+
+def test_the_probe_says_when_a_hung_redis_answers_again(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    settings = CelerySettings(broker_url=server.url, connect_timeout=1.0)
+    probe = AnswerProbe(lambda: [redis_client(settings, server.url, "probe-test")], interval=0.2)
+    try:
+        probe.start()  # answering at once: nothing hangs
+        wait_for(lambda: probe.answering, "the probe to find Redis answering")
+        with hung(server):
+            client = redis_client(settings, server.url, "caller")
+            with pytest.raises(redis.RedisError) as raised:
+                client.ping()
+            client.close()
+            assert timed_out(raised.value)
+            probe.start()
+            assert not probe.answering
+            time.sleep(socket_timeout(settings) + 1)  # a PING or two timed out meanwhile
+            assert not probe.answering
+        wait_for(lambda: probe.answering, "the probe to find Redis answering again")
+    finally:
+        probe.close()
+        server.stop()
+    # A refused connection fails at once: not a timeout (nothing listens on port 1).
+    refused = redis_client(settings, "redis://127.0.0.1:1/0", "refused")
+    with pytest.raises(redis.RedisError) as raised:
+        refused.ping()
+    assert not timed_out(raised.value)
 
 
 def running_tasks(home: Path) -> set[str]:
