@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from console import actions
+from console.cli.output import tasks
 from console.shell_syntax import shell_syntax
 from executors.task_key import TaskKey
 
@@ -239,8 +240,6 @@ class OperatorActions:
             run_id, keys = actions.submit_workflow(
                 self.store, spec, default_executor=self.executor_names[0], run_id=run_id
             )
-        from console.cli.output import tasks
-
         return f"submitted {spec.dag_id}/{run_id}: {tasks(len(keys))}"
 
 
@@ -255,12 +254,12 @@ def downstream_summary(request: RequestRecord) -> str:
     details = request.payload.get("outcome") or {}
     retried = [_label(key) for key in details.get("retried") or []]
     cleared = details.get("cleared") or []
-    what = ", ".join(retried) if len(retried) <= 2 else f"{len(retried)} tasks"
+    what = ", ".join(retried) if len(retried) <= 2 else tasks(len(retried))
     line = f"retrying {what}" if retried else "nothing to retry (next tries already scheduled)"
     if not cleared:
         return line + "; nothing downstream"
     below = len(cleared)
-    line += f" and {below:,} {'task' if below == 1 else 'tasks'} downstream"
+    line += f" and {tasks(below)} downstream"
     killed = sum(1 for entry in cleared if entry.get("action") == "kill")
     if killed:
         line += f" ({killed:,} running: killed first)"

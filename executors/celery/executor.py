@@ -64,7 +64,7 @@ import os
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -1066,10 +1066,20 @@ class CeleryExecutor(BaseExecutor):
     @classmethod
     def key_bindings(cls) -> list[KeyBinding]:
         return [
-            KeyBinding("g", "Grow pool", _grow_selected_pool),
-            KeyBinding("h", "Shrink pool", _shrink_selected_pool),
-            KeyBinding("x", "Stop consuming queue", _stop_selected_queue),
-            KeyBinding("u", "Resume consuming queue", _resume_selected_queue),
+            KeyBinding("g", "Grow pool", _cluster_control("worker", lambda c, w: c.grow_pool(w))),
+            KeyBinding(
+                "h", "Shrink pool", _cluster_control("worker", lambda c, w: c.shrink_pool(w))
+            ),
+            KeyBinding(
+                "x",
+                "Stop consuming queue",
+                _cluster_control("queue", lambda c, q: c.stop_consuming(q)),
+            ),
+            KeyBinding(
+                "u",
+                "Resume consuming queue",
+                _cluster_control("queue", lambda c, q: c.resume_consuming(q)),
+            ),
         ]
 
     # ---- observability ------------------------------------------------------
@@ -1161,47 +1171,23 @@ class CeleryExecutor(BaseExecutor):
 
 
 # ---- key bindings: act on what the Celery tab has selected ---------------------
-def _cluster_of(executor: BaseExecutor) -> ClusterInspector:
-    return cast(CeleryExecutor, executor).cluster
+def _cluster_control(
+    what: str, act: Callable[[ClusterInspector, str], str]
+) -> Callable[[BaseExecutor, TaskKey | None], str]:
+    """A Celery-tab key: ``act`` on the worker or queue selected there (``what``).
 
+    Refused at once while Redis hangs: the control broadcast would block the
+    engine's thread for the socket timeout.
+    """
 
-def _hung(executor: BaseExecutor) -> str | None:
-    """Why a control request cannot be sent now: a broadcast through a hung Redis would block."""
-    celery = cast(CeleryExecutor, executor)
-    return None if celery.broker_answering else celery.broker_message
+    def control(executor: BaseExecutor, _key: TaskKey | None) -> str:
+        celery = cast(CeleryExecutor, executor)
+        if not celery.broker_answering:
+            return celery.broker_message
+        cluster = celery.cluster
+        selected = cluster.selected_worker if what == "worker" else cluster.selected_queue
+        if not selected:
+            return f"select a {what} in the Celery tab first"
+        return act(cluster, selected)
 
-
-def _grow_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
-    if why := _hung(executor):
-        return why
-    cluster = _cluster_of(executor)
-    if not cluster.selected_worker:
-        return "select a worker in the Celery tab first"
-    return cluster.grow_pool(cluster.selected_worker)
-
-
-def _shrink_selected_pool(executor: BaseExecutor, _key: TaskKey | None) -> str:
-    if why := _hung(executor):
-        return why
-    cluster = _cluster_of(executor)
-    if not cluster.selected_worker:
-        return "select a worker in the Celery tab first"
-    return cluster.shrink_pool(cluster.selected_worker)
-
-
-def _stop_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
-    if why := _hung(executor):
-        return why
-    cluster = _cluster_of(executor)
-    if not cluster.selected_queue:
-        return "select a queue in the Celery tab first"
-    return cluster.stop_consuming(cluster.selected_queue)
-
-
-def _resume_selected_queue(executor: BaseExecutor, _key: TaskKey | None) -> str:
-    if why := _hung(executor):
-        return why
-    cluster = _cluster_of(executor)
-    if not cluster.selected_queue:
-        return "select a queue in the Celery tab first"
-    return cluster.resume_consuming(cluster.selected_queue)
+    return control
