@@ -370,7 +370,7 @@ class Engine:
             self.iterate()
             if on_tick is not None:
                 on_tick(self)
-            if until_idle and not self.in_flight and self.hosted_unfinished() == 0:
+            if until_idle and not self.in_flight and not self.store.has_unfinished(self.executors):
                 break
             if self.draining and not self.in_flight:
                 break

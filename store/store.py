@@ -163,6 +163,7 @@ _NEXT_EXECUTOR = (
     "SELECT executor FROM task_instances WHERE state = ? AND executor > ? ORDER BY executor LIMIT 1"
 )
 _COUNT_FOR_EXECUTOR = "SELECT count(*) FROM task_instances WHERE state = ? AND executor = ?"
+_ANY_FOR_EXECUTOR = "SELECT 1 FROM task_instances WHERE state = ? AND executor = ? LIMIT 1"
 
 _EVENT_INSERT = (
     "INSERT INTO events (ti_id, at, from_state, to_state, actor, reason) VALUES (?, ?, ?, ?, ?, ?)"
@@ -640,6 +641,14 @@ class Store:
             f"SELECT count(*) FROM task_instances WHERE {' AND '.join(clauses)}", params
         ).fetchone()
         return int(row[0])
+
+    def has_unfinished(self, executors: Iterable[str]) -> bool:
+        """Whether any try of these executors is scheduled, queued or running (a few index probes)."""
+        return any(
+            self.conn.execute(_ANY_FOR_EXECUTOR, (state, executor)).fetchone() is not None
+            for executor in executors
+            for state in _UNFINISHED_STATES
+        )
 
     def unfinished_by_executor(self, *, besides: Iterable[str] = ()) -> dict[str, int]:
         """Tries scheduled, queued or running, by the executor they are for.

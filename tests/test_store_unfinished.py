@@ -45,6 +45,9 @@ def test_counts_match_a_plain_group_by_across_states_and_leave_out_the_executors
         assert store.unfinished_by_executor() == {"local": 5, "celery": 2, "zeta": 2}
         assert store.unfinished_by_executor(besides={"local"}) == {"celery": 2, "zeta": 2}
         assert store.unfinished_by_executor(besides=["local", "celery", "zeta"]) == {}
+        assert store.has_unfinished(["zeta"]) and store.has_unfinished(["nobody", "celery"])
+        assert not store.has_unfinished(["alpha"])  # its only try failed
+        assert not store.has_unfinished([])
 
 
 def test_an_empty_store_has_nothing_unfinished(tmp_path: Path) -> None:

@@ -402,11 +402,13 @@ def scheduler(
         nonlocal left_waiting
         if not until_idle or engine.in_flight:
             return False
-        waiting = engine.hosted_unfinished()
+        # Asked after every tick with nothing in flight: an index probe, not a count.
+        waiting = engine.store.has_unfinished(engine.executors)
         if waiting and engine.paused:
             # Nothing will start until someone resumes: waiting for it is not "until idle".
             say(
-                f"dispatch is paused with {tasks(waiting)} waiting: `execconsole resume`, then run again"
+                f"dispatch is paused with {tasks(engine.hosted_unfinished())} waiting: "
+                "`execconsole resume`, then run again"
             )
             left_waiting = True
             return True
